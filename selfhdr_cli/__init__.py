@@ -1,0 +1,22 @@
+"""selfhdr: ghost-free HDR merging of exposure brackets (SelfHDR, ICLR 2024).
+
+The core is a library; the ``selfhdr`` command is a thin shell over it.
+"""
+
+from .bracket import Bracket, bracket_from_arrays, load_bracket, plan_bracket
+from .colour import ColorConfig, build_color, merge_triangle, triangle_weights
+from .debevec import merge_debevec
+from .errors import InputFileError, SelfHDRError, UsageError
+from .hdrfile import read_hdr_image, write_hdr_image
+from .merge import MergeConfig, merge_bracket
+from .response import CameraResponse, parse_response
+from .tonemap import mu_law, reinhard
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bracket", "bracket_from_arrays", "load_bracket", "plan_bracket",
+    "ColorConfig", "build_color", "merge_triangle", "triangle_weights", "merge_debevec",
+    "SelfHDRError", "UsageError", "InputFileError", "read_hdr_image", "write_hdr_image",
+    "MergeConfig", "merge_bracket", "CameraResponse", "parse_response", "mu_law", "reinhard",
+]

@@ -1,0 +1,98 @@
+"""Aligning a frame onto the reference: exposure matching, dense flow, warp, fill (SPEC §2.1–2.3).
+
+Images are float32 (H, W, 3) RGB in [0, 1]; flows are float32 (H, W, 2) in pixels,
+(dx, dy), defined on the reference grid: reference(p) ≈ other(p + flow(p)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError
+from .response import CameraResponse
+
+FLOW_METHODS = ("dis-medium", "dis-fast", "dis-ultrafast", "dis-fine", "farneback")
+DEFAULT_FLOW = "dis-medium"
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """How frames are aligned: flow method and warp interpolation."""
+
+    flow: str = DEFAULT_FLOW
+    interpolation: str = "cubic"  # "linear" or "cubic"
+
+
+def exposure_match(ldr: np.ndarray, t_from: float, t_to: float, response: CameraResponse) -> np.ndarray:
+    """Re-expose an LDR frame from exposure t_from to t_to: g⁻¹(clip(g(I)·t_to/t_from, 0, 1))."""
+    return response.from_linear(response.to_linear(ldr) * np.float32(t_to / t_from))
+
+
+def to_gray_u8(img: np.ndarray) -> np.ndarray:
+    """Rec.709 luma of an RGB [0, 1] image as uint8, the input the OpenCV flows want."""
+    gray = img[..., 0] * 0.2126 + img[..., 1] * 0.7152 + img[..., 2] * 0.0722
+    return np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: str = DEFAULT_FLOW) -> np.ndarray:
+    """Dense flow from the reference to the other image (both uint8 (H, W), same exposure)."""
+    import cv2
+
+    if method == "farneback":
+        flow = cv2.calcOpticalFlowFarneback(reference_gray, other_gray, None, pyr_scale=0.5, levels=5,
+                                            winsize=15, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+        return flow.astype(np.float32)
+    presets = {"dis-medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, "dis-fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "dis-ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "dis-fine": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+    if method not in presets:
+        raise UsageError(f"unknown flow method {method!r}; choose one of {', '.join(FLOW_METHODS)}")
+    dis = cv2.DISOpticalFlow_create(presets[method])
+    if method == "dis-fine":  # denser patches and more refinement: slower, steadier on noise
+        dis.setPatchStride(2)
+        dis.setVariationalRefinementIterations(10)
+    return dis.calc(reference_gray, other_gray, None).astype(np.float32)
+
+
+def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``image`` at p + flow(p). Returns (warped in [0, 1], outside mask (H, W) bool)."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x = grid_x + flow[..., 0]
+    map_y = grid_y + flow[..., 1]
+    mode = cv2.INTER_CUBIC if interpolation == "cubic" else cv2.INTER_LINEAR
+    warped = cv2.remap(image, map_x, map_y, mode, borderMode=cv2.BORDER_REPLICATE)
+    outside = (map_x < 0) | (map_x > w - 1) | (map_y < 0) | (map_y > h - 1)
+    return np.clip(warped, 0.0, 1.0), outside
+
+
+def align_to_reference(other: np.ndarray, reference: np.ndarray, t_other: float, t_reference: float,
+                       response: CameraResponse, config: AlignConfig = AlignConfig()) -> np.ndarray:
+    """Warp ``other`` onto the reference's geometry (SPEC §2.1–2.3).
+
+    Flow is estimated between exposure-matched images (the darker raised to the
+    brighter's exposure); pixels that map outside the frame take the reference
+    re-exposed to ``t_other``.
+    """
+    if t_other < t_reference:
+        ref_matched, other_matched = reference, exposure_match(other, t_other, t_reference, response)
+    else:
+        ref_matched, other_matched = exposure_match(reference, t_reference, t_other, response), other
+    flow = estimate_flow(to_gray_u8(ref_matched), to_gray_u8(other_matched), config.flow)
+    warped, outside = warp(other, flow, config.interpolation)
+    if outside.any():
+        fill = exposure_match(reference, t_reference, t_other, response)
+        warped[outside] = fill[outside]
+    return warped
+
+
+def align_bracket(frames: list[np.ndarray], times: np.ndarray, reference: int, response: CameraResponse,
+                  config: AlignConfig = AlignConfig()) -> list[np.ndarray]:
+    """Every frame aligned to ``frames[reference]``; the reference is returned unchanged."""
+    ref = frames[reference]
+    return [ref if k == reference else align_to_reference(f, ref, float(times[k]), float(times[reference]),
+                                                          response, config)
+            for k, f in enumerate(frames)]

@@ -1,0 +1,133 @@
+"""The Bracket: LDR frames in exposure order, their exposure times, the reference.
+
+Everything is validated here before heavy work: frame count, exposure metadata,
+frame sizes (read from headers), reference choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputFileError, UsageError
+from .exposure import Exposures, resolve_exposures
+from .frames import max_pixels, probe_size, read_ldr
+
+
+@dataclass
+class Bracket:
+    """N ≥ 2 frames of one scene, sorted by exposure time (shortest first).
+
+    ``frames``: float32 (H, W, 3) RGB in [0, 1]. ``times``: exposure times in the
+    units of ``exposures.absolute`` (seconds or relative), ascending.
+    ``reference``: index into the sorted frames whose geometry defines the output.
+    """
+
+    frames: list[np.ndarray]
+    times: np.ndarray
+    reference: int
+    paths: list[Path] = field(default_factory=list)
+    absolute: bool = False
+    exposure_source: str = ""
+
+    @property
+    def relative_times(self) -> np.ndarray:
+        """Exposure times relative to the shortest frame (SPEC §1: t_1 = 1)."""
+        return self.times / self.times[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.frames[0].shape[:2]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+@dataclass(frozen=True)
+class BracketPlan:
+    """A validated bracket before decoding: what would be merged (for ``--dry-run``)."""
+
+    paths: list[Path]
+    times: np.ndarray
+    reference: int
+    size: tuple[int, int]
+    absolute: bool
+    exposure_source: str
+
+
+def default_reference(n: int) -> int:
+    """The middle frame in exposure order (for N = 3, the medium exposure)."""
+    return n // 2
+
+
+def _choose_reference(reference: str | int | None, sorted_paths: list[Path]) -> int:
+    n = len(sorted_paths)
+    if reference is None or reference == "":
+        return default_reference(n)
+    text = str(reference).strip()
+    try:
+        index = int(text)
+    except ValueError:
+        matches = [i for i, p in enumerate(sorted_paths) if p.name == Path(text).name]
+        if not matches:
+            raise UsageError(f"--reference {text!r} is neither a frame index nor one of the input files") from None
+        return matches[0]
+    if not 0 <= index < n:
+        raise UsageError(f"--reference {index} is out of range: frames are numbered 0..{n - 1} "
+                         "from shortest to longest exposure")
+    return index
+
+
+def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
+                 reference: str | int | None = None) -> BracketPlan:
+    """Validate inputs and metadata without decoding pixels."""
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise UsageError(f"a bracket needs at least 2 frames, got {len(paths)}",
+                         paths[0] if paths else None)
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise UsageError("the same file is given twice")
+    sizes = [probe_size(p) for p in paths]
+    cap = max_pixels()
+    for p, (h, w) in zip(paths, sizes):
+        if h * w > cap:
+            raise InputFileError(f"image is {w}x{h}, over the {cap / 1e6:.0f} MP cap "
+                                 "(set SELFHDR_MAX_PIXELS to raise it)", p)
+        if (h, w) != sizes[0]:
+            raise InputFileError(f"size {w}x{h} differs from {paths[0].name} ({sizes[0][1]}x{sizes[0][0]})", p)
+    info: Exposures = resolve_exposures(paths, exposures=exposures, ev=ev)
+    order = np.argsort(info.times, kind="stable")
+    sorted_paths = [paths[i] for i in order]
+    return BracketPlan(paths=sorted_paths, times=info.times[order], reference=_choose_reference(reference, sorted_paths),
+                       size=sizes[0], absolute=info.absolute, exposure_source=info.source)
+
+
+def load_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
+                 reference: str | int | None = None) -> Bracket:
+    """Validate, decode and sort a bracket. Raises SelfHDRError subclasses on bad input."""
+    plan = plan_bracket(paths, exposures=exposures, ev=ev, reference=reference)
+    return decode_plan(plan)
+
+
+def decode_plan(plan: BracketPlan) -> Bracket:
+    """Decode the frames of a validated plan."""
+    frames = [read_ldr(p) for p in plan.paths]
+    for p, f in zip(plan.paths, frames):
+        if f.shape[:2] != plan.size:
+            raise InputFileError("decoded size differs from the other frames", p)
+    return Bracket(frames=frames, times=plan.times, reference=plan.reference, paths=list(plan.paths),
+                   absolute=plan.absolute, exposure_source=plan.exposure_source)
+
+
+def bracket_from_arrays(frames: Sequence[np.ndarray], times: Sequence[float], reference: int | None = None) -> Bracket:
+    """A Bracket from in-memory frames (any order) and their exposure times."""
+    if len(frames) < 2 or len(frames) != len(times):
+        raise UsageError("need ≥ 2 frames and one exposure time per frame")
+    t = np.asarray(times, dtype=np.float64)
+    order = np.argsort(t, kind="stable")
+    sorted_frames = [np.clip(np.asarray(frames[i], dtype=np.float32), 0, 1) for i in order]
+    ref = default_reference(len(frames)) if reference is None else reference
+    return Bracket(frames=sorted_frames, times=t[order], reference=ref)

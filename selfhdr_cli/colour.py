@@ -1,0 +1,77 @@
+"""The colour component Y_color: fixed-weight merge of aligned frames (SPEC §2.4).
+
+Inputs are aligned LDR frames, float32 (H, W, 3) RGB in [0, 1], sorted by exposure;
+the output is HDR in short-exposure units (H = g(I) / t with t_1 = 1), float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .align import AlignConfig, align_bracket
+from .bracket import Bracket
+from .response import CameraResponse
+
+
+@dataclass(frozen=True)
+class ColorConfig:
+    """Settings of the colour component: camera response and alignment."""
+
+    response: CameraResponse = field(default_factory=CameraResponse)
+    align: AlignConfig = field(default_factory=AlignConfig)
+
+
+@dataclass
+class ColorResult:
+    """Y_color and the aligned LDR frames it was merged from (exposure order)."""
+
+    y_color: np.ndarray
+    aligned: list[np.ndarray]
+
+
+def triangle_weights(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(w_short, w_ref, w_long) from the reference LDR value x, per channel (SPEC §2.4).
+
+    Dark reference pixels take the long frame, bright ones the short frame; the
+    weights sum to 1.
+    """
+    x = np.clip(x, 0.0, 1.0).astype(np.float32, copy=False)
+    low = x < 0.5
+    w_short = np.where(low, 0.0, 2.0 * x - 1.0).astype(np.float32)
+    w_ref = np.where(low, 2.0 * x, 2.0 - 2.0 * x).astype(np.float32)
+    w_long = np.where(low, 1.0 - 2.0 * x, 0.0).astype(np.float32)
+    return w_short, w_ref, w_long
+
+
+def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+                   response: CameraResponse) -> np.ndarray:
+    """Y_color = w_s·H̃_short + w_r·H_ref + w_l·H̃_long (SPEC §2.4).
+
+    With more than three frames the shortest and longest play short and long; where
+    the reference is itself the shortest (or longest), its weight absorbs the missing
+    frame's, so the result stays a convex combination.
+    """
+    t = np.asarray(relative_times, dtype=np.float64)
+    ref_ldr = aligned[reference]
+    w_short, w_ref, w_long = triangle_weights(ref_ldr)
+    h_ref = response.to_linear(ref_ldr) / np.float32(t[reference])
+    out = w_ref * h_ref
+    last = len(aligned) - 1
+    if reference > 0:
+        out += w_short * (response.to_linear(aligned[0]) / np.float32(t[0]))
+    else:
+        out += w_short * h_ref
+    if reference < last:
+        out += w_long * (response.to_linear(aligned[last]) / np.float32(t[last]))
+    else:
+        out += w_long * h_ref
+    return out.astype(np.float32)
+
+
+def build_color(bracket: Bracket, config: ColorConfig = ColorConfig()) -> ColorResult:
+    """Align every frame to the reference and merge them into Y_color."""
+    aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, config.response, config.align)
+    y = merge_triangle(aligned, bracket.relative_times, bracket.reference, config.response)
+    return ColorResult(y_color=y, aligned=aligned)

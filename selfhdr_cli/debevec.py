@@ -1,0 +1,36 @@
+"""Classical hat-weighted merge without alignment (Debevec & Malik 1997), the baseline.
+
+Frames float32 (H, W, 3) RGB in [0, 1] sorted by exposure; output HDR in
+short-exposure units, float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .response import CameraResponse
+
+_EPS = 1e-4
+
+
+def hat_weight(x: np.ndarray) -> np.ndarray:
+    """w(x) = 1 − |2x − 1|: trusts mid-tones, ignores clipped and black values."""
+    return (1.0 - np.abs(2.0 * np.clip(x, 0, 1) - 1.0)).astype(np.float32)
+
+
+def merge_debevec(frames: list[np.ndarray], relative_times: np.ndarray, response: CameraResponse) -> np.ndarray:
+    """H = Σ w(I_k)·g(I_k)/t_k / Σ w(I_k), per channel.
+
+    Pixels with no usable frame fall back to the shortest frame where it is bright
+    (clipped everywhere) and to the longest frame otherwise (black everywhere).
+    """
+    t = np.asarray(relative_times, dtype=np.float64)
+    num = np.zeros_like(frames[0], dtype=np.float32)
+    den = np.zeros_like(frames[0], dtype=np.float32)
+    for frame, tk in zip(frames, t):
+        w = hat_weight(frame)
+        num += w * (response.to_linear(frame) / np.float32(tk))
+        den += w
+    fallback = np.where(frames[0] > 0.5, response.to_linear(frames[0]) / np.float32(t[0]),
+                        response.to_linear(frames[-1]) / np.float32(t[-1]))
+    return np.where(den > _EPS, num / np.maximum(den, _EPS), fallback).astype(np.float32)

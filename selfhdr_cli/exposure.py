@@ -1,0 +1,190 @@
+"""Exposure metadata: where each frame's exposure time comes from.
+
+Sources, in priority order: ``--exposures`` (seconds), ``--ev`` (stops), an
+``exposure.txt`` beside the frames (Kalantari layout: one EV per line, lines in
+file-name order), EXIF ExposureTime. Times are positive floats; EV stops map to
+t = 2^EV (SPEC §1).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputFileError, UsageError
+
+EXPOSURE_TXT = "exposure.txt"
+LDR_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class Exposures:
+    """Exposure times for frames given in input order.
+
+    ``times`` are positive; ``absolute`` says whether they are seconds (from
+    ``--exposures`` or EXIF) or only relative (from EV stops). ``source`` names
+    where they came from, for reports.
+    """
+
+    times: np.ndarray
+    absolute: bool
+    source: str
+
+
+def _split_list(text: str, flag: str) -> list[str]:
+    items = [s.strip() for s in text.replace(";", ",").split(",")]
+    if not items or any(not s for s in items):
+        raise UsageError(f"{flag} {text!r}: expected a comma-separated list such as 1/60,1/15,1/4")
+    return items
+
+
+def parse_exposure_times(text: str) -> list[float]:
+    """Parse ``--exposures``: seconds as fractions or decimals, e.g. ``1/60,1/15,0.25``."""
+    times = []
+    for item in _split_list(text, "--exposures"):
+        try:
+            value = float(Fraction(item))
+        except (ValueError, ZeroDivisionError):
+            raise UsageError(f"--exposures: {item!r} is not a time in seconds (e.g. 1/60 or 0.25)") from None
+        if not math.isfinite(value) or value <= 0:
+            raise UsageError(f"--exposures: {item!r} must be a positive time in seconds")
+        times.append(value)
+    return times
+
+
+def parse_ev(text: str, flag: str = "--ev") -> list[float]:
+    """Parse EV stops such as ``-2,0,2`` (t = 2^EV)."""
+    stops = []
+    for item in _split_list(text, flag):
+        try:
+            value = float(item)
+        except ValueError:
+            raise UsageError(f"{flag}: {item!r} is not a number of stops") from None
+        if not math.isfinite(value) or abs(value) > 40:
+            raise UsageError(f"{flag}: {item!r} is out of range (|EV| <= 40)")
+        stops.append(value)
+    return stops
+
+
+def read_exposure_txt(path: Path) -> list[float]:
+    """Read a Kalantari ``exposure.txt``: one EV per non-empty line."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="strict").split()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"cannot read exposure file ({exc.__class__.__name__})", path) from None
+    stops = []
+    for item in lines:
+        try:
+            value = float(item)
+        except ValueError:
+            raise InputFileError(f"{item!r} is not an EV value", path) from None
+        if not math.isfinite(value) or abs(value) > 40:
+            raise InputFileError(f"EV {item!r} is out of range", path)
+        stops.append(value)
+    if not stops:
+        raise InputFileError("exposure file is empty", path)
+    return stops
+
+
+def exif_exposure_time(path: Path) -> float | None:
+    """EXIF ExposureTime in seconds, or None where the file carries none."""
+    import exifread
+
+    logging.getLogger("exifread").setLevel(logging.CRITICAL)
+    try:
+        with open(path, "rb") as fh:
+            tags = exifread.process_file(fh, details=False, stop_tag="ExposureTime")
+    except Exception:  # exifread raises many types on odd files; no EXIF then
+        return None
+    for key in ("EXIF ExposureTime", "Image ExposureTime"):
+        tag = tags.get(key)
+        if tag is None or not tag.values:
+            continue
+        value = tag.values[0]
+        try:
+            seconds = float(value.num) / float(value.den) if hasattr(value, "den") else float(value)
+        except (ZeroDivisionError, TypeError, ValueError):
+            return None
+        return seconds if math.isfinite(seconds) and seconds > 0 else None
+    return None
+
+
+def _ldr_files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in LDR_SUFFIXES and p.is_file()
+                  and not p.name.startswith("."))
+
+
+def _from_exposure_txt(paths: Sequence[Path]) -> Exposures | None:
+    folders = {p.resolve().parent for p in paths}
+    if len(folders) != 1:
+        return None
+    folder = folders.pop()
+    txt = folder / EXPOSURE_TXT
+    if not txt.is_file():
+        return None
+    stops = read_exposure_txt(txt)
+    given = [p.resolve() for p in paths]
+    listing = _ldr_files_in(folder)
+    if len(stops) == len(listing) and all(p in listing for p in given):
+        by_name = dict(zip(listing, stops))
+        chosen = [by_name[p] for p in given]
+    elif len(stops) == len(given):
+        order = sorted(range(len(given)), key=lambda i: given[i].name)
+        chosen = [0.0] * len(given)
+        for stop, i in zip(stops, order):
+            chosen[i] = stop
+    else:
+        raise UsageError(
+            f"has {len(stops)} exposures but {len(given)} frames were given "
+            f"({len(listing)} images in the folder)", txt)
+    return Exposures(np.power(2.0, np.asarray(chosen, dtype=np.float64)), False, f"{txt}")
+
+
+def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
+                      ev: str | None = None) -> Exposures:
+    """Exposure times for ``paths`` (input order) from the first source that has them.
+
+    Raises UsageError when none has them, when counts differ, or when two frames share
+    an exposure time.
+    """
+    n = len(paths)
+    if exposures is not None and ev is not None:
+        raise UsageError("give either --exposures or --ev, not both")
+    if exposures is not None:
+        result = Exposures(np.asarray(parse_exposure_times(exposures)), True, "--exposures")
+    elif ev is not None:
+        result = Exposures(np.power(2.0, np.asarray(parse_ev(ev))), False, "--ev")
+    else:
+        result = _from_exposure_txt(paths)
+        if result is None:
+            times = [exif_exposure_time(p) for p in paths]
+            missing = [p for p, t in zip(paths, times) if t is None]
+            if missing:
+                raise UsageError("no exposure time (no EXIF ExposureTime, no exposure.txt beside it); "
+                                 "pass --exposures or --ev", missing[0])
+            result = Exposures(np.asarray(times, dtype=np.float64), True, "EXIF ExposureTime")
+    validate_exposures(result, paths)
+    return result
+
+
+def validate_exposures(exposures: Exposures, paths: Sequence[Path]) -> None:
+    """Check count, positivity and distinctness of exposure times."""
+    times = exposures.times
+    if len(times) != len(paths):
+        raise UsageError(f"{exposures.source} gives {len(times)} exposures for {len(paths)} frames")
+    if not np.all(np.isfinite(times)) or np.any(times <= 0):
+        raise UsageError(f"{exposures.source}: exposure times must be positive")
+    order = np.argsort(times)
+    sorted_times = times[order]
+    ratio = sorted_times[1:] / sorted_times[:-1]
+    dup = np.flatnonzero(ratio < 1.0 + 1e-6)
+    if dup.size:
+        a, b = paths[order[dup[0]]], paths[order[dup[0] + 1]]
+        raise UsageError(f"{exposures.source}: {a.name} and {b.name} have the same exposure "
+                         f"({sorted_times[dup[0]]:g}); every frame needs a different one", b)

@@ -1,0 +1,155 @@
+"""Decoding LDR frames: 8/16-bit TIFF, PNG, JPEG and float TIFF to RGB float32.
+
+Output contract: float32, shape (H, W, 3), RGB, values in [0, 1] (uint8 / 255,
+uint16 / 65535, float clipped). The size is read from the header and checked
+against a pixel cap before any decoding, against decompression bombs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputFileError, UsageError
+
+DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: far above any camera, far below a bomb
+SUPPORTED = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def max_pixels() -> int:
+    """The pixel cap: ``SELFHDR_MAX_PIXELS`` from the environment, else 200 MP."""
+    try:
+        return int(os.environ.get("SELFHDR_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
+
+
+def probe_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the file header, without decoding pixels."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise UsageError(f"unsupported frame format {suffix or '(none)'}; use TIFF, PNG or JPEG", path)
+    if not path.exists():
+        raise UsageError("no such file", path)
+    if not path.is_file():
+        raise UsageError("not a file", path)
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                return int(page.imagelength), int(page.imagewidth)
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = None  # our own cap applies, with our own message
+        with Image.open(path) as img:
+            width, height = img.size
+            return int(height), int(width)
+    except Exception as exc:  # any decoder failure means the header is unusable
+        raise InputFileError(f"not a readable {suffix[1:].upper()} image ({_reason(exc)})", path) from None
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Mute C-level stderr: libpng and OpenCV print their own lines on corrupt files,
+    which would break the one-line error contract; the failure is reported by us."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return text[:120]
+
+
+def _normalise(raw: np.ndarray, path: Path) -> np.ndarray:
+    if raw.ndim == 2:
+        raw = raw[:, :, None]
+    if raw.ndim != 3 or raw.shape[2] not in (1, 2, 3, 4):
+        raise InputFileError(f"unsupported image layout {raw.shape}", path)
+    if raw.shape[2] in (2, 4):  # drop alpha
+        raw = raw[:, :, :-1]
+    if raw.shape[2] == 1:
+        raw = np.repeat(raw, 3, axis=2)
+    if raw.dtype == np.uint8:
+        img = raw.astype(np.float32) / 255.0
+    elif raw.dtype == np.uint16:
+        img = raw.astype(np.float32) / 65535.0
+    elif raw.dtype.kind == "f":
+        img = np.nan_to_num(raw.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        img = np.clip(img, 0.0, 1.0)
+    else:
+        raise InputFileError(f"unsupported sample type {raw.dtype}; use 8/16-bit or float", path)
+    return np.ascontiguousarray(img)
+
+
+def read_ldr(path: Path, pixel_cap: int | None = None) -> np.ndarray:
+    """Decode one LDR frame to float32 RGB in [0, 1], shape (H, W, 3)."""
+    path = Path(path)
+    cap = max_pixels() if pixel_cap is None else pixel_cap
+    height, width = probe_size(path)
+    if height * width > cap:
+        raise InputFileError(f"image is {width}x{height} = {height * width / 1e6:.0f} MP, over the "
+                             f"{cap / 1e6:.0f} MP cap (set SELFHDR_MAX_PIXELS to raise it)", path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                raw = tif.pages[0].asarray()
+                photometric = tif.pages[0].photometric
+            if raw.ndim == 3 and raw.shape[0] in (3, 4) and raw.shape[2] not in (1, 2, 3, 4):
+                raw = np.moveaxis(raw, 0, -1)  # planar storage
+            if int(photometric) == 0 and raw.dtype.kind == "u":  # MINISWHITE
+                raw = np.iinfo(raw.dtype).max - raw
+        else:
+            import cv2
+
+            buf = np.fromfile(path, dtype=np.uint8)
+            with _native_stderr_silenced():
+                raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            if raw is None:
+                raise ValueError("decoder returned nothing")
+            if raw.ndim == 3 and raw.shape[2] >= 3:  # OpenCV decodes BGR(A)
+                raw = raw[:, :, [2, 1, 0] + list(range(3, raw.shape[2]))]
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(f"corrupt or unreadable image ({_reason(exc)})", path) from None
+    if raw.shape[0] != height or raw.shape[1] != width:
+        raise InputFileError("decoded size differs from the header", path)
+    return _normalise(raw, path)
+
+
+def bit_depth(path: Path) -> str:
+    """A short description of the stored sample type, e.g. ``uint16``, for reports."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            return str(tif.pages[0].dtype)
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return "uint16" if img.mode.startswith("I;16") or img.mode == "I" else "uint8"

@@ -1,0 +1,88 @@
+"""Reading and writing HDR images: Radiance .hdr (RGBE) and OpenEXR .exr.
+
+Arrays are float32 (H, W, 3) RGB, linear, non-negative. Writes are atomic.
+OpenEXR comes from the ``openexr`` package because OpenCV 5 has no EXR writer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path, write_bytes_atomic
+from .errors import InputFileError, UsageError
+
+HDR_SUFFIXES = (".hdr", ".exr")
+
+
+def _clean(image: np.ndarray) -> np.ndarray:
+    img = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got {img.shape}")
+    return np.ascontiguousarray(np.maximum(img, 0.0))
+
+
+def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False) -> None:
+    """Write ``image`` to ``.hdr`` or ``.exr`` (float32, or float16 with ``half``) atomically."""
+    path = Path(path)
+    img = _clean(image)
+    suffix = path.suffix.lower()
+    if suffix == ".hdr":
+        import cv2
+
+        ok, buf = cv2.imencode(".hdr", img[:, :, ::-1].copy())
+        if not ok:
+            raise OSError(f"{path}: RGBE encoding failed")
+        write_bytes_atomic(path, buf.tobytes())
+    elif suffix == ".exr":
+        import OpenEXR
+
+        pixels = np.ascontiguousarray(img.astype(np.float16) if half else img)
+        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        with atomic_path(path) as tmp:
+            OpenEXR.File(header, {"RGB": pixels}).write(str(tmp))
+    else:
+        raise UsageError(f"unsupported HDR output type {suffix or '(none)'}; use .hdr or .exr", path)
+
+
+def read_hdr_image(path: str | Path) -> np.ndarray:
+    """Read a ``.hdr`` or ``.exr`` file to float32 (H, W, 3) RGB."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise UsageError("no such file", path)
+    try:
+        if suffix == ".hdr":
+            import cv2
+
+            img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise ValueError("not a Radiance RGBE file")
+            img = img[:, :, ::-1]
+        elif suffix == ".exr":
+            import OpenEXR
+
+            with OpenEXR.File(str(path)) as exr:
+                channels = exr.channels()
+                if "RGB" in channels:
+                    img = channels["RGB"].pixels
+                else:
+                    img = np.stack([channels[c].pixels for c in ("R", "G", "B")], axis=-1)
+        else:
+            raise UsageError(f"unsupported HDR type {suffix or '(none)'}; use .hdr or .exr", path)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise InputFileError(f"corrupt or unreadable HDR image ({str(exc)[:100] or type(exc).__name__})", path) from None
+    return np.ascontiguousarray(np.asarray(img, dtype=np.float32))
+
+
+def write_png(path: str | Path, image_u8: np.ndarray) -> None:
+    """Write an 8-bit RGB image (H, W, 3) uint8 to PNG atomically."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image_u8[:, :, ::-1]))
+    if not ok:
+        raise OSError(f"{path}: PNG encoding failed")
+    write_bytes_atomic(path, buf.tobytes())

@@ -1,0 +1,50 @@
+"""Merging a bracket into one HDR image with a chosen method.
+
+Methods: ``color`` (the SelfHDR colour component, aligned), ``debevec`` (classical,
+unaligned). Output is float32 (H, W, 3) RGB in short-exposure units unless
+``units="seconds"`` asks for radiance per second of exposure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .bracket import Bracket
+from .colour import ColorConfig, build_color
+from .debevec import merge_debevec
+from .errors import UsageError
+from .response import CameraResponse
+
+METHODS = ("color", "debevec")
+UNITS = ("short", "seconds")
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """What ``merge`` does: method, camera response, colour-component settings, output units."""
+
+    method: str = "color"
+    response: CameraResponse = field(default_factory=CameraResponse)
+    color: ColorConfig | None = None
+    units: str = "short"
+
+
+def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig()) -> np.ndarray:
+    """Merge ``bracket`` into HDR radiance, float32 (H, W, 3) RGB."""
+    if config.units not in UNITS:
+        raise UsageError(f"unknown units {config.units!r}; use short or seconds")
+    if config.units == "seconds" and not bracket.absolute:
+        raise UsageError(f"--units seconds needs exposure times in seconds, but {bracket.exposure_source} "
+                         "gives only relative stops; pass --exposures")
+    if config.method == "color":
+        color_cfg = config.color or ColorConfig(response=config.response)
+        hdr = build_color(bracket, color_cfg).y_color
+    elif config.method == "debevec":
+        hdr = merge_debevec(bracket.frames, bracket.relative_times, config.response)
+    else:
+        raise UsageError(f"unknown merge method {config.method!r}; choose one of {', '.join(METHODS)}")
+    if config.units == "seconds":
+        hdr = hdr / np.float32(bracket.times[0])
+    return hdr

@@ -1,0 +1,66 @@
+"""Camera response curves g (LDR value -> linear exposure) and their inverses.
+
+All functions take and return float32 arrays of values in [0, 1]; channel order
+and shape are preserved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError
+
+DEFAULT_GAMMA = 2.2  # SPEC §1: the published convention g(x) = x^2.2
+
+
+@dataclass(frozen=True)
+class CameraResponse:
+    """A global, channel-independent camera response.
+
+    ``kind`` is ``"gamma"`` (g(x) = x^gamma), ``"srgb"`` (IEC 61966-2-1 decoding)
+    or ``"linear"`` (g(x) = x).
+    """
+
+    kind: str = "gamma"
+    gamma: float = DEFAULT_GAMMA
+
+    def to_linear(self, ldr: np.ndarray) -> np.ndarray:
+        """g(I): LDR values in [0, 1] to linear exposure in [0, 1]."""
+        x = np.clip(ldr, 0.0, 1.0).astype(np.float32, copy=False)
+        if self.kind == "linear":
+            return x.copy()
+        if self.kind == "srgb":
+            return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+        return np.power(x, np.float32(self.gamma))
+
+    def from_linear(self, linear: np.ndarray) -> np.ndarray:
+        """g⁻¹(L): linear exposure (clipped to [0, 1]) back to LDR values in [0, 1]."""
+        x = np.clip(linear, 0.0, 1.0).astype(np.float32, copy=False)
+        if self.kind == "linear":
+            return x.copy()
+        if self.kind == "srgb":
+            return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+        return np.power(x, np.float32(1.0 / self.gamma))
+
+    def __str__(self) -> str:
+        return f"gamma:{self.gamma:g}" if self.kind == "gamma" else self.kind
+
+
+def parse_response(text: str) -> CameraResponse:
+    """Parse ``gamma:2.2``, ``gamma`` (2.2), ``srgb`` or ``linear``."""
+    spec = text.strip().lower()
+    if spec in ("srgb", "linear"):
+        return CameraResponse(kind=spec)
+    if spec == "gamma":
+        return CameraResponse()
+    if spec.startswith("gamma:"):
+        try:
+            gamma = float(spec.split(":", 1)[1])
+        except ValueError:
+            gamma = float("nan")
+        if not np.isfinite(gamma) or not 0.1 <= gamma <= 10:
+            raise UsageError(f"invalid camera response {text!r}: gamma must be a number in [0.1, 10]")
+        return CameraResponse(kind="gamma", gamma=gamma)
+    raise UsageError(f"invalid camera response {text!r}: use gamma:G, srgb or linear")

@@ -1,0 +1,107 @@
+"""build-color: one bracket, a dataset folder, skipping, forcing, bad scenes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from selfhdr_cli.align import AlignConfig
+from selfhdr_cli.bracket import bracket_from_arrays
+from selfhdr_cli.colour import ColorConfig, build_color
+from selfhdr_cli.dataset import ColorCache, find_scenes
+from selfhdr_cli.hdrfile import read_hdr_image
+
+from conftest import dynamic_bracket, write_bracket
+
+runner = CliRunner()
+
+
+def make_dataset(root, n=3):
+    for i in range(n):
+        frames, _, _ = dynamic_bracket(96, 128, shift=6 + i, seed=i)
+        write_bracket(root / f"scene_{i:03d}", frames)
+        (root / f"scene_{i:03d}" / "HDRImg.hdr").write_bytes(b"not read by build-color")
+    return root
+
+
+def test_dataset_build_skip_force(tmp_path):
+    data = make_dataset(tmp_path / "data")
+    out = tmp_path / "cache"
+    r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert [s["status"] for s in summary["scenes"]] == ["built"] * 3
+    cache = ColorCache(out / "scene_001")
+    assert cache.is_complete()
+    y, aligned, meta = cache.load()
+    assert y.dtype == np.float32 and y.shape == (96, 128, 3) and len(aligned) == 3
+    assert meta["reference"] == 1 and meta["relative_times"] == [1.0, 4.0, 16.0]
+    # the stored Y_color is exactly what the library computes (lossless float storage)
+    frames, _, _ = dynamic_bracket(96, 128, shift=7, seed=1)
+    from selfhdr_cli.frames import read_ldr
+    files = sorted((data / "scene_001").glob("*.tif"))
+    expected = build_color(bracket_from_arrays([read_ldr(f) for f in files], [1, 4, 16]), ColorConfig())
+    np.testing.assert_array_equal(y, expected.y_color)
+    np.testing.assert_array_equal(aligned[1], expected.aligned[1])
+    stamp = cache.y_color.stat().st_mtime_ns
+    r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--json"])
+    assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["skipped"] * 3
+    assert cache.y_color.stat().st_mtime_ns == stamp
+    r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--force", "--json"])
+    assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["built"] * 3
+
+
+def test_default_output_beside_dataset(tmp_path):
+    data = make_dataset(tmp_path / "data", n=1)
+    r = runner.invoke(app_cmd(), ["build-color", str(data)])
+    assert r.exit_code == 0, r.output
+    assert ColorCache(tmp_path / "data.selfhdr" / "scene_000").is_complete()
+    assert sorted(p.name for p in (data / "scene_000").iterdir()) == ["HDRImg.hdr", "a.tif", "b.tif", "c.tif",
+                                                                      "exposure.txt"]
+
+
+def test_single_bracket_from_files(tmp_path, moving_scene):
+    paths = write_bracket(tmp_path / "s", moving_scene[0], exposure_txt=False)
+    r = runner.invoke(app_cmd(), ["build-color", *map(str, paths), "--ev", "0,2,4", "-o", str(tmp_path / "one")])
+    assert r.exit_code == 0, r.output
+    assert ColorCache(tmp_path / "one").is_complete()
+    r = runner.invoke(app_cmd(), ["build-color", *map(str, paths), "--ev", "0,2,4"])
+    assert r.exit_code == 2 and "--out" in r.stderr
+
+
+def test_bad_scene_is_reported_and_others_built(tmp_path):
+    data = make_dataset(tmp_path / "data")
+    (data / "scene_001" / "exposure.txt").write_text("0\n0\n4\n")
+    r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(tmp_path / "c"), "--json"])
+    assert r.exit_code == 1
+    statuses = {s["scene"]: s["status"] for s in json.loads(r.stdout)["scenes"]}
+    assert statuses == {"scene_000": "built", "scene_001": "failed", "scene_002": "built"}
+    assert "scene_001" in r.stderr and "same exposure" in r.stderr
+
+
+def test_find_scenes_rejects_empty_folder(tmp_path):
+    import pytest
+
+    from selfhdr_cli.errors import UsageError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no scenes"):
+        find_scenes(tmp_path / "empty")
+
+
+def test_all_flow_methods_align_a_translation():
+    frames, gt, moving = dynamic_bracket(128, 160, shift=8, seed=2)
+    bracket = bracket_from_arrays(frames, [1, 4, 16])
+    from selfhdr_cli.align import FLOW_METHODS
+
+    for method in FLOW_METHODS:
+        result = build_color(bracket, ColorConfig(align=AlignConfig(flow=method)))
+        assert result.y_color.shape == gt.shape and np.isfinite(result.y_color).all(), method
+
+
+def app_cmd():
+    from selfhdr_cli.cli import app
+
+    return app

@@ -1,0 +1,66 @@
+"""The fixed-weight merge (SPEC §2.4), the Debevec baseline and the response curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from selfhdr_cli.bracket import bracket_from_arrays
+from selfhdr_cli.colour import merge_triangle, triangle_weights
+from selfhdr_cli.debevec import merge_debevec
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.response import CameraResponse, parse_response
+from selfhdr_cli.align import exposure_match
+
+
+def test_triangle_weights_match_spec():
+    x = np.array([0.0, 0.25, 0.5, 0.75, 1.0], np.float32)
+    ws, wr, wl = triangle_weights(x)
+    np.testing.assert_allclose(ws, [0, 0, 0, 0.5, 1])
+    np.testing.assert_allclose(wr, [0, 0.5, 1, 0.5, 0])
+    np.testing.assert_allclose(wl, [1, 0.5, 0, 0, 0])
+    np.testing.assert_allclose(ws + wr + wl, 1)
+
+
+def test_merge_of_consistent_frames_returns_the_radiance():
+    g = CameraResponse()
+    radiance = np.linspace(0.001, 0.9, 300, dtype=np.float32).reshape(10, 10, 3)
+    frames = [g.from_linear(radiance * t) for t in (1, 4, 16)]
+    for merged in (merge_triangle(frames, np.array([1, 4, 16.0]), 1, g),
+                   merge_debevec(frames, np.array([1, 4, 16.0]), g)):
+        np.testing.assert_allclose(merged, radiance, rtol=2e-5, atol=1e-7)
+
+
+def test_bright_reference_takes_short_frame_dark_takes_long():
+    g = CameraResponse()
+    short, ref, long = (np.full((1, 1, 3), v, np.float32) for v in (0.3, 1.0, 1.0))
+    assert merge_triangle([short, ref, long], np.array([1, 4, 16.0]), 1, g)[0, 0, 0] == pytest.approx(0.3 ** 2.2)
+    short, ref, long = (np.full((1, 1, 3), v, np.float32) for v in (0.0, 0.0, 0.2))
+    assert merge_triangle([short, ref, long], np.array([1, 4, 16.0]), 1, g)[0, 0, 0] == pytest.approx(0.2 ** 2.2 / 16)
+
+
+def test_exposure_match_follows_spec_formula():
+    g = CameraResponse()
+    dark = np.array([[[0.2, 0.5, 0.9]]], np.float32)
+    np.testing.assert_allclose(exposure_match(dark, 1, 4, g), np.clip(dark ** 2.2 * 4, 0, 1) ** (1 / 2.2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("text", ["gamma:2.2", "srgb", "linear", "gamma:1.8"])
+def test_response_round_trip(text):
+    g = parse_response(text)
+    x = np.linspace(0, 1, 101, dtype=np.float32)
+    np.testing.assert_allclose(g.from_linear(g.to_linear(x)), x, atol=1e-5)
+    assert np.all(np.diff(g.to_linear(x)) >= 0)
+
+
+def test_bad_response():
+    for bad in ("gamma:0", "log", "gamma:abc"):
+        with pytest.raises(UsageError):
+            parse_response(bad)
+
+
+def test_bracket_sorts_by_exposure():
+    a, b, c = (np.full((2, 2, 3), v, np.float32) for v in (0.1, 0.2, 0.3))
+    br = bracket_from_arrays([c, a, b], [16, 1, 4])
+    assert [f[0, 0, 0] for f in br.frames] == pytest.approx([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(br.relative_times, [1, 4, 16])

@@ -1,0 +1,67 @@
+"""Exposure metadata: flags, exposure.txt, EXIF, priority and validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, TiffImagePlugin
+
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.exposure import exif_exposure_time, parse_ev, parse_exposure_times, resolve_exposures
+
+
+def jpeg_with_exposure(path, num, den):
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x829A] = TiffImagePlugin.IFDRational(num, den)
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(path, exif=exif)
+    return path
+
+
+def test_parse_flags():
+    assert parse_exposure_times("1/60, 1/15,0.25") == pytest.approx([1 / 60, 1 / 15, 0.25])
+    assert parse_ev("-2,0,2.5") == [-2.0, 0.0, 2.5]
+    for bad in ("1/0,1", "a,b", "1,,2", "0,1"):
+        with pytest.raises(UsageError):
+            parse_exposure_times(bad)
+
+
+def test_exif_from_jpeg_and_tiff(tmp_path):
+    assert exif_exposure_time(jpeg_with_exposure(tmp_path / "a.jpg", 1, 250)) == pytest.approx(0.004)
+    tif = tmp_path / "a.tif"
+    tifffile.imwrite(tif, np.zeros((8, 8, 3), np.uint16), photometric="rgb",
+                     extratags=[(33434, 5, 1, (1, 60), True)])  # ExposureTime in IFD0
+    assert exif_exposure_time(tif) == pytest.approx(1 / 60)
+    plain = tmp_path / "b.tif"
+    tifffile.imwrite(plain, np.zeros((8, 8, 3), np.uint8), photometric="rgb")
+    assert exif_exposure_time(plain) is None
+
+
+def test_priority_flags_over_txt_over_exif(tmp_path):
+    paths = [jpeg_with_exposure(tmp_path / f"{n}.jpg", 1, d) for n, d in (("a", 250), ("b", 60), ("c", 15))]
+    info = resolve_exposures(paths)
+    assert info.source == "EXIF ExposureTime" and info.absolute
+    np.testing.assert_allclose(info.times, [1 / 250, 1 / 60, 1 / 15])
+    (tmp_path / "exposure.txt").write_text("0\n2\n4\n")
+    info = resolve_exposures(paths)
+    assert info.source.endswith("exposure.txt") and not info.absolute
+    np.testing.assert_allclose(info.times, [1, 4, 16])
+    info = resolve_exposures(paths, ev="1,2,3")
+    assert info.source == "--ev"
+    info = resolve_exposures(paths, exposures="1,2,3")
+    assert info.source == "--exposures" and info.absolute
+
+
+def test_exposure_txt_maps_by_file_name_for_a_subset(tmp_path):
+    paths = [tmp_path / f"{k}.tif" for k in range(1, 6)]
+    for p in paths:
+        tifffile.imwrite(p, np.zeros((4, 4, 3), np.uint8), photometric="rgb")
+    (tmp_path / "exposure.txt").write_text("-2\n-1\n0\n1\n2\n")
+    info = resolve_exposures([paths[4], paths[0], paths[2]])  # 5.tif, 1.tif, 3.tif
+    np.testing.assert_allclose(np.log2(info.times), [2, -2, 0])
+
+
+def test_duplicates_name_both_files(tmp_path):
+    paths = [jpeg_with_exposure(tmp_path / f"{n}.jpg", 1, 20) for n in "ab"]
+    with pytest.raises(UsageError, match="a.jpg and b.jpg have the same exposure"):
+        resolve_exposures(paths)
