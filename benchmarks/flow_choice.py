@@ -24,7 +24,7 @@ from selfhdr_cli.frames import read_ldr
 from selfhdr_cli.hdrfile import read_hdr_image
 from selfhdr_cli.merge import MergeConfig, merge_bracket
 from selfhdr_cli.response import CameraResponse
-from selfhdr_cli.synth import make_scene
+from selfhdr_cli.synth import SceneConfig, make_scene
 from selfhdr_cli.tonemap import mu_law
 
 
@@ -60,7 +60,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     cases = []
     for i in range(args.scenes):
-        sc = make_scene(images[i % len(images)], images, (384, 512), rng)
+        sc = make_scene(images[i % len(images)], images, rng, SceneConfig(size=(384, 512)))
         cases.append((f"synth{i:02d}", sc.frames, [2.0 ** e for e in sc.ev_stops], sc.ground_truth, CameraResponse()))
     cases += list(ntire_brackets(args.shared))
     scores = {m: {"synth": [], "ntire": []} for m in methods + ["debevec"]}
@@ -75,7 +75,7 @@ def main() -> None:
                                   color=ColorConfig(response=response, align=AlignConfig(flow=m)))
             scores[m][group].append(psnr_mu(merge_bracket(bracket, cfg), gt))
     # speed at 1500x1000
-    sc = make_scene(images[0], images, (1000, 1500), np.random.default_rng(0))
+    sc = make_scene(images[0], images, np.random.default_rng(0), SceneConfig(size=(1000, 1500)))
     big = bracket_from_arrays(sc.frames, [2.0 ** e for e in sc.ev_stops])
     print(f"{'flow':14s} {'PSNR-μ synth':>13s} {'PSNR-μ ntire':>13s} {'s @1500x1000':>13s}")
     for m in methods + ["debevec"]:

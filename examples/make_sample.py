@@ -16,7 +16,7 @@ import numpy as np
 import tifffile
 
 from selfhdr_cli.hdrfile import read_hdr_image, write_hdr_image
-from selfhdr_cli.synth import make_scene, quantise
+from selfhdr_cli.synth import SceneConfig, make_scene, quantise
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data" / "hdr"
@@ -25,8 +25,8 @@ SHARED = HERE.parents[1] / "shared" / "data" / "hdr"
 def main() -> None:
     background = read_hdr_image(SHARED / "chinese_garden_1k.hdr")
     source = read_hdr_image(SHARED / "kloofendal_overcast_1k.hdr")
-    scene = make_scene(background, [source], (320, 448), np.random.default_rng(2024), n_objects=(2, 2),
-                       motion_px=(25, 35))
+    config = SceneConfig(size=(320, 448), n_objects=(2, 2), motion_px=(25, 35))
+    scene = make_scene(background, [source], np.random.default_rng(2024), config)
     out = HERE / "bracket"
     out.mkdir(exist_ok=True)
     for k, frame in enumerate(scene.frames):

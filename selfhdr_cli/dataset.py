@@ -125,3 +125,40 @@ def build_color_scene(frames: list[Path], out_folder: Path, config: ColorConfig,
     result = build_color(bracket, config)
     write_color_cache(cache, bracket, result.y_color, result.aligned, config)
     return "built"
+
+
+SCENE_META = "scene.json"
+GROUND_TRUTH_FILE = "HDRImg.hdr"
+
+
+def write_scene(folder: Path, frames: list[np.ndarray], ev_stops: list[float], ground_truth: np.ndarray | None,
+                meta: dict, bits: int = 16) -> None:
+    """Write one Kalantari-layout scene: ``frame_K.tif`` (8/16-bit), ``exposure.txt`` (EV),
+    ``HDRImg.hdr`` (ground truth) and ``scene.json`` (how it was made), the last one last."""
+    import tifffile
+
+    from .atomic import atomic_path
+    from .synth import quantise
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / SCENE_META).exists():
+        (folder / SCENE_META).unlink()
+    for k, frame in enumerate(frames):
+        with atomic_path(folder / f"frame_{k}.tif") as tmp:
+            tifffile.imwrite(tmp, quantise(frame, bits), photometric="rgb", compression="zlib", predictor=True)
+    write_bytes_atomic(folder / "exposure.txt", "".join(f"{e:g}\n" for e in ev_stops).encode())
+    if ground_truth is not None:
+        write_hdr_image(folder / GROUND_TRUTH_FILE, ground_truth)
+    write_bytes_atomic(folder / SCENE_META, (json.dumps(meta, indent=2) + "\n").encode())
+
+
+def scene_is_static(scene: Path) -> bool | None:
+    """Whether a synthesised scene is motion-free (from ``scene.json``); None if unknown."""
+    meta = Path(scene) / SCENE_META
+    if not meta.is_file():
+        return None
+    try:
+        return bool(json.loads(meta.read_text())["static"])
+    except (ValueError, KeyError, TypeError):
+        return None

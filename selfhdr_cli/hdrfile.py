@@ -65,10 +65,14 @@ def read_hdr_image(path: str | Path) -> np.ndarray:
 
             with OpenEXR.File(str(path)) as exr:
                 channels = exr.channels()
-                if "RGB" in channels:
-                    img = channels["RGB"].pixels
-                else:
+                if "RGB" in channels or "RGBA" in channels:
+                    img = (channels.get("RGB") or channels["RGBA"]).pixels[..., :3]
+                elif all(c in channels for c in ("R", "G", "B")):
                     img = np.stack([channels[c].pixels for c in ("R", "G", "B")], axis=-1)
+                elif "Y" in channels:
+                    img = np.repeat(channels["Y"].pixels[..., None], 3, axis=-1)
+                else:
+                    raise ValueError(f"no RGB channels (has {', '.join(sorted(channels))})")
         else:
             raise UsageError(f"unsupported HDR type {suffix or '(none)'}; use .hdr or .exr", path)
     except UsageError:

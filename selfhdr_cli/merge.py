@@ -1,7 +1,7 @@
 """Merging a bracket into one HDR image with a chosen method.
 
 Methods: ``color`` (the SelfHDR colour component, aligned), ``debevec`` (classical,
-unaligned). Output is float32 (H, W, 3) RGB in short-exposure units unless
+unaligned), ``ref`` (the reference frame alone, linearised: the no-merge baseline). Output is float32 (H, W, 3) RGB in short-exposure units unless
 ``units="seconds"`` asks for radiance per second of exposure.
 """
 
@@ -17,7 +17,7 @@ from .debevec import merge_debevec
 from .errors import UsageError
 from .response import CameraResponse
 
-METHODS = ("color", "debevec")
+METHODS = ("color", "debevec", "ref")
 UNITS = ("short", "seconds")
 
 
@@ -41,6 +41,9 @@ def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig()) -> np.n
     if config.method == "color":
         color_cfg = config.color or ColorConfig(response=config.response)
         hdr = build_color(bracket, color_cfg).y_color
+    elif config.method == "ref":
+        r = bracket.reference
+        hdr = config.response.to_linear(bracket.frames[r]) / np.float32(bracket.relative_times[r])
     elif config.method == "debevec":
         hdr = merge_debevec(bracket.frames, bracket.relative_times, config.response)
     else:

@@ -78,10 +78,28 @@ def camera_view(canvas: np.ndarray, affine: np.ndarray | None, size: tuple[int, 
                           borderMode=cv2.BORDER_REFLECT)
 
 
+def smooth_displacement(size: tuple[int, int], amplitude_px: float, rng: np.random.Generator,
+                        cell_px: int = 64) -> np.ndarray:
+    """A smooth random displacement field (H, W, 2) of at most ``amplitude_px``: mild
+    non-rigid motion such as leaves or water."""
+    import cv2
+
+    h, w = size
+    coarse = rng.uniform(-1, 1, size=(h // cell_px + 2, w // cell_px + 2, 2)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC) * np.float32(amplitude_px)
+
+
 def render_radiance(canvas: np.ndarray, size: tuple[int, int], objects: list[MovingObject], frame: int,
-                    affine: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    affine: np.ndarray | None = None,
+                    displacement: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Scene radiance of one frame and where its objects are (alpha, (H, W))."""
     view = camera_view(canvas, affine, size).astype(np.float32)
+    if displacement is not None:
+        import cv2
+
+        gy, gx = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
+        view = cv2.remap(view, gx + displacement[..., 0], gy + displacement[..., 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT)
     where = np.zeros(size, dtype=np.float32)
     for obj in objects:
         _paste(view, where, obj, frame)
@@ -108,35 +126,72 @@ def quantise(ldr: np.ndarray, bits: int) -> np.ndarray:
 
 def render_bracket(canvas: np.ndarray, size: tuple[int, int], objects: list[MovingObject], ev_stops: list[float],
                    reference: int, sensor: SensorConfig, rng: np.random.Generator,
-                   camera: list[np.ndarray | None] | None = None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+                   camera: list[np.ndarray | None] | None = None,
+                   displacements: list[np.ndarray | None] | None = None,
+                   ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Render LDR frames for ``ev_stops`` (ascending, shortest first at t = 1).
 
     Returns (frames, ground-truth radiance at the reference, moving-region mask):
-    the ground truth is the reference frame's noise-free radiance in short-exposure units;
+    the ground truth is the reference frame's noise-free radiance in short-exposure units,
+    clipped to [0, 1];
     the mask (H, W) bool marks every pixel an object covers in any frame.
     """
     times = np.power(2.0, np.asarray(ev_stops, dtype=np.float64) - ev_stops[0])
     camera = camera or [None] * len(ev_stops)
+    displacements = displacements or [None] * len(ev_stops)
     frames, moving = [], np.zeros(size, dtype=bool)
     gt = None
     for k, t in enumerate(times):
-        radiance, where = render_radiance(canvas, size, objects, k, camera[k])
+        radiance, where = render_radiance(canvas, size, objects, k, camera[k], displacements[k])
         moving |= where > 0.02
         if k == reference:
-            gt = radiance.copy()
+            # No bracket measures past the short frame's saturation, and predictions live
+            # in [0, 1] (SPEC §1): the label is clipped there, as in the Kalantari data.
+            gt = np.clip(radiance, 0.0, 1.0)
         frames.append(expose(radiance, float(t), sensor, rng))
     return frames, gt, moving
 
 
 @dataclass
 class SyntheticScene:
-    """A rendered bracket with its ground truth (short-exposure units, reference geometry)."""
+    """A rendered bracket with its ground truth (short-exposure units, reference geometry).
+
+    ``object_sources`` are indices into the ``sources`` list the objects were cut from.
+    """
 
     frames: list[np.ndarray]
     ev_stops: list[float]
     reference: int
     ground_truth: np.ndarray
     moving: np.ndarray
+    object_sources: list[int] = field(default_factory=list)
+
+    @property
+    def saturated_share(self) -> float:
+        """Share of reference pixels with a clipped channel."""
+        return float(np.mean(self.frames[self.reference].max(axis=2) >= 0.999))
+
+    @property
+    def dark_share(self) -> float:
+        """Share of reference pixels darker than 0.1 in every channel (where the long frame matters)."""
+        return float(np.mean(self.frames[self.reference].max(axis=2) < 0.1))
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """How a synthetic scene is made: size, exposures, motion, camera model."""
+
+    size: tuple[int, int] = (384, 512)
+    ev_step: float = 2.0
+    sensor: SensorConfig = field(default_factory=SensorConfig)
+    static: bool = False
+    nonrigid_px: float = 0.0
+    n_objects: tuple[int, int] = (1, 3)
+    motion_px: tuple[float, float] = (10.0, 60.0)
+    camera_shift_px: float = 3.0
+    camera_degrees: float = 1.0
+    saturated_ref: tuple[float, float] = (0.05, 0.2)
+    min_dark_ref: float = 0.03
 
 
 def _random_crop(image: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -162,49 +217,121 @@ def _random_affine(rng: np.random.Generator, max_shift: float, max_degrees: floa
     return np.array([[np.cos(a), -np.sin(a), tx], [np.sin(a), np.cos(a), ty]], dtype=np.float64)
 
 
-def make_scene(background: np.ndarray, sources: list[np.ndarray], size: tuple[int, int], rng: np.random.Generator,
-               ev_step: float = 2.0, sensor: SensorConfig = SensorConfig(), static: bool = False,
-               n_objects: tuple[int, int] = (1, 3), motion_px: tuple[float, float] = (10.0, 60.0),
-               camera_shift_px: float = 3.0, camera_degrees: float = 1.0,
-               saturated_ref: tuple[float, float] = (0.05, 0.2)) -> SyntheticScene:
-    """A three-exposure dynamic scene (EV 0, ev_step, 2·ev_step) from real radiance maps.
+def _exposed_canvas(background: np.ndarray, shape: tuple[int, int], config: SceneConfig,
+                    rng: np.random.Generator) -> np.ndarray:
+    """A crop scaled so the reference clips a drawn share and the short frame ≤ 0.2 %.
 
-    The radiance is scaled so the reference saturates a share drawn from
-    ``saturated_ref`` while the short frame clips at most 0.2 % of its pixels. Objects are cut from ``sources`` with soft
-    masks, composited in linear radiance, and move 10–60 px between frames.
+    Up to six crops are tried; the first whose reference has enough dark pixels
+    (where the long frame matters) wins, else the darkest.
     """
-    height, width = size
-    margin = int(np.ceil(camera_shift_px + np.deg2rad(camera_degrees) * max(size) / 2)) + 4
-    canvas = _random_crop(background, height + 2 * margin, width + 2 * margin, rng)
-    canvas = np.maximum(canvas, 0)
-    if rng.random() < 0.5:
-        canvas = canvas[:, ::-1].copy()
-    brightest = canvas.max(axis=2)
-    t_ref = 2.0 ** ev_step
-    saturated_share = rng.uniform(*saturated_ref)
-    scale_ref = 1.0 / (t_ref * max(float(np.percentile(brightest, 100 * (1 - saturated_share))), 1e-8))
-    scale_short = 0.95 / max(float(np.percentile(brightest, 99.8)), 1e-8)  # short frame: ≤ 0.2 % clipped
-    canvas *= np.float32(min(scale_ref, scale_short))
-    ev_stops = [0.0, ev_step, 2 * ev_step]
+    t_ref = 2.0 ** config.ev_step
+    saturated_share = rng.uniform(*config.saturated_ref)
+    best, best_dark = None, -1.0
+    for _ in range(6):
+        canvas = np.maximum(_random_crop(background, shape[0], shape[1], rng), 0)
+        if rng.random() < 0.5:
+            canvas = canvas[:, ::-1].copy()
+        brightest = canvas.max(axis=2)
+        scale_ref = 1.0 / (t_ref * max(float(np.percentile(brightest, 100 * (1 - saturated_share))), 1e-8))
+        scale_short = 0.95 / max(float(np.percentile(brightest, 99.8)), 1e-8)
+        canvas *= np.float32(min(scale_ref, scale_short))
+        ref_linear = brightest * min(scale_ref, scale_short) * t_ref
+        dark = float(np.mean(config.sensor.response.from_linear(ref_linear) < 0.1))
+        if dark > best_dark:
+            best, best_dark = canvas, dark
+        if dark >= config.min_dark_ref:
+            break
+    return best
+
+
+def make_scene(background: np.ndarray, sources: list[np.ndarray], rng: np.random.Generator,
+               config: SceneConfig = SceneConfig()) -> SyntheticScene:
+    """A three-exposure scene (EV 0, ev_step, 2·ev_step) from real radiance maps.
+
+    The reference is the middle frame. Unless ``config.static``, 1–3 objects cut from
+    ``sources`` with soft masks are composited in linear radiance and move 10–60 px
+    between frames, and the camera moves a few pixels and about a degree.
+    """
+    height, width = config.size
+    margin = int(np.ceil(config.camera_shift_px + np.deg2rad(config.camera_degrees) * max(config.size) / 2)) + 4
+    canvas = _exposed_canvas(background, (height + 2 * margin, width + 2 * margin), config, rng)
+    ev_stops = [0.0, config.ev_step, 2 * config.ev_step]
     objects: list[MovingObject] = []
+    picked: list[int] = []
     camera: list[np.ndarray | None] = [None, None, None]
-    if not static:
-        for _ in range(int(rng.integers(n_objects[0], n_objects[1] + 1))):
-            src = sources[int(rng.integers(0, len(sources)))] if sources else background
+    displacements: list[np.ndarray | None] = [None, None, None]
+    if not config.static:
+        for _ in range(int(rng.integers(config.n_objects[0], config.n_objects[1] + 1))):
+            index = int(rng.integers(0, len(sources))) if sources else -1
+            src = sources[index] if sources else background
+            picked.append(index)
             oh = int(rng.integers(height // 6, height // 3 + 1))
             ow = int(rng.integers(width // 8, width // 3 + 1))
             patch = np.maximum(_random_crop(src, oh, ow, rng), 0)
-            # brightness relative to the scene: some objects bright enough to clip, some dark
+            # brightness relative to the scene: some bright enough to clip the reference, some dark
             target = float(np.exp(rng.uniform(np.log(0.01), np.log(0.8))))
             patch *= np.float32(target / max(float(np.median(_luminance(patch))), 1e-8))
             alpha = soft_ellipse(oh, ow, softness=float(rng.uniform(0.05, 0.3)))
-            speed = rng.uniform(*motion_px)
+            speed = rng.uniform(*config.motion_px)
             angle = rng.uniform(0, 2 * np.pi)
             dx, dy = speed * np.cos(angle), speed * np.sin(angle)
             cx = rng.uniform(abs(dx), max(abs(dx) + 1, width - ow - abs(dx)))
             cy = rng.uniform(abs(dy), max(abs(dy) + 1, height - oh - abs(dy)))
             objects.append(MovingObject(patch, alpha, [(cx - dx, cy - dy), (cx, cy), (cx + dx, cy + dy)]))
-        camera = [_random_affine(rng, camera_shift_px, camera_degrees), None,
-                  _random_affine(rng, camera_shift_px, camera_degrees)]
-    frames, gt, moving = render_bracket(canvas, size, objects, ev_stops, 1, sensor, rng, camera)
-    return SyntheticScene(frames=frames, ev_stops=ev_stops, reference=1, ground_truth=gt, moving=moving)
+        camera = [_random_affine(rng, config.camera_shift_px, config.camera_degrees), None,
+                  _random_affine(rng, config.camera_shift_px, config.camera_degrees)]
+        if config.nonrigid_px > 0:
+            displacements = [smooth_displacement(config.size, config.nonrigid_px, rng), None,
+                             smooth_displacement(config.size, config.nonrigid_px, rng)]
+    frames, gt, moving = render_bracket(canvas, config.size, objects, ev_stops, 1, config.sensor, rng, camera,
+                                        displacements)
+    return SyntheticScene(frames=frames, ev_stops=ev_stops, reference=1, ground_truth=gt, moving=moving,
+                          object_sources=picked)
+
+
+# The held-out benchmark maps: no training data may be synthesised from these.
+BENCHMARK_MAPS = (
+    "adams_place_bridge_1k", "dancing_hall_1k", "kiara_1_dawn_1k", "leadenhall_market_1k",
+    "modern_buildings_2_1k", "rainforest_trail_1k", "st_fagans_interior_1k", "openexr_MtTamWest",
+)
+SPLITS = ("all", "train", "test")
+RADIANCE_SUFFIXES = (".hdr", ".exr")
+
+
+def radiance_maps(folder, split: str = "all") -> list:
+    """Radiance map files in ``folder`` (.hdr/.exr) for a split: ``test`` is the held-out
+    benchmark subset, ``train`` everything else, ``all`` both."""
+    from pathlib import Path
+
+    from .errors import UsageError
+
+    if split not in SPLITS:
+        raise UsageError(f"unknown split {split!r}; use all, train or test")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError("no such folder", folder)
+    maps = sorted(p for p in folder.iterdir() if p.suffix.lower() in RADIANCE_SUFFIXES and p.is_file())
+    if split == "test":
+        maps = [p for p in maps if p.stem in BENCHMARK_MAPS]
+    elif split == "train":
+        maps = [p for p in maps if p.stem not in BENCHMARK_MAPS]
+    if not maps:
+        raise UsageError(f"no .hdr/.exr radiance maps for split {split!r}", folder)
+    return maps
+
+
+def scene_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of scene ``index``: independent of how many scenes are made."""
+    return np.random.default_rng([int(seed), int(index)])
+
+
+def synthesise(maps: list[np.ndarray], index: int, seed: int, config: SceneConfig) -> tuple[SyntheticScene, int]:
+    """Scene ``index`` of a seeded set: backgrounds cycle through a seeded permutation of
+    the maps; objects come from the other maps. Returns (scene, background index)."""
+    order = np.random.default_rng(int(seed)).permutation(len(maps))
+    background = int(order[index % len(maps)])
+    others = [i for i in range(len(maps)) if i != background] or [background]
+    rng = scene_rng(seed, index)
+    scene = make_scene(maps[background], [maps[i] for i in others], rng, config)
+    scene.object_sources = [others[i] for i in scene.object_sources if i >= 0]
+    return scene, background

@@ -1,0 +1,61 @@
+"""The project's labelled dynamic benchmark: every method, one table.
+
+Builds (once, then reuses) 24 dynamic + 6 static scenes at 512×384 from the held-out
+radiance maps (``selfhdr_cli.synth.BENCHMARK_MAPS``, ``--split test``; no training
+data may use them), exactly as these commands would:
+
+    selfhdr synth ../shared/data/hdr benchmarks/data --split test --scenes 24 --seed 2024 --prefix dyn_
+    selfhdr synth ../shared/data/hdr benchmarks/data --split test --scenes 6 --seed 2025 --prefix static_ --static
+
+then merges every scene with each method and prints method × PSNR-μ, PSNR-l, SSIM-μ,
+SSIM-l and seconds per scene, for the dynamic and the static scenes.
+
+    python benchmarks/benchmark.py [--hdr ../shared/data/hdr] [--data benchmarks/data] [--methods ref,debevec,color]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from selfhdr_cli.evaluate import evaluate_method, summarise
+from selfhdr_cli.merge import MergeConfig
+
+HERE = Path(__file__).resolve().parent
+SYNTH = [("dyn_", 24, 2024, []), ("static_", 6, 2025, ["--static"])]
+
+
+def build(hdr: Path, data: Path) -> None:
+    for prefix, n, seed, extra in SYNTH:
+        cmd = [sys.executable, "-m", "selfhdr_cli", "synth", str(hdr), str(data), "--split", "test",
+               "--scenes", str(n), "--seed", str(seed), "--prefix", prefix, "--size", "512x384", *extra]
+        subprocess.run(cmd, check=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hdr", type=Path, default=HERE.parents[1] / "shared" / "data" / "hdr")
+    ap.add_argument("--data", type=Path, default=HERE / "data")
+    ap.add_argument("--methods", default="ref,debevec,color")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    build(args.hdr, args.data)
+    print(f"benchmark data: {args.data} (built/checked in {time.perf_counter() - t0:.1f} s)\n")
+    header = "| method | scenes | PSNR-μ | PSNR-l | SSIM-μ | SSIM-l | s / scene |"
+    print(header)
+    print("|" + "---|" * 7)
+    for method in args.methods.split(","):
+        results = evaluate_method(args.data, MergeConfig(method=method))
+        for group, row in summarise(results).items():
+            if group == "all":
+                continue
+            print(f"| {method} | {group} ({row['scenes']}) | {row['psnr_mu']:.2f} | {row['psnr_l']:.2f} | "
+                  f"{row['ssim_mu']:.4f} | {row['ssim_l']:.4f} | {row['seconds']:.3f} |")
+    print(f"\ntotal {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Scoring HDR predictions, or whole merge methods, over a labelled dataset (SPEC §6).
+
+A labelled dataset is in the Kalantari layout with ``<scene>/HDRImg.hdr``; a
+prediction folder holds ``<scene>.hdr`` or ``<scene>.exr``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .bracket import load_bracket
+from .dataset import GROUND_TRUTH_FILE, find_scenes, scene_frames, scene_is_static
+from .errors import InputFileError, UsageError
+from .hdrfile import read_hdr_image
+from .merge import MergeConfig, merge_bracket
+from .metrics import Scores, score_hdr
+
+METRIC_NAMES = ("psnr_mu", "psnr_l", "ssim_mu", "ssim_l")
+
+
+@dataclass
+class SceneResult:
+    """One scene's scores; ``seconds`` is the merge time when a method was run."""
+
+    scene: str
+    scores: Scores
+    static: bool | None = None
+    seconds: float | None = None
+
+    def as_dict(self) -> dict:
+        return {"scene": self.scene, **self.scores.as_dict(), "static": self.static, "seconds": self.seconds}
+
+
+def labelled_scenes(root: Path) -> list[Path]:
+    """Scenes of ``root`` that carry ``HDRImg.hdr``."""
+    scenes = [s for s in find_scenes(root) if (s / GROUND_TRUTH_FILE).is_file()]
+    if not scenes:
+        raise UsageError(f"no labelled scenes: expected <scene>/{GROUND_TRUTH_FILE}", root)
+    return scenes
+
+
+def _ground_truth(scene: Path, shape: tuple[int, ...]) -> np.ndarray:
+    gt = read_hdr_image(scene / GROUND_TRUTH_FILE)
+    if gt.shape != shape:
+        raise InputFileError(f"ground truth is {gt.shape[1]}x{gt.shape[0]}, prediction {shape[1]}x{shape[0]}",
+                             scene / GROUND_TRUTH_FILE)
+    return gt
+
+
+def evaluate_predictions(pred_dir: Path, gt_root: Path,
+                         progress: Callable[[str], None] | None = None) -> list[SceneResult]:
+    """Score ``<pred_dir>/<scene>.(hdr|exr)`` against ``<gt_root>/<scene>/HDRImg.hdr``."""
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise UsageError("no such folder", pred_dir)
+    scenes = labelled_scenes(gt_root)
+    pairs = []
+    for scene in scenes:
+        found = [pred_dir / f"{scene.name}{ext}" for ext in (".exr", ".hdr") if (pred_dir / f"{scene.name}{ext}").is_file()]
+        if not found:
+            raise UsageError(f"no prediction for scene {scene.name} (expected {scene.name}.exr or .hdr)", pred_dir)
+        pairs.append((scene, found[0]))
+    results = []
+    for scene, pred_path in pairs:
+        pred = read_hdr_image(pred_path)
+        results.append(SceneResult(scene.name, score_hdr(pred, _ground_truth(scene, pred.shape)),
+                                   scene_is_static(scene)))
+        if progress:
+            progress(scene.name)
+    return results
+
+
+def evaluate_method(dataset: Path, config: MergeConfig,
+                    progress: Callable[[str], None] | None = None) -> list[SceneResult]:
+    """Run a merge method on every labelled scene (exposures from each scene's metadata) and score it."""
+    results = []
+    for scene in labelled_scenes(dataset):
+        bracket = load_bracket(scene_frames(scene))
+        started = time.perf_counter()
+        pred = merge_bracket(bracket, config)
+        seconds = time.perf_counter() - started
+        results.append(SceneResult(scene.name, score_hdr(pred, _ground_truth(scene, pred.shape)),
+                                   scene_is_static(scene), seconds))
+        if progress:
+            progress(scene.name)
+    return results
+
+
+def summarise(results: Iterable[SceneResult]) -> dict[str, dict[str, float]]:
+    """Mean scores (and seconds) over all scenes, and over dynamic / static scenes when known."""
+    results = list(results)
+    groups = {"all": results,
+              "dynamic": [r for r in results if r.static is False],
+              "static": [r for r in results if r.static is True]}
+    out = {}
+    for name, group in groups.items():
+        if not group or (name != "all" and len(group) == len(results)):
+            continue
+        row = {m: float(np.mean([getattr(r.scores, m) for r in group])) for m in METRIC_NAMES}
+        secs = [r.seconds for r in group if r.seconds is not None]
+        row["seconds"] = float(np.mean(secs)) if secs else None
+        row["scenes"] = len(group)
+        out[name] = row
+    return out

@@ -1,0 +1,51 @@
+"""Metrics against hand-computed values and scikit-image's conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from selfhdr_cli.metrics import psnr, score_hdr, ssim
+from selfhdr_cli.tonemap import mu_law
+
+
+def test_psnr_of_a_known_error():
+    a = np.zeros((10, 10, 3), np.float32)
+    assert psnr(a + 0.1, a) == pytest.approx(20.0)  # MSE 0.01 → 20 dB
+    assert psnr(a + 0.01, a) == pytest.approx(40.0)
+    assert psnr(a, a) == float("inf")
+
+
+def test_mu_law_known_points():
+    assert mu_law(np.array([0.0]))[0] == 0.0
+    assert mu_law(np.array([1.0]))[0] == pytest.approx(1.0)
+    assert mu_law(np.array([0.5]))[0] == pytest.approx(np.log(2501) / np.log(5001), rel=1e-6)
+    assert mu_law(np.array([2.0]))[0] == pytest.approx(1.0)  # clipped to [0, 1]
+
+
+def test_ssim_identical_is_one_and_drops_with_noise():
+    rng = np.random.default_rng(0)
+    img = rng.random((40, 50, 3)) * 255
+    assert ssim(img, img) == pytest.approx(1.0)
+    assert ssim(img + rng.normal(0, 60, img.shape), img) < 0.8
+
+
+def test_agrees_with_scikit_image():
+    skm = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(1)
+    gt = rng.random((48, 64, 3)) * 255
+    pred = np.clip(gt + rng.normal(0, 10, gt.shape), 0, 255)
+    ref = skm.structural_similarity(pred, gt, data_range=255, channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False)
+    assert ssim(pred, gt) == pytest.approx(ref, abs=1e-6)
+    assert psnr(pred / 255, gt / 255) == pytest.approx(skm.peak_signal_noise_ratio(gt / 255, pred / 255,
+                                                                                     data_range=1.0), abs=1e-6)
+
+
+def test_score_hdr_uses_mu_law_and_linear():
+    gt = np.full((20, 20, 3), 0.25, np.float32)
+    pred = gt + 0.01
+    s = score_hdr(pred, gt)
+    assert s.psnr_l == pytest.approx(40.0, abs=1e-3)
+    assert s.psnr_mu == pytest.approx(psnr(mu_law(pred), mu_law(gt)))
+    assert s.ssim_l == pytest.approx(1.0, abs=1e-3)
