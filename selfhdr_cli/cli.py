@@ -102,8 +102,7 @@ def merge(
 ) -> None:
     """Merge one bracket into an HDR image.
 
-    Exposure times come from, in order: --exposures, --ev, an exposure.txt beside the
-    frames (one EV per line, in file-name order), EXIF ExposureTime.
+    Exposure times come from, in order: --exposures, --ev, an exposure.txt beside the frames (one EV per line, in file-name order), EXIF ExposureTime. Frames are sorted by exposure; the middle one is the reference.
 
     Example: [bold]selfhdr merge img_*.tif --ev -2,0,2 -o out.exr --preview out.png[/]
     """
@@ -165,9 +164,9 @@ def build_color_cmd(
 ) -> None:
     """Build the colour component Y_color (SPEC §2) and the aligned frames.
 
-    Per scene it writes y_color.exr (float32, short-exposure units), aligned_K.exr (the
-    frames warped onto the reference, exposure order) and meta.json. Scenes already
-    built are skipped unless --force. A bad scene is reported and the rest go on (exit 1).
+    Per scene it writes y_color.exr (float32, short-exposure units), aligned_K.exr (the frames warped onto the reference, exposure order) and meta.json. Scenes already built are skipped unless --force. A bad scene is reported and the rest go on (exit 1).
+
+    Example: [bold]selfhdr build-color mydata/ -o mydata.selfhdr/[/]
     """
     try:
         from .dataset import build_color_scene, default_cache_root, find_scenes, scene_frames
@@ -326,15 +325,18 @@ def _print_results(results, summary, label: str, json_out: bool, csv_out: bool) 
             d = r.as_dict()
             writer.writerow([d["scene"], *(f"{d[m]:.6f}" for m in METRIC_NAMES), d["static"],
                              "" if d["seconds"] is None else f"{d['seconds']:.4f}"])
-    table = Table(title=f"selfhdr evaluate — {label}", title_justify="left")
+    table = Table(title=f"selfhdr evaluate — {label}", title_justify="left",
+                  caption="* PU21-PSNR: perceptual extra, H = 1 shown at 1000 cd/m² (not SPEC §6)",
+                  caption_justify="left")
     table.add_column("scene")
-    for name in ("PSNR-μ", "PSNR-l", "SSIM-μ", "SSIM-l", "s"):
+    for name in ("PSNR-μ", "PSNR-l", "SSIM-μ", "SSIM-l", "PU21-PSNR*", "s"):
         table.add_column(name, justify="right")
 
     def row(name, values, style=None):
         secs = values.get("seconds")
         table.add_row(name, f"{values['psnr_mu']:.2f}", f"{values['psnr_l']:.2f}", f"{values['ssim_mu']:.4f}",
-                      f"{values['ssim_l']:.4f}", "" if secs is None else f"{secs:.2f}", style=style)
+                      f"{values['ssim_l']:.4f}", f"{values['pu21_psnr']:.2f}", "" if secs is None else f"{secs:.2f}",
+                      style=style)
 
     for r in results:
         row(r.scene, r.as_dict())
@@ -357,7 +359,7 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
     csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr)."),
 ) -> None:
-    """Score HDR predictions against ground truth: PSNR-μ, PSNR-l, SSIM-μ, SSIM-l (SPEC §6).
+    """Score HDR predictions against ground truth: PSNR-μ, PSNR-l, SSIM-μ, SSIM-l (SPEC §6), plus PU21-PSNR.
 
     [bold]selfhdr evaluate PRED_DIR GT_DIR[/] scores existing files; [bold]selfhdr evaluate DATASET --method color[/] merges every scene and scores it, with seconds per scene. Means are given over all scenes and, for synthesised data, over dynamic and static scenes.
     """

@@ -20,7 +20,7 @@ from .hdrfile import read_hdr_image
 from .merge import MergeConfig, merge_bracket
 from .metrics import Scores, score_hdr
 
-METRIC_NAMES = ("psnr_mu", "psnr_l", "ssim_mu", "ssim_l")
+METRIC_NAMES = ("psnr_mu", "psnr_l", "ssim_mu", "ssim_l", "pu21_psnr")
 
 
 @dataclass

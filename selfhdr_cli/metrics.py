@@ -17,6 +17,13 @@ SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11
 SSIM_BORDER = 5
 
+# PU21 "banding + glare" encoding (Mantiuk & Azimi, PCS 2021, eq. 3 and Table 1).
+PU21_PARAMS = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 0.09150303166, 0.9099517204,
+               596.3148142)
+PU21_RANGE_CD_M2 = (0.005, 10000.0)
+# Our display convention for PU21: H = 1 (the short frame's saturation) shows at 1000 cd/m².
+DISPLAY_PEAK_CD_M2 = 1000.0
+
 
 def psnr(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB: 10·log10(range² / MSE); inf for identical images."""
@@ -52,21 +59,38 @@ def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 255.0) -> flo
     return float(np.mean(s[b:-b, b:-b], axis=(0, 1)).mean())
 
 
+def pu21_encode(luminance_cd_m2: np.ndarray) -> np.ndarray:
+    """PU21 perceptually uniform values of absolute luminance (cd/m², clipped to [0.005, 10⁴])."""
+    p = PU21_PARAMS
+    y = np.clip(np.asarray(luminance_cd_m2, np.float64), *PU21_RANGE_CD_M2)
+    yp = y ** p[3]
+    return p[6] * (((p[0] + p[1] * yp) / (1 + p[2] * yp)) ** p[4] - p[5])
+
+
+def pu21_psnr(pred: np.ndarray, target: np.ndarray, peak_cd_m2: float = DISPLAY_PEAK_CD_M2) -> float:
+    """PSNR on PU21-encoded RGB, HDR values scaled so 1 → ``peak_cd_m2``; the peak
+    signal is PU21(peak_cd_m2). A perceptual extra, not part of SPEC §6."""
+    a = pu21_encode(np.clip(pred, 0, None) * peak_cd_m2)
+    b = pu21_encode(np.clip(target, 0, None) * peak_cd_m2)
+    return psnr(a, b, data_range=float(pu21_encode(np.array(peak_cd_m2))))
+
+
 @dataclass(frozen=True)
 class Scores:
-    """The four SPEC §6 scores of one prediction."""
+    """The four SPEC §6 scores of one prediction, plus PU21-PSNR (a perceptual extra)."""
 
     psnr_mu: float
     psnr_l: float
     ssim_mu: float
     ssim_l: float
+    pu21_psnr: float
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
 def score_hdr(pred: np.ndarray, gt: np.ndarray) -> Scores:
-    """PSNR-μ, PSNR-l, SSIM-μ, SSIM-l of ``pred`` against ``gt`` (SPEC §6)."""
+    """PSNR-μ, PSNR-l, SSIM-μ, SSIM-l of ``pred`` against ``gt`` (SPEC §6), and PU21-PSNR."""
     if pred.shape != gt.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
     pred = np.nan_to_num(np.asarray(pred, np.float32))
@@ -76,4 +100,5 @@ def score_hdr(pred: np.ndarray, gt: np.ndarray) -> Scores:
         psnr_l=psnr(pred, gt),
         ssim_mu=ssim(np.clip(t_pred, 0, 1) * 255, np.clip(t_gt, 0, 1) * 255),
         ssim_l=ssim(np.clip(pred, 0, 1) * 255, np.clip(gt, 0, 1) * 255),
+        pu21_psnr=pu21_psnr(pred, gt),
     )

@@ -49,3 +49,16 @@ def test_score_hdr_uses_mu_law_and_linear():
     assert s.psnr_l == pytest.approx(40.0, abs=1e-3)
     assert s.psnr_mu == pytest.approx(psnr(mu_law(pred), mu_law(gt)))
     assert s.ssim_l == pytest.approx(1.0, abs=1e-3)
+
+
+def test_pu21_known_points_and_monotone():
+    from selfhdr_cli.metrics import pu21_encode, pu21_psnr
+
+    p = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 0.09150303166, 0.9099517204, 596.3148142)
+    by_hand = p[6] * (((p[0] + p[1] * 100 ** p[3]) / (1 + p[2] * 100 ** p[3])) ** p[4] - p[5])
+    assert pu21_encode(np.array(100.0)) == pytest.approx(by_hand)
+    assert pu21_encode(np.array(0.0)) == pytest.approx(pu21_encode(np.array(0.005)))  # clipped below
+    values = pu21_encode(np.logspace(-2, 4, 50))
+    assert np.all(np.diff(values) > 0)
+    gt = np.full((8, 8, 3), 0.2, np.float32)
+    assert pu21_psnr(gt * 1.1, gt) > pu21_psnr(gt * 1.5, gt)
