@@ -7,6 +7,7 @@ to stderr. Bad input is one line on stderr and a non-zero exit (2 for usage erro
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from enum import Enum
@@ -32,9 +33,21 @@ err = Console(stderr=True)
 
 
 class Method(str, Enum):
+    net = "net"
     color = "color"
     debevec = "debevec"
     ref = "ref"
+
+
+class Network(str, Enum):
+    fastnet = "fastnet"
+    ahdrnet = "ahdrnet"
+
+
+class Preset(str, Enum):
+    cpu = "cpu"
+    gpu = "gpu"
+    tiny = "tiny"
 
 
 class Split(str, Enum):
@@ -54,6 +67,9 @@ EV_HELP = "Exposure in stops, one per frame in the order given: [bold]-2,0,2[/] 
 REFERENCE_HELP = ("Reference frame whose geometry the output keeps: an index in exposure order "
                   "(0 = shortest) or a file name. Default: the middle one.")
 CRF_HELP = "Camera response g: [bold]gamma:2.2[/] (default), [bold]srgb[/] or [bold]linear[/]."
+WEIGHTS_HELP = "Network weights (.safetensors from 'selfhdr train'). Default: the shipped weights."
+TILE_HELP = "Tile size in pixels for network inference (memory stays bounded; overlap is automatic)."
+DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
 FLOW_HELP = "Optical flow for alignment: dis-medium (default, chosen by benchmarks/flow_choice.py), dis-fine, dis-fast, dis-ultrafast, farneback."
 
 
@@ -82,7 +98,8 @@ def merge(
     exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
     method: Method = typer.Option(Method.color, "--method", "-m",
-                                  help="[bold]color[/]: align with optical flow, then SelfHDR's fixed-weight "
+                                  help="[bold]net[/]: the trained SelfHDR network (--weights). "
+                                       "[bold]color[/]: align with optical flow, then SelfHDR's fixed-weight "
                                        "merge. [bold]debevec[/]: classical hat-weighted merge, no alignment "
                                        "(ghosts on motion; a baseline). [bold]ref[/]: the reference frame alone, "
                                        "linearised."),
@@ -93,6 +110,9 @@ def merge(
                                 help="[bold]short[/]: short-exposure units (shortest frame at t = 1). "
                                      "[bold]seconds[/]: radiance per second of exposure (needs times in "
                                      "seconds)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
+    tile: int = typer.Option(1024, "--tile", min=64, max=8192, help=TILE_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     half: bool = typer.Option(False, "--half", help="Write .exr as float16 instead of float32."),
     preview: Optional[Path] = typer.Option(None, "--preview", "-p",
                                            help="Also write a tone-mapped 8-bit PNG preview (Reinhard 2002, "
@@ -124,10 +144,21 @@ def merge(
         if units == Units.seconds and not plan.absolute:
             raise UsageError(f"--units seconds needs exposure times in seconds, but {plan.exposure_source} "
                              "gives only relative stops; pass --exposures")
-        with err.status(f"Merging {len(plan.paths)} frames ({method.value})…", spinner="dots"):
+        weights_path = None
+        if method == Method.net:
+            from .weights import default_weights, read_weights_metadata
+
+            weights_path = str(weights) if weights is not None else default_weights()
+            read_weights_metadata(weights_path)  # a bad file fails now, before decoding
+            if len(plan.paths) < 3:
+                raise UsageError("the network needs 3 frames (short, reference, long); use --method color")
+        with _progress() as progress:
+            task = progress.add_task(f"merge ({method.value})", total=None)
             bracket = decode_plan(plan)
+            tick = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
             hdr = merge_bracket(bracket, MergeConfig(method=method.value, response=color_cfg.response,
-                                                     color=color_cfg, units=units.value))
+                                                     color=color_cfg, units=units.value, weights=weights_path,
+                                                     tile=tile, device=device), progress=tick)
             write_hdr_image(output, hdr, half=half)
             if preview is not None:
                 write_png(preview, reinhard(hdr))
@@ -354,6 +385,7 @@ def evaluate(
                                             show_default=False),
     method: Optional[Method] = typer.Option(None, "--method", "-m",
                                             help="Run this merge method over DATASET and score it in one go."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net."),
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
     flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
@@ -382,10 +414,188 @@ def evaluate(
                 label = str(source)
             else:
                 color_cfg = _color_config(crf, flow)
-                cfg = MergeConfig(method=method.value, response=color_cfg.response, color=color_cfg)
+                weights_path = None
+                if method == Method.net:
+                    from .weights import default_weights, read_weights_metadata
+
+                    weights_path = str(weights) if weights is not None else default_weights()
+                    read_weights_metadata(weights_path)
+                cfg = MergeConfig(method=method.value, response=color_cfg.response, color=color_cfg,
+                                  weights=weights_path)
                 results = evaluate_method(source, cfg, advance)
-                label = f"{method.value} on {source}"
+                label = f"{method.value} on {source}" + (f" ({Path(weights_path).name})" if weights_path else "")
         _print_results(results, summarise(results), label, json_out, csv_out)
+    except SelfHDRError as exc:
+        fail(exc)
+
+
+def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
+                    seed, crf: str, flow: str, device: str, threads: Optional[int], val: Optional[Path],
+                    val_limit: int, vgg_weights: Optional[Path] = None):
+    from .infer import configure_cpu, keep_freed_memory, pick_device
+    from .recipe import load_validation, workdir_for
+    from .train import init_distributed, preset_config
+
+    if not dataset.is_dir():
+        raise UsageError("no such folder", dataset)
+    if vgg_weights is not None and not vgg_weights.is_file():
+        raise UsageError("no such VGG19 weights file", vgg_weights)
+    color_cfg = _color_config(crf, flow)
+    config = preset_config(preset.value, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
+                           seed=seed, response=crf, vgg_weights=str(vgg_weights) if vgg_weights else None)
+    dev = pick_device(device)
+    dist = init_distributed(dev)
+    if dev.type == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        configure_cpu(threads or max(1, cores // dist.world))  # processes share the cores, never oversubscribe
+        keep_freed_memory()
+    if dist.world > 1 and dist.is_main:
+        err.print(f"distributed: {dist.world} processes ({'nccl' if dev.type == 'cuda' else 'gloo'})",
+                  highlight=False)
+    work_dir = workdir_for(dataset, work)
+    validation = None
+    if val is not None and dist.is_main:
+        with err.status("loading the validation set…"):
+            validation = load_validation(val, color_cfg, val_limit or None)
+        err.print(f"validation: {len(validation.names)} scenes from {val}; colour component PSNR-μ "
+                  f"{validation.color_psnr_mu:.2f} dB", highlight=False)
+    return color_cfg, config, dev, dist, work_dir, validation
+
+
+class _TrainDisplay:
+    """Rich progress for a training stage: losses, validation PSNR-μ, ETA."""
+
+    def __init__(self, progress, label: str) -> None:
+        self.progress = progress
+        self.label = label
+        self.task = None
+        self.last_val = None
+
+    def step(self, record: dict) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task(self.label, total=record["steps"], completed=record["step"] - 1,
+                                               info="")
+        if "val_psnr_mu" in record:
+            self.last_val = record["val_psnr_mu"]
+        parts = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k in ("se", "sp", "color", "stru"))
+        val = f" val PSNR-μ {self.last_val:.2f}" if self.last_val is not None else ""
+        self.progress.update(self.task, completed=record["step"], info=f"loss {record['loss']:.4f} ({parts}){val}")
+        if "val_psnr_mu" in record:
+            err.print(f"{self.label} step {record['step']}: val PSNR-μ {record['val_psnr_mu']:.2f} dB, "
+                      f"loss {record['loss']:.4f}", highlight=False)
+
+    def event(self, text: str) -> None:
+        err.print(text, highlight=False)
+
+
+def _train_progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err)
+
+
+DATASET_HELP = "Folder of unlabelled brackets, one subfolder per scene (Kalantari layout); ground truth is never read."
+WORK_HELP = "Work folder for the colour cache, Y_stru, checkpoints and weights (default <DATASET>.selfhdr)."
+PRESET_HELP = ("Schedule: [bold]cpu[/] (default; both stages in about an hour on 2 cores), [bold]gpu[/] (the "
+               "published 180 k iterations, batch 16), [bold]tiny[/] (smoke test). Flags below override it.")
+VAL_HELP = "A labelled dataset (<scene>/HDRImg.hdr) to report PSNR-μ on during training."
+
+
+@app.command("train-structure")
+def train_structure_cmd(
+    dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
+    work: Optional[Path] = typer.Option(None, "--work", help=WORK_HELP),
+    preset: Preset = typer.Option(Preset.cpu, "--preset", help=PRESET_HELP),
+    network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of f_s."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training iterations."),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Crops per iteration (per process)."),
+    crop: Optional[int] = typer.Option(None, "--crop", min=32, help="Crop size in pixels (128 published)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (halved at 1/3 and 2/3)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in the work folder."),
+    force: bool = typer.Option(False, "--force", "-f", help="Retrain even when the outputs exist."),
+    val: Optional[Path] = typer.Option(None, "--val", help=VAL_HELP),
+    val_limit: int = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
+    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
+) -> None:
+    """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
+
+    Runs build-color first where it is missing. Trains on random 128×128 crops of the unaligned frames with L_se + L_sp, then applies f_s to the aligned frames at full resolution and stores Y_stru as float32 EXR.
+    """
+    try:
+        from .recipe import train_structure
+
+        color_cfg, config, dev, dist, work_dir, validation = _training_setup(
+            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit)
+        with _train_progress() as progress:
+            display = _TrainDisplay(progress, "stage 1")
+            result = train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
+                                     validation=validation, on_step=display.step if dist.is_main else None,
+                                     on_event=display.event if dist.is_main else None)
+        if dist.is_main:
+            err.print(f"stage 1 → {work_dir.structure_weights}"
+                      + (f" ({result.seconds / 60:.1f} min)" if result else ""), highlight=False)
+    except SelfHDRError as exc:
+        fail(exc)
+
+
+@app.command()
+def train(
+    dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Weights to write (.safetensors; default <work>/selfhdr.safetensors)."),
+    work: Optional[Path] = typer.Option(None, "--work", help=WORK_HELP),
+    preset: Preset = typer.Option(Preset.cpu, "--preset", help=PRESET_HELP),
+    network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of both stages."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training iterations per stage."),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Crops per iteration (per process)."),
+    crop: Optional[int] = typer.Option(None, "--crop", min=32, help="Crop size in pixels (128 published)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (halved at 1/3 and 2/3)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
+    vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights",
+                                               help="Use the published VGG19 structure loss with this local "
+                                                    "torchvision-format VGG19 state dict (.pth or .safetensors)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints in the work folder."),
+    force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist."),
+    val: Optional[Path] = typer.Option(None, "--val", help=VAL_HELP),
+    val_limit: int = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
+    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
+) -> None:
+    """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
+
+    Runs whatever is missing — build-color, stage 1 (train-structure), Y_stru — then stage 2: the reconstruction network on the unaligned frames with L_color + L_stru and reference-noise augmentation. Checkpoints every few minutes; --resume continues. Scale out with [bold]torchrun --nproc_per_node N -m selfhdr_cli train ...[/].
+
+    Example: [bold]selfhdr train mybrackets/ --val bench/ -o my.safetensors[/]
+    """
+    try:
+        from .atomic import check_output_path
+        from .recipe import train_reconstruction, train_structure
+
+        color_cfg, config, dev, dist, work_dir, validation = _training_setup(
+            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
+            vgg_weights)
+        out = output if output is not None else work_dir.final_weights
+        if dist.is_main:
+            check_output_path(out, force or resume, (".safetensors",))
+        with _train_progress() as progress:
+            display1 = _TrainDisplay(progress, "stage 1")
+            train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
+                            validation=validation, on_step=display1.step if dist.is_main else None,
+                            on_event=display1.event if dist.is_main else None)
+            display2 = _TrainDisplay(progress, "stage 2")
+            result = train_reconstruction(dataset, work_dir, config, dev, dist, out, resume=resume, force=force,
+                                          validation=validation, on_step=display2.step if dist.is_main else None,
+                                          on_event=display2.event if dist.is_main else None)
+        if dist.is_main:
+            err.print(f"stage 2 → {out} ({result.seconds / 60:.1f} min)", highlight=False)
     except SelfHDRError as exc:
         fail(exc)
 

@@ -1,7 +1,8 @@
 """Merging a bracket into one HDR image with a chosen method.
 
 Methods: ``color`` (the SelfHDR colour component, aligned), ``debevec`` (classical,
-unaligned), ``ref`` (the reference frame alone, linearised: the no-merge baseline). Output is float32 (H, W, 3) RGB in short-exposure units unless
+unaligned), ``ref`` (the reference frame alone, linearised: the no-merge baseline),
+``net`` (a trained network, tiled; needs ``weights``). Output is float32 (H, W, 3) RGB in short-exposure units unless
 ``units="seconds"`` asks for radiance per second of exposure.
 """
 
@@ -17,7 +18,7 @@ from .debevec import merge_debevec
 from .errors import UsageError
 from .response import CameraResponse
 
-METHODS = ("color", "debevec", "ref")
+METHODS = ("color", "debevec", "ref", "net")
 UNITS = ("short", "seconds")
 
 
@@ -29,9 +30,12 @@ class MergeConfig:
     response: CameraResponse = field(default_factory=CameraResponse)
     color: ColorConfig | None = None
     units: str = "short"
+    weights: str | None = None
+    tile: int = 1024
+    device: str = "auto"
 
 
-def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig()) -> np.ndarray:
+def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(), progress=None) -> np.ndarray:
     """Merge ``bracket`` into HDR radiance, float32 (H, W, 3) RGB."""
     if config.units not in UNITS:
         raise UsageError(f"unknown units {config.units!r}; use short or seconds")
@@ -41,6 +45,14 @@ def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig()) -> np.n
     if config.method == "color":
         color_cfg = config.color or ColorConfig(response=config.response)
         hdr = build_color(bracket, color_cfg).y_color
+    elif config.method == "net":
+        from .infer import TileConfig, merge_with_network
+        from .weights import default_weights
+
+        color_cfg = config.color or ColorConfig(response=config.response)
+        weights = config.weights or default_weights()
+        hdr = merge_with_network(bracket, weights, config.response, color_cfg.align, TileConfig(tile=config.tile),
+                                 config.device, progress)
     elif config.method == "ref":
         r = bracket.reference
         hdr = config.response.to_linear(bracket.frames[r]) / np.float32(bracket.relative_times[r])

@@ -44,6 +44,17 @@ class CameraResponse:
             return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
         return np.power(x, np.float32(1.0 / self.gamma))
 
+    def to_linear_tensor(self, ldr):
+        """g(I) on a torch tensor (same curves as ``to_linear``)."""
+        import torch
+
+        x = ldr.clamp(0.0, 1.0)
+        if self.kind == "linear":
+            return x
+        if self.kind == "srgb":
+            return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+        return x ** self.gamma
+
     def __str__(self) -> str:
         return f"gamma:{self.gamma:g}" if self.kind == "gamma" else self.kind
 

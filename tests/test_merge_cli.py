@@ -133,7 +133,13 @@ def test_python_m_entry_point(tmp_path, moving_scene):
     assert out.is_file()
 
 
-def test_method_net_is_not_offered_yet(tmp_path, bracket_files):
+def test_method_net_with_missing_or_bad_weights_fails_cleanly(tmp_path, bracket_files, monkeypatch):
+    monkeypatch.setenv("SELFHDR_WEIGHTS", str(tmp_path / "none.safetensors"))
     r = runner.invoke(app, ["merge", *map(str, bracket_files), "-o", str(tmp_path / "x.exr"), "--method", "net"])
-    assert r.exit_code == 2
+    assert r.exit_code == 2 and "no such weights file" in r.stderr
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    r = runner.invoke(app, ["merge", *map(str, bracket_files), "-o", str(tmp_path / "x.exr"), "-m", "net",
+                            "--weights", str(bad)])
+    assert r.exit_code == 1 and "bad.safetensors" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.exr").exists()

@@ -1,0 +1,152 @@
+"""Running a network on whole images: tiling with overlap and blending, devices, threads.
+
+Inputs are numpy: ``ldr`` (3, H, W, 3) float32 in [0, 1] in exposure order (short,
+reference, long), ``aligned`` the same warped onto the reference (or None), ``times``
+(3,) relative exposure times. Output: (H, W, 3) float32 HDR in short-exposure units.
+Memory stays bounded: only one tile's tensors exist at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .response import CameraResponse
+
+DEFAULT_TILE = 1024
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """Tile size (px, before overlap) and overlap on each side (None: the network's receptive field)."""
+
+    tile: int = DEFAULT_TILE
+    overlap: int | None = None
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def configure_cpu(threads: int | None = None) -> int:
+    """Use ``threads`` intra-op threads (default: the cores this process may use); flush denormals."""
+    torch.set_flush_denormal(True)
+    if not threads:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, int(threads)))
+    return torch.get_num_threads()
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory instead of returning it page by page: with its defaults
+    up to a third of training time goes to page faults on large tensors (PLATFORM.md). The
+    equivalent of MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64GiB. Returns False off glibc."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 36))
+    except (OSError, AttributeError):
+        return False
+
+
+def _inputs(ldr: np.ndarray, times: np.ndarray, response: CameraResponse, ys: slice, xs: slice,
+            device: torch.device) -> torch.Tensor:
+    crop = torch.from_numpy(np.ascontiguousarray(ldr[:, ys, xs])).movedim(-1, 1).to(device)  # (3, 3, h, w)
+    t = torch.as_tensor(np.asarray(times, np.float32), device=device).view(3, 1, 1, 1)
+    return torch.cat([response.to_linear_tensor(crop) / t, crop], dim=1)[None]  # (1, 3, 6, h, w)
+
+
+def _ramp(n: int, core_start: int, core_end: int, feather: int) -> np.ndarray:
+    """1 on the core, linear fall-off to 0 over ``feather`` px outside it."""
+    idx = np.arange(n, dtype=np.float32)
+    w = np.ones(n, np.float32)
+    if feather > 0:
+        w = np.minimum(w, np.clip((idx - (core_start - feather)) / feather, 0, 1))
+        w = np.minimum(w, np.clip(((core_end - 1 + feather) - idx) / feather, 0, 1))
+    return np.maximum(w, 1e-6)
+
+
+@torch.no_grad()
+def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: np.ndarray,
+            response: CameraResponse, tiles: TileConfig = TileConfig(), device: torch.device | None = None,
+            progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Run ``net`` over the image in overlapping tiles and blend them.
+
+    Tiles start on multiples of the network's stride, so tiled and untiled results
+    agree wherever the overlap covers the receptive field. A tile larger than the
+    image runs the whole image at once.
+    """
+    device = device or next(net.parameters()).device
+    _, height, width, _ = ldr.shape
+    stride = int(getattr(net, "stride", 1))
+    overlap = tiles.overlap if tiles.overlap is not None else int(getattr(net, "receptive_field", 32))
+    overlap = -(-overlap // stride) * stride
+    step = max(stride, (tiles.tile // stride) * stride)
+    out = np.zeros((height, width, 3), np.float32)
+    weight = np.zeros((height, width, 1), np.float32)
+    ys = list(range(0, height, step))
+    xs = list(range(0, width, step))
+    total, done = len(ys) * len(xs), 0
+    for y0 in ys:
+        for x0 in xs:
+            y1, x1 = min(y0 + step, height), min(x0 + step, width)
+            ya, yb = max(0, y0 - overlap), min(height, y1 + overlap)
+            xa, xb = max(0, x0 - overlap), min(width, x1 + overlap)
+            sl = (slice(ya, yb), slice(xa, xb))
+            frames = _inputs(ldr, times, response, *sl, device)
+            al = _inputs(aligned, times, response, *sl, device) if aligned is not None else None
+            h, w = yb - ya, xb - xa
+            ph, pw = (-h) % stride, (-w) % stride
+            if ph or pw:
+                frames = _pad(frames, ph, pw)
+                al = _pad(al, ph, pw) if al is not None else None
+            pred = net(frames, al)[0, :, :h, :w].movedim(0, -1).float().cpu().numpy()
+            wy = _ramp(h, y0 - ya, y1 - ya, overlap if overlap else 0)
+            wx = _ramp(w, x0 - xa, x1 - xa, overlap if overlap else 0)
+            blend = (wy[:, None] * wx[None, :])[..., None]
+            out[sl] += pred * blend
+            weight[sl] += blend
+            done += 1
+            if progress:
+                progress(done, total)
+    return out / weight
+
+
+def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    b, f, c, h, w = x.shape
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x.reshape(b, f * c, h, w), (0, pw, 0, ph), mode=mode).view(b, f, c, h + ph, w + pw)
+
+
+def merge_with_network(bracket, weights: str, response: CameraResponse, align_config, tiles: TileConfig = TileConfig(),
+                       device: str = "auto", progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Merge a Bracket with trained weights: pick (short, reference, long), align when the
+    network wants it (the colour component's flow), run it tiled."""
+    from .align import align_bracket
+    from .trainset import three_frames
+    from .weights import load_weights
+
+    net, _ = load_weights(weights)
+    dev = pick_device(device)
+    if dev.type == "cpu":
+        configure_cpu()
+    net = net.to(dev)
+    pick = three_frames(len(bracket), bracket.reference)
+    ldr = np.stack([bracket.frames[i] for i in pick])
+    times = np.asarray([bracket.relative_times[i] for i in pick], np.float32)
+    aligned = None
+    if getattr(net, "needs_alignment", False):
+        frames3 = [bracket.frames[i] for i in pick]
+        aligned = np.stack(align_bracket(frames3, bracket.times[pick], 1, response, align_config))
+    return predict(net, ldr, aligned, times, response, tiles, dev, progress)

@@ -1,0 +1,86 @@
+"""FastNet: the default, CPU-fast network — align and decide at low resolution, fuse
+explicitly at full resolution (the SAFNet idea, Kong et al. ECCV 2024, simplified).
+
+Alignment is a fixed, non-learned layer: the DIS optical flow of the colour component
+(``align.py``), passed in as ``aligned`` frames. At 1/4 resolution a small U-Net looks
+at the aligned frames and predicts per-channel fusion weights for the three frames and
+a few context features; at full resolution the aligned HDR frames are fused with those
+weights and a 3-layer convolution refines the result in the μ-law domain. Everything
+heavy runs on 1/16 of the pixels, so the cost is ~10 k MAC per output pixel
+(AHDRNet: 1.25 M).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MU = 5000.0
+
+
+def _t(x: torch.Tensor) -> torch.Tensor:
+    return torch.log1p(MU * x.clamp_min(0.0)) / math.log1p(MU)
+
+
+def _t_inv(t: torch.Tensor) -> torch.Tensor:
+    return torch.expm1(t * math.log1p(MU)) / MU
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.1, inplace=True))
+
+
+class FastNet(nn.Module):
+    """(B, 3, 6, H, W) frames [H_k, I_k] (+ the same, aligned) → (B, 3, H, W) in [0, 1].
+
+    H and W must be multiples of ``stride`` (16); inference pads to it.
+    """
+
+    needs_alignment = True
+    stride = 16
+    receptive_field = 96  # radius in full-resolution px: pooling, 1/16-scale convs, bilinear ups, refinement
+
+    def __init__(self, width: int = 32, context: int = 8, refine: int = 16) -> None:
+        super().__init__()
+        self.config = {"width": width, "context": context, "refine": refine}
+        w = width
+        self.context = context
+        self.enc1 = nn.Sequential(_conv(18, w), _conv(w, w))
+        self.enc2 = nn.Sequential(_conv(w, w + w // 2, 2), _conv(w + w // 2, w + w // 2))
+        self.enc3 = nn.Sequential(_conv(w + w // 2, 2 * w, 2), _conv(2 * w, 2 * w), _conv(2 * w, 2 * w))
+        self.dec2 = _conv(2 * w + w + w // 2, w + w // 2)
+        self.dec1 = _conv(w + w // 2 + w, w)
+        self.head = nn.Conv2d(w, 9 + context, 3, padding=1)
+        self.refine = nn.Sequential(_conv(9 + context, refine), _conv(refine, refine),
+                                    nn.Conv2d(refine, 3, 3, padding=1))
+        # start as a plain fusion: no refinement, reference-biased weights
+        nn.init.zeros_(self.refine[-1].weight)
+        nn.init.zeros_(self.refine[-1].bias)
+
+    def forward(self, frames: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
+        if aligned is None:
+            aligned = frames  # already aligned (e.g. Y_stru production on aligned frames)
+        h = aligned[:, :, :3]            # (B, 3, 3, H, W) aligned HDR, short-exposure units
+        ldr = aligned[:, :, 3:]          # aligned LDR
+        ref_ldr = frames[:, 1, 3:]
+        t_h = _t(h)
+        x = torch.cat([t_h[:, 0], ldr[:, 0], t_h[:, 1], ldr[:, 1], t_h[:, 2], ldr[:, 2]], dim=1)
+        full = x.shape[-2:]
+        low = F.avg_pool2d(x, 4)
+        e1 = self.enc1(low)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([F.interpolate(e3, size=e2.shape[-2:], mode="bilinear", align_corners=False), e2], 1))
+        d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False), e1], 1))
+        head = F.interpolate(self.head(d1), size=full, mode="bilinear", align_corners=False)
+        b = head.shape[0]
+        logits = head[:, :9].view(b, 3, 3, *full)  # (B, frame, channel, H, W)
+        weights = torch.softmax(logits, dim=1)
+        fused = (weights * h).sum(dim=1)
+        t_fused = _t(fused).clamp(1e-4, 1 - 1e-4)
+        residual = self.refine(torch.cat([t_fused, t_h[:, 1], ref_ldr, head[:, 9:]], dim=1))
+        t_out = torch.sigmoid(torch.logit(t_fused) + residual)
+        return _t_inv(t_out).clamp(0.0, 1.0)

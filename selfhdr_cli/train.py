@@ -1,0 +1,211 @@
+"""The two training stages (SPEC §3–4): loop, checkpoints, resume, validation, DDP.
+
+``run_stage`` trains one network on in-memory scenes. Checkpoints hold only tensors
+and plain values (loadable with ``weights_only=True``) and are written atomically
+every few minutes; the data order is a function of (seed, rank, step), so a resumed
+run continues exactly where it stopped. Under ``torchrun`` each process trains on
+its own crops and gradients are averaged (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .atomic import atomic_path
+from .errors import UsageError
+from .losses import StructureLoss, VGGLoss, stage1_loss, stage2_loss
+from .nets import build_network
+from .response import CameraResponse, parse_response
+from .trainset import TrainScene, sample_batch
+
+STAGES = ("structure", "reconstruct")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One stage's schedule and model. Presets: ``cpu`` (default), ``tiny`` (tests), ``gpu`` (published)."""
+
+    network: str = "fastnet"
+    net_config: dict = field(default_factory=dict)
+    steps: int = 1500
+    batch: int = 8
+    crop: int = 128
+    lr: float = 5e-4
+    lr_halvings: int = 2  # halve the rate at 1/3 and 2/3 of the schedule, like the published 50/100/150
+    seed: int = 0
+    checkpoint_minutes: float = 2.0
+    val_every: int = 250
+    response: str = "gamma:2.2"
+    vgg_weights: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, dict] = {
+    "cpu": {},
+    "tiny": {"steps": 6, "batch": 2, "crop": 64, "val_every": 3, "checkpoint_minutes": 0.0},
+    # SPEC §5: Adam, lr 1e-4 halved every 50 of 150 "epochs" of 1200 iterations, batch 16
+    "gpu": {"steps": 180_000, "batch": 16, "lr": 1e-4, "lr_halvings": 2, "val_every": 6000,
+            "checkpoint_minutes": 10.0},
+}
+
+
+def preset_config(preset: str, **overrides) -> TrainConfig:
+    """A TrainConfig from a named preset with explicit overrides (None values ignored)."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    return replace(TrainConfig(), **values)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Step schedule: the rate halves at each of ``lr_halvings`` equal divisions of the run."""
+    if config.lr_halvings <= 0:
+        return config.lr
+    period = config.steps / (config.lr_halvings + 1)
+    return config.lr * 0.5 ** min(config.lr_halvings, int(step // max(period, 1)))
+
+
+@dataclass
+class Distributed:
+    """This process's place in a torchrun job (world 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the process group torchrun set up (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Distributed(rank=dist.get_rank(), world=dist.get_world_size())
+
+
+def save_checkpoint(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer, step: int, stage: str,
+                    config: TrainConfig, history: list[dict]) -> None:
+    payload = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "stage": stage,
+               "config": json.dumps(config.to_dict()), "history": json.dumps(history)}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint dict, loaded without unpickling arbitrary objects."""
+    from .errors import InputFileError
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload["config"] = json.loads(payload["config"])
+        payload["history"] = json.loads(payload["history"])
+        return payload
+    except Exception as exc:
+        raise InputFileError(f"not a usable checkpoint ({str(exc).splitlines()[0][:120]})", path) from None
+
+
+@dataclass
+class StageResult:
+    net: nn.Module
+    steps: int
+    history: list[dict]
+    seconds: float
+
+
+Callback = Callable[[dict], None]
+
+
+def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpoint: Path,
+              resume: bool = False, validate: Callable[[nn.Module], float] | None = None,
+              on_step: Callback | None = None, device: torch.device | None = None,
+              dist: Distributed | None = None) -> StageResult:
+    """Train one stage: ``structure`` (L_stage1) or ``reconstruct`` (L_stage2).
+
+    ``validate(net) -> PSNR-μ`` runs every ``val_every`` steps on the main process.
+    ``on_step`` receives {"step", "steps", "loss", parts..., "lr", "val"?} for display.
+    """
+    if stage not in STAGES:
+        raise UsageError(f"unknown stage {stage!r}")
+    device = device or torch.device("cpu")
+    dist = dist or Distributed()
+    response: CameraResponse = parse_response(config.response)
+    torch.manual_seed(config.seed)
+    net = build_network(config.network, config.net_config).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    start, history = 0, []
+    if resume and checkpoint.is_file():
+        state = load_checkpoint(checkpoint)
+        if state["stage"] != stage or state["config"]["network"] != config.network:
+            raise UsageError(f"checkpoint is for {state['config']['network']} / {state['stage']}, "
+                             f"not {config.network} / {stage}", checkpoint)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history = int(state["step"]), state["history"]
+    model: nn.Module = net
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net)
+    structure = None
+    if stage == "reconstruct":
+        structure = (VGGLoss(config.vgg_weights) if config.vgg_weights else StructureLoss()).to(device)
+    started = time.perf_counter()
+    last_save = time.monotonic()
+    if start == 0 and validate is not None and dist.is_main:
+        history.append({"step": 0, "val_psnr_mu": validate(net)})
+        net.train()
+    for step in range(start, config.steps):
+        lr = learning_rate(config, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        rng = np.random.default_rng([config.seed, dist.rank, step])
+        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        batch = sample_batch(scenes, config.batch, config.crop, rng, response,
+                             reference_noise=(stage == "reconstruct"), generator=gen)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        pred = model(batch["frames"], batch["aligned"])
+        if stage == "structure":
+            loss, parts = stage1_loss(pred, batch["y_color"], batch["h_ref"], batch["ldr_ref"])
+        else:
+            loss, parts = stage2_loss(pred, batch["y_color"], batch["y_stru"], structure)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        record = {"step": step + 1, "steps": config.steps, "loss": float(loss.detach()), "lr": lr, **parts}
+        done = step + 1
+        if dist.is_main:
+            if validate is not None and (done % config.val_every == 0 or done == config.steps):
+                record["val_psnr_mu"] = validate(net)
+                history.append({"step": done, "val_psnr_mu": record["val_psnr_mu"], "loss": record["loss"]})
+                net.train()
+            if done == config.steps or time.monotonic() - last_save >= config.checkpoint_minutes * 60:
+                save_checkpoint(checkpoint, net, optimizer, done, stage, config, history)
+                last_save = time.monotonic()
+            if on_step:
+                on_step(record)
+    if dist.world > 1:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+    if start >= config.steps and dist.is_main and on_step:
+        on_step({"step": start, "steps": config.steps, "loss": math.nan, "lr": 0.0})
+    return StageResult(net=net.eval(), steps=config.steps, history=history,
+                       seconds=time.perf_counter() - started)

@@ -1,0 +1,131 @@
+"""Training scenes in memory and random crops (SPEC §3–4 inputs).
+
+A training scene is a Kalantari-layout bracket plus its ``build-color`` cache: the
+unaligned LDR frames, the aligned frames, Y_color and (for stage 2) Y_stru. Ground
+truth is never opened here. Arrays are float32 RGB; frames are (3, H, W, 3) in
+exposure order (short, reference, long).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .bracket import load_bracket
+from .dataset import ColorCache
+from .errors import UsageError
+from .hdrfile import read_hdr_image
+from .response import CameraResponse
+
+STRU_FILE = "y_stru.exr"
+
+
+@dataclass
+class TrainScene:
+    name: str
+    frames: np.ndarray
+    aligned: np.ndarray
+    times: np.ndarray
+    y_color: np.ndarray
+    y_stru: np.ndarray | None = None
+
+
+def three_frames(n: int, reference: int) -> list[int]:
+    """Indices of (short, reference, long) among n sorted frames: shortest, reference, longest."""
+    if n < 3 or reference in (0, n - 1):
+        raise UsageError(f"the networks need 3 frames with the reference in the middle (got {n}, "
+                         f"reference {reference}); use --method color")
+    return [0, reference, n - 1]
+
+
+def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool) -> TrainScene:
+    """Load one scene: frames (exposures from the scene's metadata) and its cache."""
+    bracket = load_bracket(frames)
+    _, aligned, meta = cache.load()
+    pick = three_frames(len(bracket), int(meta["reference"]))
+    stru = None
+    if need_stru:
+        path = cache.folder / STRU_FILE
+        if not path.is_file():
+            raise UsageError("no Y_stru for this scene: run train-structure first", cache.folder)
+        stru = read_hdr_image(path)
+    return TrainScene(
+        name=cache.folder.name,
+        frames=np.stack([bracket.frames[i] for i in pick]),
+        aligned=np.stack([aligned[i] for i in pick]),
+        times=np.asarray([bracket.relative_times[i] for i in pick], dtype=np.float32),
+        y_color=read_hdr_image(cache.y_color),
+        y_stru=stru,
+    )
+
+
+def _augment(arrays: list[np.ndarray], flip_v: bool, flip_h: bool, transpose: bool) -> list[np.ndarray]:
+    out = []
+    for a in arrays:
+        # spatial axes are the two before the channel axis
+        h_axis, w_axis = a.ndim - 3, a.ndim - 2
+        if flip_v:
+            a = np.flip(a, h_axis)
+        if flip_h:
+            a = np.flip(a, w_axis)
+        if transpose:
+            a = np.swapaxes(a, h_axis, w_axis)
+        out.append(a)
+    return out
+
+
+def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random.Generator,
+                 response: CameraResponse, reference_noise: bool, generator: torch.Generator | None = None
+                 ) -> dict[str, torch.Tensor]:
+    """A random batch of ``crop``×``crop`` crops, flipped and transposed at random.
+
+    Returns tensors (B, ...) : ``frames`` and ``aligned`` (B, 3, 6, c, c) as [H_k, I_k];
+    ``ldr_ref``, ``h_ref``, ``y_color`` and (if present) ``y_stru`` (B, 3, c, c). With
+    ``reference_noise`` the reference gets SPEC §4's noise and H_r is recomputed.
+    """
+    parts: dict[str, list[np.ndarray]] = {"frames": [], "aligned": [], "y_color": [], "y_stru": [], "times": []}
+    for _ in range(batch):
+        s = scenes[int(rng.integers(len(scenes)))]
+        h, w = s.y_color.shape[:2]
+        c = min(crop, h, w)
+        y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+        win = (slice(y, y + c), slice(x, x + c))
+        arrays = [s.frames[:, win[0], win[1]], s.aligned[:, win[0], win[1]], s.y_color[win]]
+        if s.y_stru is not None:
+            arrays.append(s.y_stru[win])
+        arrays = _augment(arrays, *(bool(b) for b in rng.integers(0, 2, size=3)))
+        parts["frames"].append(arrays[0])
+        parts["aligned"].append(arrays[1])
+        parts["y_color"].append(arrays[2])
+        if s.y_stru is not None:
+            parts["y_stru"].append(arrays[3])
+        parts["times"].append(s.times)
+
+    def to_tensor(stack: list[np.ndarray]) -> torch.Tensor:  # (..., H, W, C) → (..., C, H, W)
+        return torch.from_numpy(np.ascontiguousarray(np.stack(stack))).movedim(-1, -3).float()
+
+    ldr = to_tensor(parts["frames"])                     # (B, 3, 3, c, c)
+    ldr_aligned = to_tensor(parts["aligned"])
+    times = torch.from_numpy(np.stack(parts["times"])).view(-1, 3, 1, 1, 1)
+    if reference_noise:
+        noise = torch.randn(ldr[:, 1].shape, generator=generator) * (0.5 / 255.0)
+        noisy = (ldr[:, 1] + noise).clamp(0.0, 1.0)
+        ldr = ldr.clone()
+        ldr[:, 1] = noisy
+        ldr_aligned = ldr_aligned.clone()
+        ldr_aligned[:, 1] = noisy  # the reference is its own alignment
+    h = response.to_linear_tensor(ldr) / times
+    h_aligned = response.to_linear_tensor(ldr_aligned) / times
+    out = {
+        "frames": torch.cat([h, ldr], dim=2),
+        "aligned": torch.cat([h_aligned, ldr_aligned], dim=2),
+        "ldr_ref": ldr[:, 1],
+        "h_ref": h[:, 1],
+        "y_color": to_tensor(parts["y_color"]),
+    }
+    if parts["y_stru"]:
+        out["y_stru"] = to_tensor(parts["y_stru"])
+    return out

@@ -1,0 +1,79 @@
+"""Network weights on disk: safetensors (no pickle) with the config that rebuilds the net.
+
+The header's metadata holds ``network`` (registry name), ``config`` (JSON keyword
+arguments) and ``info`` (JSON: how the weights were made). Loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import nn
+
+from .atomic import atomic_path
+from .errors import InputFileError, UsageError
+from .nets import NETWORKS, build_network
+
+FORMAT = "selfhdr-weights-1"
+DEFAULT_WEIGHTS_NAME = "selfhdr-fastnet.safetensors"
+
+
+def default_weights() -> str:
+    """The shipped weights: ``$SELFHDR_WEIGHTS``, else ``weights/selfhdr-fastnet.safetensors`` in
+    the project (beside the package) or inside the installed package."""
+    import os
+
+    env = os.environ.get("SELFHDR_WEIGHTS")
+    if env:
+        return env
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "weights" / DEFAULT_WEIGHTS_NAME, here / "weights" / DEFAULT_WEIGHTS_NAME):
+        if candidate.is_file():
+            return str(candidate)
+    raise UsageError("no default weights are installed; train some with 'selfhdr train' and pass --weights")
+
+
+def save_weights(path: str | Path, net: nn.Module, name: str, info: dict | None = None) -> None:
+    """Write ``net``'s state dict and rebuild config to ``path`` (.safetensors) atomically."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    meta = {"format": FORMAT, "network": name, "config": json.dumps(getattr(net, "config", {})),
+            "info": json.dumps(info or {})}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def read_weights_metadata(path: str | Path) -> dict:
+    """The metadata of a weights file: network, config (dict), info (dict)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError("no such weights file", path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError("not a selfhdr weights file (no selfhdr metadata)")
+        return {"network": meta["network"], "config": json.loads(meta["config"]), "info": json.loads(meta["info"])}
+    except Exception as exc:
+        raise InputFileError(f"not a usable weights file ({str(exc).splitlines()[0][:120]})", path) from None
+
+
+def load_weights(path: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild the network a weights file describes and load its tensors. Returns (net, metadata)."""
+    from safetensors.torch import load_file
+
+    meta = read_weights_metadata(path)
+    if meta["network"] not in NETWORKS:
+        raise InputFileError(f"unknown network {meta['network']!r} in weights", path)
+    net = build_network(meta["network"], meta["config"])
+    try:
+        state = load_file(str(path))
+        net.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise InputFileError(f"weights do not match {meta['network']} ({str(exc).splitlines()[0][:120]})",
+                             path) from None
+    return net.eval(), meta

@@ -1,0 +1,60 @@
+"""Networks: interface, sizes, [0, 1] output, safe weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.nets import NETWORKS, build_network, count_parameters
+from selfhdr_cli.weights import load_weights, read_weights_metadata, save_weights
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_interface(name):
+    net = build_network(name).eval()
+    x = torch.rand(2, 3, 6, 32, 48)
+    with torch.no_grad():
+        y = net(x, x)
+    assert y.shape == (2, 3, 32, 48)
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_sizes():
+    assert 1.2e6 < count_parameters(build_network("ahdrnet")) < 1.5e6  # SPEC §5: ~1.4 M
+    assert count_parameters(build_network("fastnet")) < 0.4e6
+
+
+def test_fastnet_starts_as_a_fusion_of_aligned_frames():
+    net = build_network("fastnet").eval()
+    h = torch.full((1, 3, 3, 32, 32), 0.2)
+    x = torch.cat([h, h ** (1 / 2.2)], dim=2)
+    with torch.no_grad():
+        y = net(x, x)
+    torch.testing.assert_close(y, torch.full_like(y, 0.2), atol=2e-3, rtol=0)
+
+
+def test_weights_round_trip_and_errors(tmp_path):
+    net = build_network("fastnet", {"width": 16, "context": 4, "refine": 8})
+    path = tmp_path / "w.safetensors"
+    save_weights(path, net, "fastnet", {"note": "test"})
+    loaded, meta = load_weights(path)
+    assert meta["config"] == {"width": 16, "context": 4, "refine": 8} and meta["info"]["note"] == "test"
+    for a, b in zip(net.state_dict().values(), loaded.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(InputFileError):
+        read_weights_metadata(tmp_path / "junk.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(InputFileError, match="no selfhdr metadata"):
+        load_weights(tmp_path / "foreign.safetensors")
+    # right metadata, wrong tensors
+    bad = tmp_path / "mismatch.safetensors"
+    save_file({"x": torch.zeros(2)}, str(bad), metadata={"format": "selfhdr-weights-1", "network": "fastnet",
+                                                        "config": "{}", "info": "{}"})
+    with pytest.raises(InputFileError, match="do not match"):
+        load_weights(bad)
+    with pytest.raises(UsageError):
+        build_network("nope")

@@ -1,0 +1,118 @@
+"""Training: both stages end to end (tiny), resume exactness, ground truth never read, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from selfhdr_cli.cli import app
+from selfhdr_cli.colour import ColorConfig
+from selfhdr_cli.recipe import ensure_color, load_scenes, workdir_for
+from selfhdr_cli.train import load_checkpoint, preset_config, run_stage
+from selfhdr_cli.weights import load_weights
+
+from conftest import dynamic_bracket, write_bracket
+
+runner = CliRunner()
+
+
+def make_dataset(root: Path, n: int = 3, labelled: bool = False) -> Path:
+    from selfhdr_cli.hdrfile import write_hdr_image
+
+    for i in range(n):
+        frames, gt, _ = dynamic_bracket(96, 128, shift=6 + 2 * i, seed=10 + i)
+        write_bracket(root / f"s{i}", frames)
+        if labelled:
+            write_hdr_image(root / f"s{i}" / "HDRImg.hdr", gt)
+    return root
+
+
+def test_train_end_to_end_tiny(tmp_path):
+    data = make_dataset(tmp_path / "data")
+    val = make_dataset(tmp_path / "val", n=2, labelled=True)
+    out = tmp_path / "model.safetensors"
+    r = runner.invoke(app, ["train", str(data), "--preset", "tiny", "--val", str(val), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    work = tmp_path / "data.selfhdr"
+    assert (work / "structure.safetensors").is_file()
+    assert all((work / f"s{i}" / "y_stru.exr").is_file() for i in range(3))
+    net, meta = load_weights(out)
+    assert meta["network"] == "fastnet" and meta["info"]["stage"] == "reconstruct"
+    assert meta["info"]["config"]["steps"] == 6 and "val_color_psnr_mu" in meta["info"]
+    assert not (work / "reconstruct.ckpt").exists()  # a finished run leaves no checkpoint
+    # the trained weights merge a bracket through the CLI
+    frames, gt, _ = dynamic_bracket(96, 128, shift=8, seed=99)
+    paths = write_bracket(tmp_path / "b", frames)
+    r = runner.invoke(app, ["merge", *map(str, paths), "--method", "net", "--weights", str(out), "-o",
+                            str(tmp_path / "o.exr"), "--json"])
+    assert r.exit_code == 0, r.output
+    # a second train with outputs present refuses without --force
+    r = runner.invoke(app, ["train", str(data), "--preset", "tiny", "-o", str(out)])
+    assert r.exit_code == 2 and "already exists" in r.stderr
+
+
+def test_resume_continues_exactly(tmp_path):
+    data = make_dataset(tmp_path / "data")
+    work = workdir_for(data, tmp_path / "work")
+    scenes = ensure_color(data, work, ColorConfig())
+    mem = load_scenes(scenes, work, need_stru=False)
+    cfg = replace(preset_config("tiny"), steps=6, checkpoint_minutes=0.0)
+    full = run_stage("structure", mem, cfg, tmp_path / "a.ckpt")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(record):
+        if record["step"] == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_stage("structure", mem, cfg, tmp_path / "b.ckpt", on_step=stop_at_3)
+    state = load_checkpoint(tmp_path / "b.ckpt")  # weights_only load
+    assert state["step"] == 3 and state["config"]["steps"] == 6
+    resumed = run_stage("structure", mem, cfg, tmp_path / "b.ckpt", resume=True)
+    for (k, a), b in zip(full.net.state_dict().items(), resumed.net.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+
+
+def test_unfinished_checkpoint_needs_resume_or_force(tmp_path):
+    data = make_dataset(tmp_path / "data", n=2)
+    work = tmp_path / "data.selfhdr"
+    work.mkdir()
+    (work / "structure.ckpt").write_bytes(b"x")
+    r = runner.invoke(app, ["train-structure", str(data), "--preset", "tiny"])
+    assert r.exit_code == 2 and "--resume" in r.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_ground_truth_is_never_opened(tmp_path):
+    """HDRImg.hdr is a named pipe: opening it would block, so training would time out."""
+    data = make_dataset(tmp_path / "data", n=2)
+    for scene in data.iterdir():
+        os.mkfifo(scene / "HDRImg.hdr")
+    proc = subprocess.run([sys.executable, "-m", "selfhdr_cli", "train", str(data), "--preset", "tiny"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "data.selfhdr" / "selfhdr.safetensors").is_file()
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    data = make_dataset(tmp_path / "data", n=2)
+    out = tmp_path / "ddp.safetensors"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "selfhdr_cli", "train", str(data), "--preset", "tiny", "-o", str(out)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "distributed: 2 processes (gloo)" in proc.stderr
+    net, meta = load_weights(out)
+    assert meta["info"]["steps"] == 6
