@@ -15,6 +15,7 @@ from .response import CameraResponse
 
 FLOW_METHODS = ("dis-medium", "dis-fast", "dis-ultrafast", "dis-fine", "farneback")
 DEFAULT_FLOW = "dis-medium"
+FLOW_MAX_PIXELS = 4_000_000  # larger images get their flow at reduced size, then upsampled
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,27 @@ def to_gray_u8(img: np.ndarray) -> np.ndarray:
 
 
 def estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: str = DEFAULT_FLOW) -> np.ndarray:
-    """Dense flow from the reference to the other image (both uint8 (H, W), same exposure)."""
+    """Dense flow from the reference to the other image (both uint8 (H, W), same exposure).
+
+    Above FLOW_MAX_PIXELS the flow is estimated on downscaled images and upsampled, which
+    bounds time and memory on 24 MP brackets (motion there is large in pixels anyway).
+    """
+    import cv2
+
+    h, w = reference_gray.shape
+    if h * w > FLOW_MAX_PIXELS:
+        scale = (FLOW_MAX_PIXELS / (h * w)) ** 0.5
+        size = (max(16, int(w * scale)), max(16, int(h * scale)))
+        small = _estimate_flow(cv2.resize(reference_gray, size, interpolation=cv2.INTER_AREA),
+                               cv2.resize(other_gray, size, interpolation=cv2.INTER_AREA), method)
+        flow = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow[..., 0] *= w / size[0]
+        flow[..., 1] *= h / size[1]
+        return flow
+    return _estimate_flow(reference_gray, other_gray, method)
+
+
+def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: str) -> np.ndarray:
     import cv2
 
     if method == "farneback":

@@ -111,7 +111,7 @@ def merge(
                                      "[bold]seconds[/]: radiance per second of exposure (needs times in "
                                      "seconds)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
-    tile: int = typer.Option(1024, "--tile", min=64, max=8192, help=TILE_HELP),
+    tile: int = typer.Option(1536, "--tile", min=64, max=8192, help=TILE_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     half: bool = typer.Option(False, "--half", help="Write .exr as float16 instead of float32."),
     preview: Optional[Path] = typer.Option(None, "--preview", "-p",
@@ -431,7 +431,7 @@ def evaluate(
 
 def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
                     seed, crf: str, flow: str, device: str, threads: Optional[int], val: Optional[Path],
-                    val_limit: int, vgg_weights: Optional[Path] = None):
+                    val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None):
     from .infer import configure_cpu, keep_freed_memory, pick_device
     from .recipe import load_validation, workdir_for
     from .train import init_distributed, preset_config
@@ -442,7 +442,8 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
         raise UsageError("no such VGG19 weights file", vgg_weights)
     color_cfg = _color_config(crf, flow)
     config = preset_config(preset.value, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
-                           seed=seed, response=crf, vgg_weights=str(vgg_weights) if vgg_weights else None)
+                           seed=seed, response=crf, vgg_weights=str(vgg_weights) if vgg_weights else None,
+                           val_every=val_every)
     dev = pick_device(device)
     dist = init_distributed(dev)
     if dev.type == "cpu":
@@ -518,6 +519,7 @@ def train_structure_cmd(
     force: bool = typer.Option(False, "--force", "-f", help="Retrain even when the outputs exist."),
     val: Optional[Path] = typer.Option(None, "--val", help=VAL_HELP),
     val_limit: int = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all)."),
+    val_every: Optional[int] = typer.Option(None, "--val-every", min=1, help="Validate every N iterations."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
@@ -531,7 +533,8 @@ def train_structure_cmd(
         from .recipe import train_structure
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
-            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit)
+            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
+            None, val_every)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "stage 1")
             result = train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
@@ -560,10 +563,14 @@ def train(
     vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights",
                                                help="Use the published VGG19 structure loss with this local "
                                                     "torchvision-format VGG19 state dict (.pth or .safetensors)."),
+    supervised: bool = typer.Option(False, "--supervised",
+                                    help="Train the same network supervised instead (L1 in μ-law against each "
+                                         "scene's HDRImg.hdr): the upper bound SelfHDR is compared with."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints in the work folder."),
     force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist."),
     val: Optional[Path] = typer.Option(None, "--val", help=VAL_HELP),
     val_limit: int = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all)."),
+    val_every: Optional[int] = typer.Option(None, "--val-every", min=1, help="Validate every N iterations."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
@@ -577,14 +584,24 @@ def train(
     """
     try:
         from .atomic import check_output_path
-        from .recipe import train_reconstruction, train_structure
+        from .recipe import train_reconstruction, train_structure, train_supervised
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
-            vgg_weights)
+            vgg_weights, val_every)
         out = output if output is not None else work_dir.final_weights
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))
+        if supervised:
+            with _train_progress() as progress:
+                display = _TrainDisplay(progress, "supervised")
+                result = train_supervised(dataset, work_dir, config, color_cfg, dev, dist, out, resume=resume,
+                                          force=force, validation=validation,
+                                          on_step=display.step if dist.is_main else None,
+                                          on_event=display.event if dist.is_main else None)
+            if dist.is_main:
+                err.print(f"supervised → {out} ({result.seconds / 60:.1f} min)", highlight=False)
+            return
         with _train_progress() as progress:
             display1 = _TrainDisplay(progress, "stage 1")
             train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,

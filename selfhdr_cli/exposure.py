@@ -188,3 +188,25 @@ def validate_exposures(exposures: Exposures, paths: Sequence[Path]) -> None:
         a, b = paths[order[dup[0]]], paths[order[dup[0] + 1]]
         raise UsageError(f"{exposures.source}: {a.name} and {b.name} have the same exposure "
                          f"({sorted_times[dup[0]]:g}); every frame needs a different one", b)
+
+
+def estimate_relative_exposures(frames: Sequence[np.ndarray], response) -> np.ndarray:
+    """Relative exposure times of frames with no metadata, from the pixels themselves.
+
+    For each pair of frames adjacent in brightness, the ratio of linearised values
+    g(I_b)/g(I_a) over pixels well exposed in both (0.1–0.9 in every channel); the median
+    resists motion and noise. Returns times for the frames in the given order, the
+    darkest at 1. Frames are float32 (H, W, 3) in [0, 1].
+    """
+    means = [float(np.mean(response.to_linear(f))) for f in frames]
+    order = np.argsort(means)
+    times = np.ones(len(frames))
+    for a, b in zip(order[:-1], order[1:]):
+        fa, fb = frames[a], frames[b]
+        ok = np.all((fa > 0.1) & (fa < 0.9) & (fb > 0.1) & (fb < 0.9), axis=-1)
+        if ok.sum() < 100:
+            raise UsageError("cannot estimate exposures: the frames share too few well-exposed pixels; "
+                             "pass --exposures or --ev")
+        ratio = np.median(response.to_linear(fb)[ok] / np.maximum(response.to_linear(fa)[ok], 1e-6))
+        times[b] = times[a] * max(float(ratio), 1.0 + 1e-3)
+    return times

@@ -31,7 +31,7 @@ class MergeConfig:
     color: ColorConfig | None = None
     units: str = "short"
     weights: str | None = None
-    tile: int = 1024
+    tile: int = 1536
     device: str = "auto"
 
 

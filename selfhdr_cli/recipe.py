@@ -202,6 +202,35 @@ def train_reconstruction(dataset: Path, work: Workdir, config: TrainConfig, devi
     return result
 
 
+def train_supervised(dataset: Path, work: Workdir, config: TrainConfig, color: ColorConfig, device: torch.device,
+                     dist: Distributed, output: Path, resume: bool = False, force: bool = False,
+                     validation: ValidationSet | None = None, on_step=None,
+                     on_event: Event | None = None) -> StageResult:
+    """The supervised upper bound: the same network, data and schedule, trained with L1 in
+    μ-law against each scene's HDRImg.hdr. This is the one place ground truth is read."""
+    checkpoint = work.root / "supervised.ckpt"
+    _check_checkpoint(checkpoint, resume, force)
+    if dist.is_main:
+        ensure_color(dataset, work, color, on_event)
+    _barrier(dist)
+    scenes = find_scenes(dataset)
+    missing = [s for s in scenes if not (s / "HDRImg.hdr").is_file()]
+    if missing:
+        raise UsageError("supervised training needs HDRImg.hdr in every scene", missing[0])
+    mem = [load_train_scene(scene_frames(s), work.scene(s.name), need_stru=False, ground_truth=s / "HDRImg.hdr")
+           for s in scenes]
+    validate = (lambda n: validation.score(n, device)) if validation else None
+    result = run_stage("supervised", mem, config, checkpoint, resume=resume, validate=validate, on_step=on_step,
+                       device=device, dist=dist)
+    if dist.is_main:
+        save_weights(output, result.net, config.network,
+                     {"stage": "supervised", "steps": config.steps, "config": config.to_dict(),
+                      "history": result.history, "scenes": len(scenes), "dataset": str(dataset)})
+        checkpoint.unlink(missing_ok=True)
+    _barrier(dist)
+    return result
+
+
 def _check_checkpoint(path: Path, resume: bool, force: bool) -> None:
     if path.is_file() and not resume and not force:
         raise UsageError("a checkpoint of an unfinished run exists: pass --resume to continue it or --force "

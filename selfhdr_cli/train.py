@@ -23,12 +23,12 @@ from torch import nn
 
 from .atomic import atomic_path
 from .errors import UsageError
-from .losses import StructureLoss, VGGLoss, stage1_loss, stage2_loss
+from .losses import StructureLoss, VGGLoss, mu_law, stage1_loss, stage2_loss
 from .nets import build_network
 from .response import CameraResponse, parse_response
 from .trainset import TrainScene, sample_batch
 
-STAGES = ("structure", "reconstruct")
+STAGES = ("structure", "reconstruct", "supervised")
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,8 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
               resume: bool = False, validate: Callable[[nn.Module], float] | None = None,
               on_step: Callback | None = None, device: torch.device | None = None,
               dist: Distributed | None = None) -> StageResult:
-    """Train one stage: ``structure`` (L_stage1) or ``reconstruct`` (L_stage2).
+    """Train one stage: ``structure`` (L_stage1), ``reconstruct`` (L_stage2) or
+    ``supervised`` (L1 in μ-law against ground truth: the upper bound, not SelfHDR).
 
     ``validate(net) -> PSNR-μ`` runs every ``val_every`` steps on the main process.
     ``on_step`` receives {"step", "steps", "loss", parts..., "lr", "val"?} for display.
@@ -184,6 +185,9 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         pred = model(batch["frames"], batch["aligned"])
         if stage == "structure":
             loss, parts = stage1_loss(pred, batch["y_color"], batch["h_ref"], batch["ldr_ref"])
+        elif stage == "supervised":
+            loss = (mu_law(pred) - mu_law(batch["ground_truth"])).abs().mean()
+            parts = {}
         else:
             loss, parts = stage2_loss(pred, batch["y_color"], batch["y_stru"], structure)
         optimizer.zero_grad(set_to_none=True)

@@ -31,6 +31,7 @@ class TrainScene:
     times: np.ndarray
     y_color: np.ndarray
     y_stru: np.ndarray | None = None
+    ground_truth: np.ndarray | None = None  # only for the supervised upper bound
 
 
 def three_frames(n: int, reference: int) -> list[int]:
@@ -41,8 +42,12 @@ def three_frames(n: int, reference: int) -> list[int]:
     return [0, reference, n - 1]
 
 
-def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool) -> TrainScene:
-    """Load one scene: frames (exposures from the scene's metadata) and its cache."""
+def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool,
+                     ground_truth: Path | None = None) -> TrainScene:
+    """Load one scene: frames (exposures from the scene's metadata) and its cache.
+
+    ``ground_truth`` is read only when given: the supervised baseline, never SelfHDR.
+    """
     bracket = load_bracket(frames)
     _, aligned, meta = cache.load()
     pick = three_frames(len(bracket), int(meta["reference"]))
@@ -59,6 +64,7 @@ def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool) -> 
         times=np.asarray([bracket.relative_times[i] for i in pick], dtype=np.float32),
         y_color=read_hdr_image(cache.y_color),
         y_stru=stru,
+        ground_truth=read_hdr_image(ground_truth) if ground_truth is not None else None,
     )
 
 
@@ -86,7 +92,8 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
     ``ldr_ref``, ``h_ref``, ``y_color`` and (if present) ``y_stru`` (B, 3, c, c). With
     ``reference_noise`` the reference gets SPEC §4's noise and H_r is recomputed.
     """
-    parts: dict[str, list[np.ndarray]] = {"frames": [], "aligned": [], "y_color": [], "y_stru": [], "times": []}
+    parts: dict[str, list[np.ndarray]] = {"frames": [], "aligned": [], "y_color": [], "y_stru": [], "times": [],
+                                          "ground_truth": []}
     for _ in range(batch):
         s = scenes[int(rng.integers(len(scenes)))]
         h, w = s.y_color.shape[:2]
@@ -94,14 +101,14 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
         y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
         win = (slice(y, y + c), slice(x, x + c))
         arrays = [s.frames[:, win[0], win[1]], s.aligned[:, win[0], win[1]], s.y_color[win]]
-        if s.y_stru is not None:
-            arrays.append(s.y_stru[win])
+        optional = [name for name in ("y_stru", "ground_truth") if getattr(s, name) is not None]
+        arrays += [getattr(s, name)[win] for name in optional]
         arrays = _augment(arrays, *(bool(b) for b in rng.integers(0, 2, size=3)))
         parts["frames"].append(arrays[0])
         parts["aligned"].append(arrays[1])
         parts["y_color"].append(arrays[2])
-        if s.y_stru is not None:
-            parts["y_stru"].append(arrays[3])
+        for name, array in zip(optional, arrays[3:]):
+            parts[name].append(array)
         parts["times"].append(s.times)
 
     def to_tensor(stack: list[np.ndarray]) -> torch.Tensor:  # (..., H, W, C) → (..., C, H, W)
@@ -126,6 +133,7 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
         "h_ref": h[:, 1],
         "y_color": to_tensor(parts["y_color"]),
     }
-    if parts["y_stru"]:
-        out["y_stru"] = to_tensor(parts["y_stru"])
+    for name in ("y_stru", "ground_truth"):
+        if parts[name]:
+            out[name] = to_tensor(parts[name])
     return out

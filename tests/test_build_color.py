@@ -105,3 +105,26 @@ def app_cmd():
     from selfhdr_cli.cli import app
 
     return app
+
+
+def test_large_images_get_flow_at_reduced_size(monkeypatch):
+    """Above FLOW_MAX_PIXELS the flow is estimated small and upsampled; alignment still works."""
+    import selfhdr_cli.align as align
+
+    frames, gt, moving = dynamic_bracket(128, 160, shift=8, seed=5)
+    bracket = bracket_from_arrays(frames, [1, 4, 16])
+    full = build_color(bracket, ColorConfig()).y_color
+    monkeypatch.setattr(align, "FLOW_MAX_PIXELS", 128 * 160 // 4)
+    reduced = build_color(bracket, ColorConfig()).y_color
+    from selfhdr_cli.tonemap import mu_law
+
+    def p(x):
+        return 10 * np.log10(1 / np.mean((mu_law(x) - mu_law(gt)) ** 2))
+
+    debevec = bracket_from_arrays(frames, [1, 4, 16])
+    from selfhdr_cli.debevec import merge_debevec
+    from selfhdr_cli.response import CameraResponse
+
+    ghosted = merge_debevec(debevec.frames, debevec.relative_times, CameraResponse())
+    assert not np.array_equal(full, reduced)
+    assert p(reduced) > p(ghosted) + 3 and p(reduced) > p(full) - 3

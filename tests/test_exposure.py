@@ -65,3 +65,14 @@ def test_duplicates_name_both_files(tmp_path):
     paths = [jpeg_with_exposure(tmp_path / f"{n}.jpg", 1, 20) for n in "ab"]
     with pytest.raises(UsageError, match="a.jpg and b.jpg have the same exposure"):
         resolve_exposures(paths)
+
+
+def test_estimate_relative_exposures_recovers_known_ratios():
+    from selfhdr_cli.exposure import estimate_relative_exposures
+    from selfhdr_cli.response import CameraResponse
+
+    g = CameraResponse()
+    radiance = (10 ** np.random.default_rng(0).uniform(-3.5, -0.5, (60, 80, 1))).astype(np.float32) * [1, 0.9, 0.8]
+    frames = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (4.0, 1.0, 16.0)]  # any order
+    times = estimate_relative_exposures(frames, g)
+    np.testing.assert_allclose(times / times.min(), [4, 1, 16], rtol=0.02)

@@ -116,3 +116,15 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert "distributed: 2 processes (gloo)" in proc.stderr
     net, meta = load_weights(out)
     assert meta["info"]["steps"] == 6
+
+
+def test_supervised_upper_bound_reads_ground_truth(tmp_path):
+    data = make_dataset(tmp_path / "data", n=2, labelled=True)
+    out = tmp_path / "sup.safetensors"
+    r = runner.invoke(app, ["train", str(data), "--supervised", "--preset", "tiny", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert load_weights(out)[1]["info"]["stage"] == "supervised"
+    unlabelled = make_dataset(tmp_path / "plain", n=2)
+    r = runner.invoke(app, ["train", str(unlabelled), "--supervised", "--preset", "tiny", "-o",
+                            str(tmp_path / "x.safetensors")])
+    assert r.exit_code == 2 and "HDRImg.hdr" in r.stderr

@@ -5,7 +5,13 @@ Alignment is a fixed, non-learned layer: the DIS optical flow of the colour comp
 (``align.py``), passed in as ``aligned`` frames. At 1/4 resolution a small U-Net looks
 at the aligned frames and predicts per-channel fusion weights for the three frames and
 a few context features; at full resolution the aligned HDR frames are fused with those
-weights and a 3-layer convolution refines the result in the μ-law domain. Everything
+weights and a 3-layer convolution refines the result in the μ-law domain.
+
+The fusion logits start from the colour component's per-pixel triangle weights
+(SPEC §2.4) as a prior — log w — to which the network adds a low-resolution correction
+(where a frame is misaligned or occluded) and a per-pixel 1×1 correction. Low-resolution
+weights alone cannot follow the reference's pixel-sharp saturation edges, and an
+untrained FastNet is exactly Y_color. Everything
 heavy runs on 1/16 of the pixels, so the cost is ~10 k MAC per output pixel
 (AHDRNet: 1.25 M).
 """
@@ -43,7 +49,7 @@ class FastNet(nn.Module):
     stride = 16
     receptive_field = 96  # radius in full-resolution px: pooling, 1/16-scale convs, bilinear ups, refinement
 
-    def __init__(self, width: int = 32, context: int = 8, refine: int = 16) -> None:
+    def __init__(self, width: int = 32, context: int = 4, refine: int = 8) -> None:
         super().__init__()
         self.config = {"width": width, "context": context, "refine": refine}
         w = width
@@ -54,11 +60,16 @@ class FastNet(nn.Module):
         self.dec2 = _conv(2 * w + w + w // 2, w + w // 2)
         self.dec1 = _conv(w + w // 2 + w, w)
         self.head = nn.Conv2d(w, 9 + context, 3, padding=1)
+        self.pixel_logits = nn.Conv2d(9, 9, 1)
         self.refine = nn.Sequential(_conv(9 + context, refine), _conv(refine, refine),
                                     nn.Conv2d(refine, 3, 3, padding=1))
-        # start as a plain fusion: no refinement, reference-biased weights
-        nn.init.zeros_(self.refine[-1].weight)
-        nn.init.zeros_(self.refine[-1].bias)
+        # start as the colour component: triangle-weight fusion, no correction, no refinement
+        for layer in (self.refine[-1], self.pixel_logits):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        with torch.no_grad():
+            self.head.weight[:9].zero_()
+            self.head.bias[:9].zero_()
 
     def forward(self, frames: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
         if aligned is None:
@@ -77,7 +88,10 @@ class FastNet(nn.Module):
         d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False), e1], 1))
         head = F.interpolate(self.head(d1), size=full, mode="bilinear", align_corners=False)
         b = head.shape[0]
-        logits = head[:, :9].view(b, 3, 3, *full)  # (B, frame, channel, H, W)
+        x_ref = ref_ldr.clamp(0.0, 1.0)
+        prior = torch.stack([(2 * x_ref - 1).clamp_min(0), 1 - (2 * x_ref - 1).abs(), (1 - 2 * x_ref).clamp_min(0)], 1)
+        pixel = self.pixel_logits(torch.cat([ldr[:, 0], x_ref, ldr[:, 2]], dim=1))
+        logits = torch.log(prior + 1e-4) + (head[:, :9] + pixel).view(b, 3, 3, *full)  # (B, frame, channel, H, W)
         weights = torch.softmax(logits, dim=1)
         fused = (weights * h).sum(dim=1)
         t_fused = _t(fused).clamp(1e-4, 1 - 1e-4)

@@ -1,0 +1,79 @@
+"""Tone-mapped comparisons for the README: debevec | color | SelfHDR (| ground truth).
+
+Real dynamic brackets from ../shared/data/brackets (research data: only these pictures
+of results are shipped, never the frames) and one held-out benchmark scene with its
+ground truth. Every panel is tone-mapped with the same Reinhard operator and the
+exposure of the SelfHDR result, so differences are the merges', not the tone mapping's.
+
+    python docs/make_figures.py --weights weights/selfhdr-fastnet.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from selfhdr_cli.bracket import load_bracket
+from selfhdr_cli.dataset import scene_frames
+from selfhdr_cli.hdrfile import read_hdr_image, write_png
+from selfhdr_cli.merge import MergeConfig, merge_bracket
+from selfhdr_cli.tonemap import auto_exposure, luminance, srgb_encode
+from selfhdr_cli.exposure import estimate_relative_exposures
+from selfhdr_cli.frames import read_ldr
+from selfhdr_cli.response import CameraResponse
+
+HERE = Path(__file__).resolve().parent
+
+
+def tonemap(hdr: np.ndarray, scale: float) -> np.ndarray:
+    img = np.maximum(hdr, 0) * scale
+    return (srgb_encode(img / (1 + luminance(img))[..., None]) * 255 + 0.5).astype(np.uint8)
+
+
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    out = img.copy()
+    cv2.putText(out, text, (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4, cv2.LINE_AA)
+    cv2.putText(out, text, (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    return out
+
+
+def figure(bracket, weights: Path, out: Path, width: int, gt: np.ndarray | None = None) -> None:
+    results = [("debevec", merge_bracket(bracket, MergeConfig(method="debevec"))),
+               ("color", merge_bracket(bracket, MergeConfig(method="color"))),
+               ("SelfHDR", merge_bracket(bracket, MergeConfig(method="net", weights=str(weights))))]
+    if gt is not None:
+        results.append(("ground truth", gt))
+    scale = auto_exposure(results[2][1])
+    panels = []
+    for name, hdr in results:
+        img = tonemap(hdr, scale)
+        h = int(round(img.shape[0] * width / img.shape[1]))
+        panels.append(label(cv2.resize(img, (width, h), interpolation=cv2.INTER_AREA), name))
+    write_png(out, np.concatenate(panels, axis=1))
+    print(f"wrote {out}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", type=Path, required=True)
+    ap.add_argument("--shared", type=Path, default=HERE.parents[1] / "shared")
+    ap.add_argument("--bench", type=Path, default=HERE.parent / "benchmarks" / "data")
+    args = ap.parse_args()
+    brackets = args.shared / "data" / "brackets"
+    garden = brackets / "sculpture_garden_gallo2009"
+    figure(load_bracket([garden / f"{k}.tif" for k in (1, 3, 5)], ev="-2,0,2"), args.weights,
+           HERE / "sculpture_garden.png", 480)
+    horse = sorted((brackets / "horse_mefssimd").glob("*.png"))
+    ev = np.log2(estimate_relative_exposures([read_ldr(p) for p in horse],
+                                             CameraResponse()))
+    figure(load_bracket(horse, ev=",".join(f"{e:.3f}" for e in ev)), args.weights, HERE / "horse.png", 480)
+    scene = args.bench / "dyn_006"
+    figure(load_bracket(scene_frames(scene)), args.weights, HERE / "benchmark_dyn_006.png", 384,
+           gt=read_hdr_image(scene / "HDRImg.hdr"))
+
+
+if __name__ == "__main__":
+    main()
