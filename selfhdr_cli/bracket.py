@@ -58,6 +58,9 @@ class BracketPlan:
     exposure_source: str
 
 
+MIN_SIDE = 16  # optical flow needs a few pixels of context; nothing smaller is a photograph
+
+
 def default_reference(n: int) -> int:
     """The middle frame in exposure order (for N = 3, the medium exposure)."""
     return n // 2
@@ -98,6 +101,8 @@ def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: 
                                  "(set SELFHDR_MAX_PIXELS to raise it)", p)
         if (h, w) != sizes[0]:
             raise InputFileError(f"size {w}x{h} differs from {paths[0].name} ({sizes[0][1]}x{sizes[0][0]})", p)
+        if min(h, w) < MIN_SIDE:
+            raise InputFileError(f"image is {w}x{h}: too small to merge (at least {MIN_SIDE} px a side)", p)
     info: Exposures = resolve_exposures(paths, exposures=exposures, ev=ev)
     order = np.argsort(info.times, kind="stable")
     sorted_paths = [paths[i] for i in order]

@@ -88,17 +88,50 @@ def _color_config(crf: str, flow: str):
     return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow))
 
 
+class Tonemap(str, Enum):
+    reinhard = "reinhard"
+    mu_law = "mu-law"
+    gamma = "gamma"
+
+
+def _render_plan(plan, json_out: bool) -> None:
+    from rich.table import Table
+
+    from .frames import bit_depth
+
+    if json_out:
+        sys.stdout.write(json.dumps({
+            "frames": [str(p) for p in plan.paths], "exposure_times": [float(t) for t in plan.times],
+            "absolute_times": plan.absolute, "exposure_source": plan.exposure_source, "reference": plan.reference,
+            "size": [int(plan.size[1]), int(plan.size[0])], "bit_depth": [bit_depth(p) for p in plan.paths]}) + "\n")
+        return
+    unit = "s" if plan.absolute else "× shortest"
+    table = Table(title=f"{len(plan.paths)} frames, {plan.size[1]}x{plan.size[0]}, exposures from "
+                        f"{plan.exposure_source}", title_justify="left")
+    for col in ("#", "frame", f"exposure ({unit})", "EV", "depth", ""):
+        table.add_column(col)
+    times = plan.times if plan.absolute else plan.times / plan.times[0]
+    import math
+
+    for i, (p, t) in enumerate(zip(plan.paths, times)):
+        ev = math.log2(plan.times[i] / plan.times[plan.reference])
+        table.add_row(str(i), str(p), f"1/{1 / t:.4g}" if plan.absolute and t < 1 else f"{t:.4g}", f"{ev:+.2f}",
+                      bit_depth(p), "reference" if i == plan.reference else "")
+    Console().print(table)
+
+
 @app.command()
 def merge(
-    frames: List[Path] = typer.Argument(..., help="LDR frames of one bracket (8/16-bit TIFF, PNG, JPEG, "
-                                                  "float TIFF), in any order.", show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="HDR file to write: [bold].exr[/] (float32) "
-                                                            "or [bold].hdr[/] (Radiance RGBE).",
-                                show_default=False),
+    frames: Optional[List[Path]] = typer.Argument(None, help="LDR frames of one bracket (8/16-bit TIFF, PNG, JPEG, "
+                                                             "float TIFF), in any order.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="HDR file to write: [bold].exr[/] (float32) or [bold].hdr[/] "
+                                               "(Radiance RGBE). With --batch: the output folder.",
+                                          show_default=False),
     exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
-    method: Method = typer.Option(Method.color, "--method", "-m",
-                                  help="[bold]net[/]: the trained SelfHDR network (--weights). "
+    method: Method = typer.Option(Method.net, "--method", "-m",
+                                  help="[bold]net[/]: the trained SelfHDR network (--weights; default). "
                                        "[bold]color[/]: align with optical flow, then SelfHDR's fixed-weight "
                                        "merge. [bold]debevec[/]: classical hat-weighted merge, no alignment "
                                        "(ghosts on motion; a baseline). [bold]ref[/]: the reference frame alone, "
@@ -115,64 +148,161 @@ def merge(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     half: bool = typer.Option(False, "--half", help="Write .exr as float16 instead of float32."),
     preview: Optional[Path] = typer.Option(None, "--preview", "-p",
-                                           help="Also write a tone-mapped 8-bit PNG preview (Reinhard 2002, "
-                                                "automatic exposure)."),
+                                           help="Also write a tone-mapped 8-bit PNG preview (automatic exposure)."),
+    tonemap_op: Tonemap = typer.Option(Tonemap.reinhard, "--tonemap",
+                                       help="Preview operator: reinhard (Reinhard 2002 global), mu-law, gamma."),
+    batch: Optional[Path] = typer.Option(None, "--batch",
+                                         help="Merge every bracket under this folder (one subfolder per bracket, "
+                                              "or a flat folder with --group-size / --time-gap) into -o OUT_DIR."),
+    group_size: Optional[int] = typer.Option(None, "--group-size", help="--batch: N consecutive frames per bracket."),
+    time_gap: Optional[float] = typer.Option(None, "--time-gap",
+                                             help="--batch: start a new bracket where EXIF capture times jump "
+                                                  "by more than this many seconds."),
+    pattern: str = typer.Option("{name}.exr", "--pattern", help="--batch: output name; {name} is the bracket's."),
+    previews: bool = typer.Option(False, "--previews", help="--batch: also write {name}.png previews."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64,
+                             help="--batch: brackets merged in parallel (cores are shared, never oversubscribed)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be merged, and merge nothing."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
-    """Merge one bracket into an HDR image.
+    """Merge one bracket, or a folder of brackets, into HDR images.
 
     Exposure times come from, in order: --exposures, --ev, an exposure.txt beside the frames (one EV per line, in file-name order), EXIF ExposureTime. Frames are sorted by exposure; the middle one is the reference.
 
-    Example: [bold]selfhdr merge img_*.tif --ev -2,0,2 -o out.exr --preview out.png[/]
+    Examples: [bold]selfhdr merge img_*.tif --ev -2,0,2 -o out.exr --preview out.png[/]   [bold]selfhdr merge --batch shoot/ -o hdr/ --group-size 3 --jobs 2 --json[/]
     """
+    from .batch import BracketJob, MergeSettings, merge_to_files
+
+    settings = MergeSettings(method=method.value, exposures=exposures, ev=ev, reference=reference, crf=crf,
+                             flow=flow, units=units.value, weights=str(weights) if weights else None, tile=tile,
+                             device=device, half=half, tonemap=tonemap_op.value, force=force)
+    if batch is not None:
+        _merge_batch(batch, output, settings, group_size, time_gap, pattern, previews, jobs, dry_run, json_out,
+                     frames)
+        return
     try:
-        from .atomic import check_output_path
-        from .bracket import decode_plan, plan_bracket
-        from .hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
-        from .merge import MergeConfig, merge_bracket
-        from .tonemap import reinhard
+        if not frames:
+            raise UsageError("give the frames of a bracket, or --batch FOLDER")
+        if output is None and not dry_run:
+            raise UsageError("missing -o/--output: the HDR file to write (.exr or .hdr)")
+        if dry_run:
+            from .bracket import plan_bracket
 
-        started = time.perf_counter()
-        color_cfg = _color_config(crf, flow)
-        check_output_path(output, force, HDR_SUFFIXES)
-        if preview is not None:
-            check_output_path(preview, force, (".png",))
-            if preview.resolve() == output.resolve():
-                raise UsageError("--preview and --output are the same file", preview)
-        plan = plan_bracket(frames, exposures=exposures, ev=ev, reference=reference)
-        if units == Units.seconds and not plan.absolute:
-            raise UsageError(f"--units seconds needs exposure times in seconds, but {plan.exposure_source} "
-                             "gives only relative stops; pass --exposures")
-        weights_path = None
-        if method == Method.net:
-            from .weights import default_weights, read_weights_metadata
-
-            weights_path = str(weights) if weights is not None else default_weights()
-            read_weights_metadata(weights_path)  # a bad file fails now, before decoding
-            if len(plan.paths) < 3:
-                raise UsageError("the network needs 3 frames (short, reference, long); use --method color")
+            _render_plan(plan_bracket(frames, exposures=exposures, ev=ev, reference=reference), json_out)
+            return
         with _progress() as progress:
             task = progress.add_task(f"merge ({method.value})", total=None)
-            bracket = decode_plan(plan)
             tick = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
-            hdr = merge_bracket(bracket, MergeConfig(method=method.value, response=color_cfg.response,
-                                                     color=color_cfg, units=units.value, weights=weights_path,
-                                                     tile=tile, device=device), progress=tick)
-            write_hdr_image(output, hdr, half=half)
-            if preview is not None:
-                write_png(preview, reinhard(hdr))
-        seconds = time.perf_counter() - started
-        err.print(f"Wrote {output} ({hdr.shape[1]}x{hdr.shape[0]}, {method.value}) in {seconds:.2f} s",
+            result = merge_to_files(BracketJob(output.stem, list(frames), output, preview), settings, tick)
+        err.print(f"Wrote {output} ({result.size[0]}x{result.size[1]}, {method.value}) in {result.seconds:.2f} s",
                   highlight=False)
         if json_out:
-            summary = {
-                "output": str(output), "preview": str(preview) if preview else None, "method": method.value,
-                "frames": [str(p) for p in plan.paths], "exposure_times": [float(t) for t in plan.times],
-                "exposure_source": plan.exposure_source, "reference": plan.reference,
-                "size": [int(plan.size[1]), int(plan.size[0])], "units": units.value, "seconds": round(seconds, 3),
-            }
+            summary = {**result.as_dict(), "preview": str(preview) if preview else None, "method": method.value,
+                       "frames": result.inputs, "units": units.value}
             sys.stdout.write(json.dumps(summary) + "\n")
+    except SelfHDRError as exc:
+        fail(exc)
+
+
+def _merge_batch(in_dir: Path, out_dir: Optional[Path], settings, group_size, time_gap, pattern, previews, jobs,
+                 dry_run, json_out, frames) -> None:
+    from .batch import find_brackets, plan_jobs, run_batch
+
+    try:
+        if frames:
+            raise UsageError("give either frames or --batch FOLDER, not both")
+        if out_dir is None:
+            raise UsageError("--batch needs -o OUT_DIR, the folder to write into")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError("--batch output must be a folder", out_dir)
+        if not out_dir.parent.resolve().is_dir():
+            raise UsageError("output folder's parent does not exist", out_dir.parent)
+        brackets = find_brackets(in_dir, group_size, time_gap)
+        job_list = plan_jobs(brackets, out_dir, pattern, previews)
+        if dry_run:
+            from .bracket import plan_bracket
+
+            rows = []
+            for job in job_list:
+                try:
+                    plan = plan_bracket(job.frames, settings.exposures, settings.ev, settings.reference)
+                    rows.append({"name": job.name, "frames": [str(p) for p in plan.paths],
+                                 "exposure_times": [float(t) for t in plan.times],
+                                 "exposure_source": plan.exposure_source, "reference": plan.reference,
+                                 "output": str(job.output), "exists": job.output.exists(), "error": None})
+                except SelfHDRError as exc:
+                    rows.append({"name": job.name, "frames": [str(p) for p in job.frames], "output": str(job.output),
+                                 "error": str(exc)})
+            if json_out:
+                sys.stdout.write(json.dumps({"brackets": rows}) + "\n")
+            else:
+                for r in rows:
+                    state = f"error: {r['error']}" if r["error"] else ("exists, skipped" if r["exists"] else "to merge")
+                    Console().print(f"{r['name']}: {len(r['frames'])} frames → {r['output']} ({state})",
+                                    highlight=False)
+            return
+        out_dir.mkdir(exist_ok=True)
+    except SelfHDRError as exc:
+        fail(exc)
+        return
+    results, started = [], time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"batch ({settings.method})", total=len(job_list))
+        for result in run_batch(job_list, settings, jobs):
+            results.append(result)
+            if result.status == "failed":
+                err.print(f"[bold red]selfhdr: error:[/] bracket {result.name}: {result.error}", highlight=False,
+                          soft_wrap=True)
+            progress.advance(task)
+    counts = {s: sum(r.status == s for r in results) for s in ("merged", "skipped", "failed")}
+    err.print(f"batch: {counts['merged']} merged, {counts['skipped']} skipped, {counts['failed']} failed in "
+              f"{time.perf_counter() - started:.1f} s → {out_dir}", highlight=False)
+    if json_out:
+        order = {job.name: i for i, job in enumerate(job_list)}
+        rows = [r.as_dict() for r in sorted(results, key=lambda r: order[r.name])]
+        sys.stdout.write(json.dumps({"output": str(out_dir), "method": settings.method, **counts,
+                                     "brackets": rows}) + "\n")
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(
+    frames: List[Path] = typer.Argument(..., help="The frames of a bracket, or one scene folder.", show_default=False),
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """What would be merged: frames in exposure order, exposure times and their source, reference, size, bit depth."""
+    try:
+        from .bracket import plan_bracket
+        from .dataset import scene_frames
+
+        paths = scene_frames(frames[0]) if len(frames) == 1 and frames[0].is_dir() else list(frames)
+        _render_plan(plan_bracket(paths, exposures=exposures, ev=ev, reference=reference), json_out)
+    except SelfHDRError as exc:
+        fail(exc)
+
+
+@app.command("tonemap")
+def tonemap_cmd(
+    source: Path = typer.Argument(..., help="HDR image (.exr or .hdr).", show_default=False),
+    output: Path = typer.Argument(..., help="8-bit PNG to write.", show_default=False),
+    operator: Tonemap = typer.Option(Tonemap.reinhard, "--op", help="reinhard (Reinhard 2002 global), mu-law, gamma."),
+    stops: float = typer.Option(0.0, "--exposure", help="Extra exposure in stops on top of the automatic one."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing PNG."),
+) -> None:
+    """Tone-map an existing HDR file to an 8-bit PNG, with automatic exposure."""
+    try:
+        from .atomic import check_output_path
+        from .hdrfile import read_hdr_image, write_png
+        from .tonemap import tonemap
+
+        check_output_path(output, force, (".png",))
+        write_png(output, tonemap(read_hdr_image(source), operator.value, stops))
+        err.print(f"Wrote {output}", highlight=False)
     except SelfHDRError as exc:
         fail(exc)
 
@@ -619,6 +749,9 @@ def train(
 
 def main() -> None:
     """Console-script entry point."""
+    from .batch import raise_on_sigterm
+
+    raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C: temporary files are removed
     try:
         app()
     except KeyboardInterrupt:

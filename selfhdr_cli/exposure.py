@@ -120,8 +120,15 @@ def _ldr_files_in(folder: Path) -> list[Path]:
                   and not p.name.startswith("."))
 
 
+def _absolute(path: Path) -> Path:
+    """Absolute and normalised, but symlinks kept: a linked frame belongs to the link's folder."""
+    import os
+
+    return Path(os.path.abspath(path))
+
+
 def _from_exposure_txt(paths: Sequence[Path]) -> Exposures | None:
-    folders = {p.resolve().parent for p in paths}
+    folders = {_absolute(p).parent for p in paths}
     if len(folders) != 1:
         return None
     folder = folders.pop()
@@ -129,7 +136,7 @@ def _from_exposure_txt(paths: Sequence[Path]) -> Exposures | None:
     if not txt.is_file():
         return None
     stops = read_exposure_txt(txt)
-    given = [p.resolve() for p in paths]
+    given = [_absolute(p) for p in paths]
     listing = _ldr_files_in(folder)
     if len(stops) == len(listing) and all(p in listing for p in given):
         by_name = dict(zip(listing, stops))

@@ -29,9 +29,17 @@ def max_pixels() -> int:
         return DEFAULT_MAX_PIXELS
 
 
+def _quiet_decoders() -> None:
+    # tifffile logs warnings about odd tags on stderr; our one-line error says what matters
+    import logging
+
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
+
+
 def probe_size(path: Path) -> tuple[int, int]:
     """(height, width) from the file header, without decoding pixels."""
     path = Path(path)
+    _quiet_decoders()
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise UsageError(f"unsupported frame format {suffix or '(none)'}; use TIFF, PNG or JPEG", path)

@@ -112,8 +112,9 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
                 frames = _pad(frames, ph, pw)
                 al = _pad(al, ph, pw) if al is not None else None
             pred = net(frames, al)[0, :, :h, :w].movedim(0, -1).float().cpu().numpy()
-            wy = _ramp(h, y0 - ya, y1 - ya, overlap if overlap else 0)
-            wx = _ramp(w, x0 - xa, x1 - xa, overlap if overlap else 0)
+            # blend only just outside the core: farther out a tile's own prediction lacks context
+            wy = _ramp(h, y0 - ya, y1 - ya, overlap // 4)
+            wx = _ramp(w, x0 - xa, x1 - xa, overlap // 4)
             blend = (wy[:, None] * wx[None, :])[..., None]
             out[sl] += pred * blend
             weight[sl] += blend
@@ -130,7 +131,8 @@ def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
 
 
 def merge_with_network(bracket, weights: str, response: CameraResponse, align_config, tiles: TileConfig = TileConfig(),
-                       device: str = "auto", progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                       device: str = "auto", progress: Callable[[int, int], None] | None = None,
+                       threads: int | None = None) -> np.ndarray:
     """Merge a Bracket with trained weights: pick (short, reference, long), align when the
     network wants it (the colour component's flow), run it tiled."""
     from .align import align_bracket
@@ -140,7 +142,7 @@ def merge_with_network(bracket, weights: str, response: CameraResponse, align_co
     net, _ = load_weights(weights)
     dev = pick_device(device)
     if dev.type == "cpu":
-        configure_cpu()
+        configure_cpu(threads)
         net = net.to(memory_format=torch.channels_last)  # 1.3–1.6× faster CPU inference (PLATFORM.md)
     net = net.to(dev)
     pick = three_frames(len(bracket), bracket.reference)

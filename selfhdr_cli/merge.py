@@ -33,6 +33,7 @@ class MergeConfig:
     weights: str | None = None
     tile: int = 1536
     device: str = "auto"
+    threads: int | None = None
 
 
 def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(), progress=None) -> np.ndarray:
@@ -52,7 +53,7 @@ def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(), progres
         color_cfg = config.color or ColorConfig(response=config.response)
         weights = config.weights or default_weights()
         hdr = merge_with_network(bracket, weights, config.response, color_cfg.align, TileConfig(tile=config.tile),
-                                 config.device, progress)
+                                 config.device, progress, config.threads)
     elif config.method == "ref":
         r = bracket.reference
         hdr = config.response.to_linear(bracket.frames[r]) / np.float32(bracket.relative_times[r])

@@ -20,18 +20,21 @@ DEFAULT_WEIGHTS_NAME = "selfhdr-fastnet.safetensors"
 
 
 def default_weights() -> str:
-    """The shipped weights: ``$SELFHDR_WEIGHTS``, else ``weights/selfhdr-fastnet.safetensors`` in
-    the project (beside the package) or inside the installed package."""
+    """The shipped weights: ``$SELFHDR_WEIGHTS``, else ``weights/selfhdr-fastnet.safetensors`` of
+    the project checkout (beside the package), else the copy a wheel installs under
+    ``<prefix>/share/selfhdr/weights``."""
     import os
+    import sys
 
     env = os.environ.get("SELFHDR_WEIGHTS")
     if env:
         return env
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "weights" / DEFAULT_WEIGHTS_NAME, here / "weights" / DEFAULT_WEIGHTS_NAME):
+    for candidate in (here.parent / "weights" / DEFAULT_WEIGHTS_NAME,
+                      Path(sys.prefix) / "share" / "selfhdr" / "weights" / DEFAULT_WEIGHTS_NAME):
         if candidate.is_file():
             return str(candidate)
-    raise UsageError("no default weights are installed; train some with 'selfhdr train' and pass --weights")
+    raise UsageError("no default weights are installed: pass --weights, or merge with --method color")
 
 
 def save_weights(path: str | Path, net: nn.Module, name: str, info: dict | None = None) -> None:

@@ -16,7 +16,7 @@ runner = CliRunner()
 
 def run_fails(args, tmp_path, code, *needles):
     before = set(tmp_path.rglob("*"))
-    r = runner.invoke(app, ["merge", *map(str, args)])
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, args)])
     assert r.exit_code == code, r.output
     err = r.stderr.strip()
     assert "Traceback" not in r.output and "Traceback" not in err
@@ -89,7 +89,7 @@ def test_output_exists_without_force(tmp_path, scene):
     out.write_bytes(b"precious")
     run_fails([*scene, "-o", out], tmp_path, 2, "o.exr", "already exists", "--force")
     assert out.read_bytes() == b"precious"
-    r = runner.invoke(app, ["merge", *map(str, scene), "-o", str(out), "--force"])
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, scene), "-o", str(out), "--force"])
     assert r.exit_code == 0 and out.read_bytes() != b"precious"
 
 
@@ -120,7 +120,7 @@ def test_pixel_cap_refuses_before_decoding(tmp_path, scene, monkeypatch):
 
 def test_inputs_are_never_modified(tmp_path, scene):
     before = {p: p.read_bytes() for p in scene}
-    assert runner.invoke(app, ["merge", *map(str, scene), "-o", str(tmp_path / "o.exr")]).exit_code == 0
+    assert runner.invoke(app, ["merge", "-m", "color", *map(str, scene), "-o", str(tmp_path / "o.exr")]).exit_code == 0
     assert {p: p.read_bytes() for p in scene} == before
 
 
@@ -132,9 +132,16 @@ def test_corrupt_png_through_a_real_process_prints_one_line(tmp_path, moving_sce
     paths = write_bracket(tmp_path / "p", moving_scene[0], names=("a.png", "b.png", "c.png"))
     data = paths[1].read_bytes()
     paths[1].write_bytes(data[: len(data) // 3])
-    proc = subprocess.run([sys.executable, "-m", "selfhdr_cli", "merge", *map(str, paths), "-o",
+    proc = subprocess.run([sys.executable, "-m", "selfhdr_cli", "merge", "-m", "color", *map(str, paths), "-o",
                            str(tmp_path / "o.exr")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [f"selfhdr: error: {paths[1]}: corrupt or unreadable image "
                                                 "(decoder returned nothing)"]
+
+
+def test_too_small_to_merge(tmp_path):
+    tiny = [tmp_path / f"t{k}.tif" for k in range(3)]
+    for k, p in enumerate(tiny):
+        tifffile.imwrite(p, np.full((10, 40, 3), 60 * (k + 1), np.uint8), photometric="rgb")
+    run_fails([*tiny, "--ev", "0,2,4", "-o", tmp_path / "o.exr"], tmp_path, 1, "t0.tif", "too small")

@@ -76,3 +76,18 @@ def test_estimate_relative_exposures_recovers_known_ratios():
     frames = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (4.0, 1.0, 16.0)]  # any order
     times = estimate_relative_exposures(frames, g)
     np.testing.assert_allclose(times / times.min(), [4, 1, 16], rtol=0.02)
+
+
+def test_exposure_txt_beside_symlinked_frames(tmp_path):
+    """A scene of links to frames elsewhere uses the exposure.txt beside the links."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for k in range(3):
+        tifffile.imwrite(src / f"{k}.tif", np.zeros((4, 4, 3), np.uint8), photometric="rgb")
+    scene = tmp_path / "scene"
+    scene.mkdir()
+    for k in range(3):
+        (scene / f"{k}.tif").symlink_to(src / f"{k}.tif")
+    (scene / "exposure.txt").write_text("-1\n0\n1\n")
+    info = resolve_exposures([scene / f"{k}.tif" for k in range(3)])
+    np.testing.assert_allclose(np.log2(info.times), [-1, 0, 1])

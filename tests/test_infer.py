@@ -25,7 +25,7 @@ def _trained_like(name):
     net = build_network(name).eval()
     with torch.no_grad():  # non-trivial weights everywhere, including the zero-initialised refinement
         for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
+            p.add_(torch.randn_like(p) * 0.05)
     return net
 
 

@@ -46,9 +46,9 @@ def test_file_order_does_not_matter(tmp_path, moving_scene):
     frames, gt, _ = moving_scene
     paths = write_bracket(tmp_path / "s", frames, exposure_txt=False)
     out1, out2 = tmp_path / "1.exr", tmp_path / "2.exr"
-    assert runner.invoke(app, ["merge", *map(str, paths), "--ev", "0,2,4", "-o", str(out1)]).exit_code == 0
+    assert runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "--ev", "0,2,4", "-o", str(out1)]).exit_code == 0
     shuffled = [paths[2], paths[0], paths[1]]
-    assert runner.invoke(app, ["merge", *map(str, shuffled), "--ev", "4,0,2", "-o", str(out2)]).exit_code == 0
+    assert runner.invoke(app, ["merge", "-m", "color", *map(str, shuffled), "--ev", "4,0,2", "-o", str(out2)]).exit_code == 0
     np.testing.assert_array_equal(read_hdr_image(out1), read_hdr_image(out2))
 
 
@@ -56,8 +56,8 @@ def test_exposures_in_seconds_equal_ev(tmp_path, moving_scene):
     frames, _, _ = moving_scene
     paths = write_bracket(tmp_path / "s", frames, exposure_txt=False)
     a, b = tmp_path / "a.exr", tmp_path / "b.exr"
-    assert runner.invoke(app, ["merge", *map(str, paths), "--exposures", "1/64,1/16,1/4", "-o", str(a)]).exit_code == 0
-    assert runner.invoke(app, ["merge", *map(str, paths), "--ev", "-2,0,2", "-o", str(b)]).exit_code == 0
+    assert runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "--exposures", "1/64,1/16,1/4", "-o", str(a)]).exit_code == 0
+    assert runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "--ev", "-2,0,2", "-o", str(b)]).exit_code == 0
     np.testing.assert_allclose(read_hdr_image(a), read_hdr_image(b), rtol=1e-6)
 
 
@@ -69,7 +69,7 @@ def test_units_seconds_scales_by_shortest_time(tmp_path, moving_scene):
     assert runner.invoke(app, args + ["-o", str(a)]).exit_code == 0
     assert runner.invoke(app, args + ["-o", str(b), "--units", "seconds"]).exit_code == 0
     np.testing.assert_allclose(read_hdr_image(b), read_hdr_image(a) * 64, rtol=1e-5)
-    r = runner.invoke(app, ["merge", *map(str, paths), "--ev", "0,2,4", "--units", "seconds", "-o",
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "--ev", "0,2,4", "--units", "seconds", "-o",
                             str(tmp_path / "c.exr")])
     assert r.exit_code == 2 and "seconds" in r.output
 
@@ -78,7 +78,7 @@ def test_hdr_output_and_preview(tmp_path, moving_scene):
     frames, gt, _ = moving_scene
     paths = write_bracket(tmp_path / "s", frames)
     out, png = tmp_path / "out.hdr", tmp_path / "out.png"
-    r = runner.invoke(app, ["merge", *map(str, paths), "-o", str(out), "--preview", str(png), "--json"])
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "-o", str(out), "--preview", str(png), "--json"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["exposure_source"].endswith("exposure.txt")
@@ -98,7 +98,7 @@ def test_half_exr_is_float16(tmp_path, moving_scene):
     frames, _, _ = moving_scene
     paths = write_bracket(tmp_path / "s", frames)
     out = tmp_path / "h.exr"
-    assert runner.invoke(app, ["merge", *map(str, paths), "-o", str(out), "--half"]).exit_code == 0
+    assert runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "-o", str(out), "--half"]).exit_code == 0
     with OpenEXR.File(str(out)) as f:
         assert f.channels()["RGB"].pixels.dtype == np.float16
 
@@ -107,7 +107,7 @@ def test_two_and_five_frame_brackets(tmp_path):
     frames, gt, _ = dynamic_bracket(static=True)
     two = write_bracket(tmp_path / "two", frames[1:], ev=(2, 4), names=("m.png", "l.png"))
     out = tmp_path / "two.exr"
-    assert runner.invoke(app, ["merge", *map(str, two), "-o", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["merge", "-m", "color", *map(str, two), "-o", str(out)]).exit_code == 0
     assert read_hdr_image(out).shape == gt.shape
     out5 = tmp_path / "five.exr"
     from selfhdr_cli.synth import SensorConfig, render_bracket
@@ -116,7 +116,7 @@ def test_two_and_five_frame_brackets(tmp_path):
     canvas = procedural_radiance(120, 160, 3) * 0.2  # the short frame must not clip
     f5, gt5, _ = render_bracket(canvas, (120, 160), [], [0, 1, 2, 3, 4], 2, SensorConfig(), np.random.default_rng(1))
     five = write_bracket(tmp_path / "five", f5, ev=(0, 1, 2, 3, 4), names=[f"{k}.tif" for k in range(5)])
-    r = runner.invoke(app, ["merge", *map(str, five), "-o", str(out5), "--json"])
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, five), "-o", str(out5), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["reference"] == 2
     assert psnr_mu(read_hdr_image(out5), gt5) > 38
@@ -126,7 +126,7 @@ def test_python_m_entry_point(tmp_path, moving_scene):
     frames, _, _ = moving_scene
     paths = write_bracket(tmp_path / "s", frames)
     out = tmp_path / "o.exr"
-    proc = subprocess.run([sys.executable, "-m", "selfhdr_cli", "merge", *map(str, paths), "-o", str(out), "--json"],
+    proc = subprocess.run([sys.executable, "-m", "selfhdr_cli", "merge", "-m", "color", *map(str, paths), "-o", str(out), "--json"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["output"] == str(out)  # stdout holds only the JSON

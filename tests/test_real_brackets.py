@@ -24,7 +24,7 @@ def test_sculpture_garden(tmp_path):
     r = runner.invoke(app, ["merge", *frames, "-o", str(tmp_path / "x.exr")])
     assert r.exit_code == 2 and "same exposure" in r.stderr
     out = tmp_path / "out.exr"
-    r = runner.invoke(app, ["merge", *frames, "--ev", "-2,0,2", "-o", str(out), "--preview",
+    r = runner.invoke(app, ["merge", "-m", "color", *frames, "--ev", "-2,0,2", "-o", str(out), "--preview",
                             str(tmp_path / "out.png"), "--json"])
     assert r.exit_code == 0, r.output
     hdr = read_hdr_image(out)

@@ -47,7 +47,7 @@ class AHDRNet(nn.Module):
 
     needs_alignment = False
     stride = 1
-    receptive_field = 40
+    receptive_field = 64  # ≈ 37 px theoretical radius, with margin for the blending band
 
     def __init__(self, channels: int = 64, growth: int = 32, layers: int = 5, blocks: int = 3) -> None:
         super().__init__()

@@ -1,0 +1,266 @@
+"""Merging many brackets: discovery, one merge to files, parallel runs, interrupt safety.
+
+``merge_to_files`` is the whole single-bracket job (validate, decode, merge, write the HDR
+and preview atomically) and returns a summary row; ``run_batch`` runs many of them,
+in worker processes when asked, carrying on past bad brackets. A SIGTERM is turned into
+KeyboardInterrupt, so every temporary file is removed on the way out.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import SelfHDRError, UsageError
+from .exposure import LDR_SUFFIXES
+
+
+@dataclass(frozen=True)
+class MergeSettings:
+    """Everything a merge needs besides the frames: the CLI's options, picklable for workers."""
+
+    method: str = "color"
+    exposures: str | None = None
+    ev: str | None = None
+    reference: str | None = None
+    crf: str = "gamma:2.2"
+    flow: str = "dis-medium"
+    units: str = "short"
+    weights: str | None = None
+    tile: int = 1536
+    device: str = "auto"
+    half: bool = False
+    tonemap: str = "reinhard"
+    force: bool = False
+    threads: int | None = None
+
+
+@dataclass
+class BracketJob:
+    name: str
+    frames: list[Path]
+    output: Path
+    preview: Path | None = None
+
+
+@dataclass
+class JobResult:
+    name: str
+    inputs: list[str]
+    output: str
+    status: str  # merged | skipped | failed
+    exposure_times: list[float] = field(default_factory=list)
+    exposure_source: str | None = None
+    reference: int | None = None
+    size: list[int] | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def raise_on_sigterm() -> None:
+    """Make SIGTERM behave like Ctrl-C, so cleanup (temporary files) runs."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def merge_to_files(job: BracketJob, settings: MergeSettings, progress: Callable[[int, int], None] | None = None,
+                   ) -> JobResult:
+    """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
+    from .align import FLOW_METHODS, AlignConfig
+    from .atomic import check_output_path
+    from .bracket import decode_plan, plan_bracket
+    from .colour import ColorConfig
+    from .hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
+    from .merge import MergeConfig, merge_bracket
+    from .response import parse_response
+    from .tonemap import OPERATORS, tonemap
+
+    started = time.perf_counter()
+    if settings.flow not in FLOW_METHODS:
+        raise UsageError(f"--flow {settings.flow!r}: choose one of {', '.join(FLOW_METHODS)}")
+    if settings.tonemap not in OPERATORS:
+        raise UsageError(f"--tonemap {settings.tonemap!r}: choose one of {', '.join(OPERATORS)}")
+    response = parse_response(settings.crf)
+    check_output_path(job.output, settings.force, HDR_SUFFIXES)
+    if job.preview is not None:
+        check_output_path(job.preview, settings.force, (".png",))
+        if job.preview.resolve() == job.output.resolve():
+            raise UsageError("the preview and the output are the same file", job.preview)
+    plan = plan_bracket(job.frames, exposures=settings.exposures, ev=settings.ev, reference=settings.reference)
+    if settings.units == "seconds" and not plan.absolute:
+        raise UsageError(f"--units seconds needs exposure times in seconds, but {plan.exposure_source} "
+                         "gives only relative stops; pass --exposures")
+    weights = settings.weights
+    if settings.method == "net":
+        from .weights import default_weights, read_weights_metadata
+
+        weights = weights or default_weights()
+        read_weights_metadata(weights)  # a bad file fails now, before decoding
+        if len(plan.paths) < 3:
+            raise UsageError("the network needs 3 frames (short, reference, long); use --method color")
+    bracket = decode_plan(plan)
+    color = ColorConfig(response=response, align=AlignConfig(flow=settings.flow))
+    config = MergeConfig(method=settings.method, response=response, color=color, units=settings.units,
+                         weights=weights, tile=settings.tile, device=settings.device, threads=settings.threads)
+    hdr = merge_bracket(bracket, config, progress=progress)
+    write_hdr_image(job.output, hdr, half=settings.half)
+    if job.preview is not None:
+        write_png(job.preview, tonemap(hdr, settings.tonemap))
+    return JobResult(name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
+                     exposure_times=[float(t) for t in plan.times], exposure_source=plan.exposure_source,
+                     reference=plan.reference, size=[int(plan.size[1]), int(plan.size[0])],
+                     seconds=round(time.perf_counter() - started, 3))
+
+
+# ---- discovery -------------------------------------------------------------------------------
+
+def _frames_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in LDR_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+def capture_time(path: Path) -> float | None:
+    """EXIF DateTimeOriginal (or DateTime) as seconds since the epoch, None when absent."""
+    import datetime
+    import logging
+
+    import exifread
+
+    logging.getLogger("exifread").setLevel(logging.CRITICAL)
+    try:
+        with open(path, "rb") as fh:
+            tags = exifread.process_file(fh, details=False)
+    except Exception:
+        return None
+    for key in ("EXIF DateTimeOriginal", "Image DateTime", "EXIF DateTimeDigitized"):
+        if key in tags:
+            try:
+                stamp = datetime.datetime.strptime(str(tags[key]).strip(), "%Y:%m:%d %H:%M:%S")
+            except ValueError:
+                continue
+            sub = tags.get("EXIF SubSecTimeOriginal")
+            frac = float(f"0.{str(sub).strip()}") if sub is not None and str(sub).strip().isdigit() else 0.0
+            return stamp.timestamp() + frac
+    return None
+
+
+def find_brackets(in_dir: Path, group_size: int | None = None,
+                  time_gap: float | None = None) -> list[tuple[str, list[Path]]]:
+    """Brackets under ``in_dir``: one per subfolder with ≥ 2 frames; or, in a flat folder,
+    consecutive frames in name order by ``group_size``, or split where the EXIF capture
+    times jump by more than ``time_gap`` seconds."""
+    in_dir = Path(in_dir)
+    if not in_dir.is_dir():
+        raise UsageError("no such folder", in_dir)
+    subfolders = sorted(p for p in in_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = [(p.name, _frames_in(p)) for p in subfolders]
+    found = [(name, frames) for name, frames in found if len(frames) >= 2]
+    if found and group_size is None and time_gap is None:
+        return found
+    flat = _frames_in(in_dir)
+    if not flat:
+        raise UsageError("no brackets found: expected subfolders of frames, or frames with --group-size "
+                         "or --time-gap", in_dir)
+    if group_size is not None:
+        if group_size < 2:
+            raise UsageError("--group-size must be at least 2")
+        if len(flat) % group_size:
+            raise UsageError(f"{len(flat)} frames do not split into groups of {group_size}", in_dir)
+        return [(flat[i].stem, flat[i:i + group_size]) for i in range(0, len(flat), group_size)]
+    if time_gap is not None:
+        stamps = [capture_time(p) for p in flat]
+        missing = [p for p, t in zip(flat, stamps) if t is None]
+        if missing:
+            raise UsageError("no EXIF capture time to group by; use --group-size", missing[0])
+        order = sorted(range(len(flat)), key=lambda i: (stamps[i], flat[i].name))
+        groups, current = [], [order[0]]
+        for prev, cur in zip(order[:-1], order[1:]):
+            if stamps[cur] - stamps[prev] > time_gap:
+                groups.append(current)
+                current = []
+            current.append(cur)
+        groups.append(current)
+        return [(flat[g[0]].stem, [flat[i] for i in g]) for g in groups]
+    raise UsageError("a flat folder of frames: give --group-size N or --time-gap SECONDS", in_dir)
+
+
+def plan_jobs(brackets: list[tuple[str, list[Path]]], out_dir: Path, pattern: str = "{name}.exr",
+              previews: bool = False) -> list[BracketJob]:
+    """Output paths for each bracket from ``pattern`` ({name}: the bracket's name)."""
+    jobs, seen = [], set()
+    for name, frames in brackets:
+        try:
+            output = Path(out_dir) / pattern.format(name=name)
+        except (KeyError, IndexError, ValueError):
+            raise UsageError(f"--pattern {pattern!r}: only {{name}} may be used") from None
+        if output in seen:
+            raise UsageError(f"--pattern {pattern!r} gives two brackets the same output {output.name}")
+        seen.add(output)
+        jobs.append(BracketJob(name, frames, output, output.with_suffix(".png") if previews else None))
+    return jobs
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+def _run_one(args: tuple[BracketJob, MergeSettings]) -> JobResult:
+    job, settings = args
+    if job.output.exists() and not settings.force:
+        return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output),
+                         status="skipped")
+    started = time.perf_counter()
+    try:
+        return merge_to_files(job, settings)
+    except SelfHDRError as exc:
+        return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output),
+                         status="failed", error=str(exc), seconds=round(time.perf_counter() - started, 3))
+
+
+def _init_worker(threads: int) -> None:
+    raise_on_sigterm()
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except ImportError:
+        pass
+    import sys
+
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def run_batch(jobs: list[BracketJob], settings: MergeSettings, workers: int = 1) -> Iterator[JobResult]:
+    """Yield each job's result as it finishes. With ``workers`` > 1 the jobs run in that many
+    processes, each with cores // workers threads; Ctrl-C or SIGTERM stops them all and
+    their temporary files are removed."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers <= 1:
+        for job in jobs:
+            yield _run_one((job, settings))
+        return
+    import multiprocessing
+
+    threads = max(1, cores // workers)
+    settings = MergeSettings(**{**asdict(settings), "threads": threads})
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))
+    try:
+        for result in pool.imap_unordered(_run_one, [(job, settings) for job in jobs]):
+            yield result
+        pool.close()
+    except BaseException:
+        pool.terminate()  # SIGTERM to the workers: they unwind and delete their temporary files
+        raise
+    finally:
+        pool.join()
