@@ -10,7 +10,7 @@ from .errors import InputFileError, SelfHDRError, UsageError
 from .hdrfile import read_hdr_image, write_hdr_image
 from .merge import MergeConfig, merge_bracket
 from .response import CameraResponse, parse_response
-from .tonemap import mu_law, reinhard
+from .tonemap import mu_law, reinhard, tonemap
 
 __version__ = "0.1.0"
 
@@ -18,5 +18,5 @@ __all__ = [
     "Bracket", "bracket_from_arrays", "load_bracket", "plan_bracket",
     "ColorConfig", "build_color", "merge_triangle", "triangle_weights", "merge_debevec",
     "SelfHDRError", "UsageError", "InputFileError", "read_hdr_image", "write_hdr_image",
-    "MergeConfig", "merge_bracket", "CameraResponse", "parse_response", "mu_law", "reinhard",
+    "MergeConfig", "merge_bracket", "CameraResponse", "parse_response", "mu_law", "reinhard", "tonemap",
 ]

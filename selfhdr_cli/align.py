@@ -81,9 +81,8 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic") -> t
     import cv2
 
     h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x = grid_x + flow[..., 0]
-    map_y = grid_y + flow[..., 1]
+    map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
+    map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
     mode = cv2.INTER_CUBIC if interpolation == "cubic" else cv2.INTER_LINEAR
     warped = cv2.remap(image, map_x, map_y, mode, borderMode=cv2.BORDER_REPLICATE)
     outside = (map_x < 0) | (map_x > w - 1) | (map_y < 0) | (map_y > h - 1)
@@ -103,10 +102,11 @@ def align_to_reference(other: np.ndarray, reference: np.ndarray, t_other: float,
     else:
         ref_matched, other_matched = exposure_match(reference, t_reference, t_other, response), other
     flow = estimate_flow(to_gray_u8(ref_matched), to_gray_u8(other_matched), config.flow)
+    del ref_matched, other_matched  # full-size temporaries: free them before warping large images
     warped, outside = warp(other, flow, config.interpolation)
-    if outside.any():
-        fill = exposure_match(reference, t_reference, t_other, response)
-        warped[outside] = fill[outside]
+    del flow
+    if outside.any():  # only the outside pixels: a full-frame re-exposure would cost two more frames of memory
+        warped[outside] = exposure_match(reference[outside], t_reference, t_other, response)
     return warped
 
 

@@ -31,7 +31,7 @@ class MergeSettings:
     flow: str = "dis-medium"
     units: str = "short"
     weights: str | None = None
-    tile: int = 1536
+    tile: int = 0  # automatic (infer.DEFAULT_TILE)
     device: str = "auto"
     half: bool = False
     tonemap: str = "reinhard"

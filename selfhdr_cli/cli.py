@@ -68,7 +68,8 @@ REFERENCE_HELP = ("Reference frame whose geometry the output keeps: an index in 
                   "(0 = shortest) or a file name. Default: the middle one.")
 CRF_HELP = "Camera response g: [bold]gamma:2.2[/] (default), [bold]srgb[/] or [bold]linear[/]."
 WEIGHTS_HELP = "Network weights (.safetensors from 'selfhdr train'). Default: the shipped weights."
-TILE_HELP = "Tile size in pixels for network inference (memory stays bounded; overlap is automatic)."
+TILE_HELP = ("Tile size in pixels for network inference, so memory stays bounded (overlap is automatic); "
+             "0 = automatic: one pass up to about 2.4 MP, else 768 px tiles.")
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
 FLOW_HELP = "Optical flow for alignment: dis-medium (default, chosen by benchmarks/flow_choice.py), dis-fine, dis-fast, dis-ultrafast, farneback."
 
@@ -144,7 +145,7 @@ def merge(
                                      "[bold]seconds[/]: radiance per second of exposure (needs times in "
                                      "seconds)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
-    tile: int = typer.Option(1536, "--tile", min=64, max=8192, help=TILE_HELP),
+    tile: int = typer.Option(0, "--tile", min=0, max=8192, help=TILE_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     half: bool = typer.Option(False, "--half", help="Write .exr as float16 instead of float32."),
     preview: Optional[Path] = typer.Option(None, "--preview", "-p",

@@ -17,10 +17,13 @@ HDR_SUFFIXES = (".hdr", ".exr")
 
 
 def _clean(image: np.ndarray) -> np.ndarray:
-    img = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    # one copy at most (the caller's array is left alone); 24 MP images make every copy count
+    img = np.array(image, dtype=np.float32, order="C", copy=True)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) image, got {img.shape}")
-    return np.ascontiguousarray(np.maximum(img, 0.0))
+    np.nan_to_num(img, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.maximum(img, 0.0, out=img)
+    return img
 
 
 def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False) -> None:

@@ -19,12 +19,15 @@ from torch import nn
 
 from .response import CameraResponse
 
-DEFAULT_TILE = 1536
+DEFAULT_TILE = 0          # auto: the whole image up to AUTO_SINGLE_TILE² pixels, else AUTO_TILE tiles
+AUTO_SINGLE_TILE = 1536   # one pass is fastest while it fits comfortably in memory
+AUTO_TILE = 768           # bounded memory on large images (6000×4000 in < 4 GB)
 
 
 @dataclass(frozen=True)
 class TileConfig:
-    """Tile size (px, before overlap) and overlap on each side (None: the network's receptive field)."""
+    """Tile size (px, before overlap; 0 = automatic) and overlap on each side (None: the network's
+    receptive field)."""
 
     tile: int = DEFAULT_TILE
     overlap: int | None = None
@@ -92,7 +95,12 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
     stride = int(getattr(net, "stride", 1))
     overlap = tiles.overlap if tiles.overlap is not None else int(getattr(net, "receptive_field", 32))
     overlap = -(-overlap // stride) * stride
-    step = max(stride, (tiles.tile // stride) * stride)
+    tile = tiles.tile
+    if tile <= 0:
+        tile = AUTO_SINGLE_TILE if height * width <= AUTO_SINGLE_TILE ** 2 and max(height, width) <= 2 * AUTO_SINGLE_TILE \
+            else AUTO_TILE
+        tile = max(tile, height, width) if tile == AUTO_SINGLE_TILE else tile
+    step = max(stride, (tile // stride) * stride)
     out = np.zeros((height, width, 3), np.float32)
     weight = np.zeros((height, width, 1), np.float32)
     ys = list(range(0, height, step))

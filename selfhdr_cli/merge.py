@@ -31,7 +31,7 @@ class MergeConfig:
     color: ColorConfig | None = None
     units: str = "short"
     weights: str | None = None
-    tile: int = 1536
+    tile: int = 0  # automatic (infer.DEFAULT_TILE)
     device: str = "auto"
     threads: int | None = None
 
