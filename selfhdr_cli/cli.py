@@ -635,24 +635,37 @@ PRESET_HELP = ("Schedule: [bold]cpu[/] (default; both stages in about an hour on
 VAL_HELP = "A labelled dataset (<scene>/HDRImg.hdr) to report PSNR-μ on during training."
 
 
+# options shared by train-structure and train (Typer option objects are plain metadata)
+WORK_OPTION = typer.Option(None, "--work", help=WORK_HELP)
+PRESET_OPTION = typer.Option(Preset.cpu, "--preset", help=PRESET_HELP)
+BATCH_OPTION = typer.Option(None, "--batch", min=1, help="Crops per iteration (per process).")
+CROP_OPTION = typer.Option(None, "--crop", min=32, help="Crop size in pixels (128 published).")
+LR_OPTION = typer.Option(None, "--lr", help="Adam learning rate (halved at 1/3 and 2/3).")
+SEED_OPTION = typer.Option(0, "--seed", help="Seed of weights and data order.")
+VAL_OPTION = typer.Option(None, "--val", help=VAL_HELP)
+VAL_LIMIT_OPTION = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all).")
+VAL_EVERY_OPTION = typer.Option(None, "--val-every", min=1, help="Validate every N iterations.")
+THREADS_OPTION = typer.Option(None, "--threads", help="CPU threads (default: all cores; shared under torchrun).")
+
+
 @app.command("train-structure")
 def train_structure_cmd(
     dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
-    work: Optional[Path] = typer.Option(None, "--work", help=WORK_HELP),
-    preset: Preset = typer.Option(Preset.cpu, "--preset", help=PRESET_HELP),
+    work: Optional[Path] = WORK_OPTION,
+    preset: Preset = PRESET_OPTION,
     network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of f_s."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training iterations."),
-    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Crops per iteration (per process)."),
-    crop: Optional[int] = typer.Option(None, "--crop", min=32, help="Crop size in pixels (128 published)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (halved at 1/3 and 2/3)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
+    batch: Optional[int] = BATCH_OPTION,
+    crop: Optional[int] = CROP_OPTION,
+    lr: Optional[float] = LR_OPTION,
+    seed: int = SEED_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in the work folder."),
     force: bool = typer.Option(False, "--force", "-f", help="Retrain even when the outputs exist."),
-    val: Optional[Path] = typer.Option(None, "--val", help=VAL_HELP),
-    val_limit: int = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all)."),
-    val_every: Optional[int] = typer.Option(None, "--val-every", min=1, help="Validate every N iterations."),
+    val: Optional[Path] = VAL_OPTION,
+    val_limit: int = VAL_LIMIT_OPTION,
+    val_every: Optional[int] = VAL_EVERY_OPTION,
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
+    threads: Optional[int] = THREADS_OPTION,
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
     flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
 ) -> None:
@@ -683,14 +696,14 @@ def train(
     dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Weights to write (.safetensors; default <work>/selfhdr.safetensors)."),
-    work: Optional[Path] = typer.Option(None, "--work", help=WORK_HELP),
-    preset: Preset = typer.Option(Preset.cpu, "--preset", help=PRESET_HELP),
+    work: Optional[Path] = WORK_OPTION,
+    preset: Preset = PRESET_OPTION,
     network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of both stages."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training iterations per stage."),
-    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Crops per iteration (per process)."),
-    crop: Optional[int] = typer.Option(None, "--crop", min=32, help="Crop size in pixels (128 published)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (halved at 1/3 and 2/3)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of weights and data order."),
+    batch: Optional[int] = BATCH_OPTION,
+    crop: Optional[int] = CROP_OPTION,
+    lr: Optional[float] = LR_OPTION,
+    seed: int = SEED_OPTION,
     vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights",
                                                help="Use the published VGG19 structure loss with this local "
                                                     "torchvision-format VGG19 state dict (.pth or .safetensors)."),
@@ -699,11 +712,11 @@ def train(
                                          "scene's HDRImg.hdr): the upper bound SelfHDR is compared with."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints in the work folder."),
     force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist."),
-    val: Optional[Path] = typer.Option(None, "--val", help=VAL_HELP),
-    val_limit: int = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all)."),
-    val_every: Optional[int] = typer.Option(None, "--val-every", min=1, help="Validate every N iterations."),
+    val: Optional[Path] = VAL_OPTION,
+    val_limit: int = VAL_LIMIT_OPTION,
+    val_every: Optional[int] = VAL_EVERY_OPTION,
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
+    threads: Optional[int] = THREADS_OPTION,
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
     flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
 ) -> None:

@@ -37,7 +37,7 @@ class TrainConfig:
 
     network: str = "fastnet"
     net_config: dict = field(default_factory=dict)
-    steps: int = 1500
+    steps: int = 3000
     batch: int = 8
     crop: int = 128
     lr: float = 5e-4
