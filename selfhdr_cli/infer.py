@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -138,6 +140,17 @@ def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
     return F.pad(x.reshape(b, f * c, h, w), (0, pw, 0, ph), mode=mode).view(b, f, c, h + ph, w + pw)
 
 
+@lru_cache(maxsize=2)
+def _network_for(weights: str, mtime_ns: int, device: str) -> nn.Module:
+    """Load once per process (batches and evaluations merge many brackets with one file)."""
+    from .weights import load_weights
+
+    net, _ = load_weights(weights)
+    if device == "cpu":
+        net = net.to(memory_format=torch.channels_last)  # 1.3–1.6× faster CPU inference (PLATFORM.md)
+    return net.to(device)
+
+
 def merge_with_network(bracket, weights: str, response: CameraResponse, align_config, tiles: TileConfig = TileConfig(),
                        device: str = "auto", progress: Callable[[int, int], None] | None = None,
                        threads: int | None = None) -> np.ndarray:
@@ -145,14 +158,15 @@ def merge_with_network(bracket, weights: str, response: CameraResponse, align_co
     network wants it (the colour component's flow), run it tiled."""
     from .align import align_bracket
     from .trainset import three_frames
-    from .weights import load_weights
 
-    net, _ = load_weights(weights)
     dev = pick_device(device)
     if dev.type == "cpu":
         configure_cpu(threads)
-        net = net.to(memory_format=torch.channels_last)  # 1.3–1.6× faster CPU inference (PLATFORM.md)
-    net = net.to(dev)
+    if not Path(weights).is_file():
+        from .errors import UsageError
+
+        raise UsageError("no such weights file", weights)
+    net = _network_for(str(weights), Path(weights).stat().st_mtime_ns, str(dev))
     pick = three_frames(len(bracket), bracket.reference)
     ldr = [bracket.frames[i] for i in pick]  # no stacking: large images are not copied
     times = np.asarray([bracket.relative_times[i] for i in pick], np.float32)
