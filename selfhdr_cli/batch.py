@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import SelfHDRError, UsageError
-from .exposure import LDR_SUFFIXES
+from .frames import frame_files
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,9 @@ def merge_to_files(job: BracketJob, settings: MergeSettings, progress: Callable[
                          "gives only relative stops; pass --exposures")
     weights = settings.weights
     if settings.method == "net":
-        from .weights import default_weights, read_weights_metadata
+        from .weights import resolve_weights
 
-        weights = weights or default_weights()
-        read_weights_metadata(weights)  # a bad file fails now, before decoding
+        weights = resolve_weights(weights)
         if len(plan.paths) < 3:
             raise UsageError("the network needs 3 frames (short, reference, long); use --method color")
     bracket = decode_plan(plan)
@@ -122,11 +121,6 @@ def merge_to_files(job: BracketJob, settings: MergeSettings, progress: Callable[
 
 
 # ---- discovery -------------------------------------------------------------------------------
-
-def _frames_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in LDR_SUFFIXES
-                  and not p.name.startswith("."))
-
 
 def capture_time(path: Path) -> float | None:
     """EXIF DateTimeOriginal (or DateTime) as seconds since the epoch, None when absent."""
@@ -162,11 +156,11 @@ def find_brackets(in_dir: Path, group_size: int | None = None,
     if not in_dir.is_dir():
         raise UsageError("no such folder", in_dir)
     subfolders = sorted(p for p in in_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    found = [(p.name, _frames_in(p)) for p in subfolders]
+    found = [(p.name, frame_files(p)) for p in subfolders]
     found = [(name, frames) for name, frames in found if len(frames) >= 2]
     if found and group_size is None and time_gap is None:
         return found
-    flat = _frames_in(in_dir)
+    flat = frame_files(in_dir)
     if not flat:
         raise UsageError("no brackets found: expected subfolders of frames, or frames with --group-size "
                          "or --time-gap", in_dir)

@@ -7,7 +7,6 @@ to stderr. Bad input is one line on stderr and a non-zero exit (2 for usage erro
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from enum import Enum
@@ -337,8 +336,7 @@ def build_color_cmd(
         if len(source) == 1 and source[0].is_dir():
             scenes = find_scenes(source[0])
             single = len(scenes) == 1 and scenes[0] == source[0]
-            root = out if out is not None else (source[0].resolve().parent / f"{source[0].resolve().name}.selfhdr"
-                                                if single else default_cache_root(source[0]))
+            root = out if out is not None else default_cache_root(source[0])
             jobs = [(s.name, scene_frames(s), root if single else root / s.name) for s in scenes]
         else:
             if out is None:
@@ -356,11 +354,8 @@ def build_color_cmd(
         fail(UsageError(f"cannot create output folder ({exc.strerror})", root))
         return
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     results, failures = [], 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as progress:
+    with _progress() as progress:
         task = progress.add_task("build-color", total=len(jobs))
         for name, frames, folder in jobs:
             progress.update(task, description=f"build-color {name}")
@@ -547,10 +542,9 @@ def evaluate(
                 color_cfg = _color_config(crf, flow)
                 weights_path = None
                 if method == Method.net:
-                    from .weights import default_weights, read_weights_metadata
+                    from .weights import resolve_weights
 
-                    weights_path = str(weights) if weights is not None else default_weights()
-                    read_weights_metadata(weights_path)
+                    weights_path = resolve_weights(weights)
                 cfg = MergeConfig(method=method.value, response=color_cfg.response, color=color_cfg,
                                   weights=weights_path)
                 results = evaluate_method(source, cfg, advance)
@@ -578,8 +572,7 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
     dev = pick_device(device)
     dist = init_distributed(dev)
     if dev.type == "cpu":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        configure_cpu(threads or max(1, cores // dist.world))  # processes share the cores, never oversubscribe
+        configure_cpu(threads, share=dist.world)  # torchrun processes share the cores, never oversubscribe
         keep_freed_memory()
     if dist.world > 1 and dist.is_main:
         err.print(f"distributed: {dist.world} processes ({'nccl' if dev.type == 'cuda' else 'gloo'})",

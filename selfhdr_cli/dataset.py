@@ -19,7 +19,7 @@ from .atomic import write_bytes_atomic
 from .bracket import Bracket, load_bracket
 from .colour import ColorConfig, build_color
 from .errors import UsageError
-from .exposure import LDR_SUFFIXES
+from .frames import frame_files
 from .hdrfile import read_hdr_image, write_hdr_image
 
 GROUND_TRUTH_NAMES = ("hdrimg", "gt")
@@ -29,9 +29,7 @@ META_FILE = "meta.json"
 
 def scene_frames(scene: Path) -> list[Path]:
     """The LDR frames of a scene folder, in file-name order (ground truth excluded)."""
-    return sorted(p for p in Path(scene).iterdir()
-                  if p.is_file() and p.suffix.lower() in LDR_SUFFIXES and not p.name.startswith(".")
-                  and p.stem.lower() not in GROUND_TRUTH_NAMES)
+    return [p for p in frame_files(scene) if p.stem.lower() not in GROUND_TRUTH_NAMES]
 
 
 def is_scene(folder: Path) -> bool:

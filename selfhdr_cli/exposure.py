@@ -18,9 +18,9 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputFileError, UsageError
+from .frames import frame_files
 
 EXPOSURE_TXT = "exposure.txt"
-LDR_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,6 @@ def exif_exposure_time(path: Path) -> float | None:
     return None
 
 
-def _ldr_files_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in LDR_SUFFIXES and p.is_file()
-                  and not p.name.startswith("."))
-
-
 def _absolute(path: Path) -> Path:
     """Absolute and normalised, but symlinks kept: a linked frame belongs to the link's folder."""
     import os
@@ -137,7 +132,7 @@ def _from_exposure_txt(paths: Sequence[Path]) -> Exposures | None:
         return None
     stops = read_exposure_txt(txt)
     given = [_absolute(p) for p in paths]
-    listing = _ldr_files_in(folder)
+    listing = frame_files(folder)
     if len(stops) == len(listing) and all(p in listing for p in given):
         by_name = dict(zip(listing, stops))
         chosen = [by_name[p] for p in given]

@@ -21,6 +21,12 @@ DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: far above any camera, far below a b
 SUPPORTED = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
+def frame_files(folder: Path) -> list[Path]:
+    """The LDR frame files directly in ``folder`` (TIFF/PNG/JPEG, not hidden), in name order."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.suffix.lower() in SUPPORTED and p.is_file() and not p.name.startswith("."))
+
+
 def max_pixels() -> int:
     """The pixel cap: ``SELFHDR_MAX_PIXELS`` from the environment, else 200 MP."""
     try:

@@ -42,11 +42,13 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def configure_cpu(threads: int | None = None) -> int:
-    """Use ``threads`` intra-op threads (default: the cores this process may use); flush denormals."""
+def configure_cpu(threads: int | None = None, share: int = 1) -> int:
+    """Use ``threads`` intra-op threads (default: the cores this process may use, divided among
+    ``share`` processes); flush denormals."""
     torch.set_flush_denormal(True)
     if not threads:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = cores // max(1, share)
     torch.set_num_threads(max(1, int(threads)))
     return torch.get_num_threads()
 

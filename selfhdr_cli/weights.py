@@ -48,6 +48,14 @@ def save_weights(path: str | Path, net: nn.Module, name: str, info: dict | None 
         save_file(state, str(tmp), metadata=meta)
 
 
+def resolve_weights(path: str | Path | None) -> str:
+    """The weights a merge will use (``path``, else the shipped default), checked now so a bad
+    file fails before any heavy work."""
+    weights = str(path) if path is not None else default_weights()
+    read_weights_metadata(weights)
+    return weights
+
+
 def read_weights_metadata(path: str | Path) -> dict:
     """The metadata of a weights file: network, config (dict), info (dict)."""
     from safetensors import safe_open
