@@ -1,16 +1,21 @@
 """The project's labelled dynamic benchmark: every method, one table.
 
 Builds (once, then reuses) 24 dynamic + 6 static scenes at 512×384 from the held-out
-radiance maps (``selfhdr_cli.synth.BENCHMARK_MAPS``, ``--split test``; no training
+radiance maps (``selfhdr_cli.synth.BENCHMARK_MAPS``, ``--split benchmark``; no training
 data may use them), exactly as these commands would:
 
-    selfhdr synth ../shared/data/hdr benchmarks/data --split test --scenes 24 --seed 2024 --prefix dyn_
-    selfhdr synth ../shared/data/hdr benchmarks/data --split test --scenes 6 --seed 2025 --prefix static_ --static
+    selfhdr synth ../shared/data/hdr benchmarks/data --split benchmark --scenes 24 --seed 2024 --prefix dyn_
+    selfhdr synth ../shared/data/hdr benchmarks/data --split benchmark --scenes 6 --seed 2025 --prefix static_ --static
 
 then merges every scene with each method and prints method × PSNR-μ, PSNR-l, SSIM-μ,
 SSIM-l and seconds per scene, for the dynamic and the static scenes.
 
-    python benchmarks/benchmark.py [--hdr ../shared/data/hdr] [--data benchmarks/data] [--methods ref,debevec,color]
+    python benchmarks/benchmark.py [--hdr ../shared/data/hdr] [--data benchmarks/data] [--methods ref,debevec,color,net]
+        [--model "NAME=weights.safetensors" ...]
+
+``net`` is the shipped default weights; each ``--model`` adds a row for other weights
+(training/reproduce.sh makes them). The benchmark split is for this final table only:
+no decision is made on it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ SYNTH = [("dyn_", 24, 2024, []), ("static_", 6, 2025, ["--static"])]
 
 def build(hdr: Path, data: Path) -> None:
     for prefix, n, seed, extra in SYNTH:
-        cmd = [sys.executable, "-m", "selfhdr_cli", "synth", str(hdr), str(data), "--split", "test",
+        cmd = [sys.executable, "-m", "selfhdr_cli", "synth", str(hdr), str(data), "--split", "benchmark",
                "--scenes", str(n), "--seed", str(seed), "--prefix", prefix, "--size", "512x384", *extra]
         subprocess.run(cmd, check=True)
 
@@ -39,7 +44,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hdr", type=Path, default=HERE.parents[1] / "shared" / "data" / "hdr")
     ap.add_argument("--data", type=Path, default=HERE / "data")
-    ap.add_argument("--methods", default="ref,debevec,color")
+    ap.add_argument("--methods", default="ref,debevec,color,net")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=WEIGHTS",
+                    help="an extra row: network weights scored with --method net")
     args = ap.parse_args()
     t0 = time.perf_counter()
     build(args.hdr, args.data)
@@ -47,8 +54,12 @@ def main() -> None:
     header = "| method | scenes | PSNR-μ | PSNR-l | SSIM-μ | SSIM-l | PU21-PSNR* | s / scene |"
     print(header)
     print("|" + "---|" * 8)
-    for method in args.methods.split(","):
-        results = evaluate_method(args.data, MergeConfig(method=method))
+    rows = [(m, MergeConfig(method=m)) for m in args.methods.split(",") if m]
+    for spec in args.model:
+        name, _, weights = spec.partition("=")
+        rows.append((name, MergeConfig(method="net", weights=weights)))
+    for method, config in rows:
+        results = evaluate_method(args.data, config)
         for group, row in summarise(results).items():
             if group == "all":
                 continue

@@ -28,7 +28,7 @@ class MergeSettings:
     ev: str | None = None
     reference: str | None = None
     crf: str = "gamma:2.2"
-    flow: str = "dis-medium"
+    flow: str = "dis-fine"
     units: str = "short"
     weights: str | None = None
     tile: int = 0  # automatic (infer.DEFAULT_TILE)

@@ -50,9 +50,11 @@ class Preset(str, Enum):
 
 
 class Split(str, Enum):
-    all = "all"
     train = "train"
+    val = "val"
+    benchmark = "benchmark"
     test = "test"
+    all = "all"
 
 
 class Units(str, Enum):
@@ -70,7 +72,9 @@ WEIGHTS_HELP = "Network weights (.safetensors from 'selfhdr train'). Default: th
 TILE_HELP = ("Tile size in pixels for network inference, so memory stays bounded (overlap is automatic); "
              "0 = automatic: one pass up to about 2.4 MP, else 768 px tiles.")
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
-FLOW_HELP = "Optical flow for alignment: dis-medium (default, chosen by benchmarks/flow_choice.py), dis-fine, dis-fast, dis-ultrafast, farneback."
+DEFAULT_FLOW = "dis-fine"  # align.DEFAULT_FLOW, repeated so that --help does not import the core
+FLOW_HELP = ("Optical flow for alignment: dis-fine (default, chosen on the validation split by "
+             "benchmarks/flow_choice.py), dis-medium, dis-fast, dis-ultrafast, farneback.")
 
 
 def fail(exc: SelfHDRError) -> None:
@@ -138,7 +142,7 @@ def merge(
                                        "linearised."),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
-    flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
     units: Units = typer.Option(Units.short, "--units",
                                 help="[bold]short[/]: short-exposure units (shortest frame at t = 1). "
                                      "[bold]seconds[/]: radiance per second of exposure (needs times in "
@@ -319,7 +323,7 @@ def build_color_cmd(
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
-    flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
     force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -404,8 +408,9 @@ def synth(
     scenes: int = typer.Option(10, "--scenes", "-n", min=1, max=100000, help="Number of scenes."),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same scenes, bit for bit."),
     split: Split = typer.Option(Split.all, "--split",
-                                help="Which maps to use: [bold]test[/] = the held-out benchmark maps, "
-                                     "[bold]train[/] = all others (never the benchmark's), [bold]all[/]."),
+                                help="Which radiance maps to use (three disjoint splits): [bold]train[/] (training data), "
+                                     "[bold]val[/] (every decision is made here), [bold]benchmark[/] (the final "
+                                     "table only; [bold]test[/] is an old name for it), or [bold]all[/]."),
     size: str = typer.Option("512x384", "--size", help="Frame size WIDTHxHEIGHT."),
     ev_step: float = typer.Option(2.0, "--ev-step", help="Stops between frames (2 or 3 typical); EV 0, s, 2s."),
     bits: int = typer.Option(16, "--bits", help="Frame bit depth: 16 or 8."),
@@ -420,13 +425,13 @@ def synth(
 
     Each scene gets frame_0..2.tif, exposure.txt (EV), HDRImg.hdr (ground truth in short-exposure units, aligned to the reference) and scene.json. Objects cut from other maps with soft masks move 10-60 px between frames over a small camera motion; noise is Poisson-Gaussian. Training never reads HDRImg.hdr.
 
-    Example: [bold]selfhdr synth ../shared/data/hdr bench --split test --scenes 24 --seed 2024[/]
+    Example: [bold]selfhdr synth ../shared/data/hdr bench --split benchmark --scenes 24 --seed 2024[/]
     """
     try:
         from .dataset import SCENE_META, write_scene
         from .hdrfile import read_hdr_image
         from .response import parse_response
-        from .synth import SceneConfig, SensorConfig, radiance_maps, synthesise
+        from .synth import SPLIT_ALIASES, SceneConfig, SensorConfig, radiance_maps, synthesise
 
         if bits not in (8, 16):
             raise UsageError("--bits must be 8 or 16")
@@ -452,7 +457,7 @@ def synth(
                 skipped += 1
             else:
                 scene, bg = synthesise(maps, i, seed, config)
-                meta = {"index": i, "seed": seed, "split": split.value, "background": map_paths[bg].name,
+                meta = {"index": i, "seed": seed, "split": SPLIT_ALIASES.get(split.value, split.value), "background": map_paths[bg].name,
                         "objects": [map_paths[k].name for k in scene.object_sources], "static": static,
                         "ev_stops": scene.ev_stops, "reference": scene.reference, "size": [shape[1], shape[0]],
                         "bits": bits, "response": crf, "nonrigid_px": nonrigid,
@@ -513,7 +518,7 @@ def evaluate(
                                             help="Run this merge method over DATASET and score it in one go."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net."),
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
-    flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
     csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr)."),
 ) -> None:
@@ -660,7 +665,7 @@ def train_structure_cmd(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     threads: Optional[int] = THREADS_OPTION,
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
-    flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
 ) -> None:
     """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
 
@@ -711,7 +716,7 @@ def train(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     threads: Optional[int] = THREADS_OPTION,
     crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
-    flow: str = typer.Option("dis-medium", "--flow", help=FLOW_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
 ) -> None:
     """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
 

@@ -9,9 +9,11 @@ through a camera response with Poisson–Gaussian noise, clipping and quantisati
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from .errors import UsageError
 from .response import CameraResponse
 
 
@@ -289,32 +291,46 @@ def make_scene(background: np.ndarray, sources: list[np.ndarray], rng: np.random
                           object_sources=picked)
 
 
-# The held-out benchmark maps: no training data may be synthesised from these.
+# Three disjoint splits of the radiance maps (issue 9). Training data comes only from the
+# train split; every decision (flow, loss weights, schedule, checkpoint) is made on the
+# validation split; the benchmark split only produces the final table.
 BENCHMARK_MAPS = (
     "adams_place_bridge_1k", "dancing_hall_1k", "kiara_1_dawn_1k", "leadenhall_market_1k",
     "modern_buildings_2_1k", "rainforest_trail_1k", "st_fagans_interior_1k", "openexr_MtTamWest",
 )
-SPLITS = ("all", "train", "test")
+VALIDATION_MAPS = (
+    "aerodynamics_workshop_1k", "narrow_moonlit_road_1k", "noon_grass_1k", "potsdamer_platz_1k",
+    "sepulchral_chapel_rotunda_1k", "openexr_StillLife",
+)
+SPLITS = ("train", "val", "benchmark", "all")
+SPLIT_ALIASES = {"test": "benchmark"}  # the name this split had before validation was carved out
 RADIANCE_SUFFIXES = (".hdr", ".exr")
 
 
-def radiance_maps(folder, split: str = "all") -> list:
-    """Radiance map files in ``folder`` (.hdr/.exr) for a split: ``test`` is the held-out
-    benchmark subset, ``train`` everything else, ``all`` both."""
-    from pathlib import Path
+def map_split(stem: str) -> str:
+    """The split a radiance map belongs to, by file stem: ``benchmark``, ``val`` or ``train``."""
+    if stem in BENCHMARK_MAPS:
+        return "benchmark"
+    if stem in VALIDATION_MAPS:
+        return "val"
+    return "train"
 
-    from .errors import UsageError
 
+def radiance_maps(folder: str | Path, split: str = "all") -> list[Path]:
+    """Radiance map files (.hdr/.exr) in ``folder`` that belong to ``split``.
+
+    ``train`` is every map outside ``VALIDATION_MAPS`` and ``BENCHMARK_MAPS``; ``val`` and
+    ``benchmark`` are those lists; ``all`` is every map. Sorted by name.
+    """
+    split = SPLIT_ALIASES.get(split, split)
     if split not in SPLITS:
-        raise UsageError(f"unknown split {split!r}; use all, train or test")
+        raise UsageError(f"unknown split {split!r}; use {', '.join(SPLITS)}")
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError("no such folder", folder)
     maps = sorted(p for p in folder.iterdir() if p.suffix.lower() in RADIANCE_SUFFIXES and p.is_file())
-    if split == "test":
-        maps = [p for p in maps if p.stem in BENCHMARK_MAPS]
-    elif split == "train":
-        maps = [p for p in maps if p.stem not in BENCHMARK_MAPS]
+    if split != "all":
+        maps = [p for p in maps if map_split(p.stem) == split]
     if not maps:
         raise UsageError(f"no .hdr/.exr radiance maps for split {split!r}", folder)
     return maps
