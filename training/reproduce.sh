@@ -9,7 +9,7 @@
 # Validation (OUT/val) is the only set watched while training; the benchmark split is scored once, at the end.
 #
 #   bash training/reproduce.sh [OUT]        (default /tmp/selfhdr_train; about 60 min on 2 CPU cores)
-#   SELFHDR="python -m selfhdr_cli" to run from a checkout without installing.
+#   SELFHDR="python -m selfhdr_cli" to run from a checkout without installing; SHARED=path/to/shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/selfhdr_train}
@@ -20,7 +20,7 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 resume_flag() { compgen -G "$1/*.ckpt" > /dev/null && echo --resume || true; }
 
 log "data"
-$PY training/prepare_data.py --out "$OUT"
+$PY training/prepare_data.py --out "$OUT" ${SHARED:+--shared "$SHARED"}
 
 log "self-supervised FastNet (shipped weights)"
 start=$(date +%s)
@@ -40,7 +40,7 @@ for i in $(seq -f "%03g" 0 19); do ln -sfn "$OUT/scenes/syn_$i" "$OUT/cmp20/syn_
 SELFHDR="$SELFHDR" bash benchmarks/compare_networks.sh "$OUT/cmp20" "$OUT/val" "$OUT/compare"
 
 log "benchmark"
-$PY benchmarks/benchmark.py --methods ref,debevec,color,net \
+$PY benchmarks/benchmark.py ${SHARED:+--hdr "$SHARED/data/hdr"} --methods ref,debevec,color,net \
   --model "SelfHDR stage 1=$OUT/scenes.selfhdr/structure.safetensors" \
   --model "SelfHDR=$OUT/selfhdr-fastnet.safetensors" \
   --model "supervised FastNet=$OUT/supervised-fastnet.safetensors" \
