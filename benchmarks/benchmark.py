@@ -1,7 +1,7 @@
 """The project's labelled dynamic benchmark: every method, one table.
 
 Builds (once, then reuses) 24 dynamic + 6 static scenes at 512×384 from the held-out
-radiance maps (``selfhdr_cli.synth.BENCHMARK_MAPS``, ``--split benchmark``; no training
+radiance maps (``selfhdr_cli.evaluation.synth.BENCHMARK_MAPS``, ``--split benchmark``; no training
 data may use them), exactly as these commands would:
 
     selfhdr synth ../shared/data/hdr benchmarks/data --split benchmark --scenes 24 --seed 2024 --prefix dyn_
@@ -26,8 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from selfhdr_cli.evaluate import evaluate_method, summarise
-from selfhdr_cli.merge import MergeConfig
+from selfhdr_cli.evaluation.evaluate import evaluate_method, summarise
+from selfhdr_cli.merge.method import MergeConfig
 
 HERE = Path(__file__).resolve().parent
 SYNTH = [("dyn_", 24, 2024, []), ("static_", 6, 2025, ["--static"])]

@@ -21,7 +21,7 @@ def make_bracket(folder: Path, width: int = 6000, height: int = 4000) -> list[Pa
     import cv2
     import tifffile
 
-    from selfhdr_cli.response import CameraResponse
+    from selfhdr_cli.radiometry.response import CameraResponse
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"frame_{k}.tif" for k in range(3)]

@@ -12,9 +12,9 @@ import time
 import cv2
 import numpy as np
 
-from selfhdr_cli.bracket import bracket_from_arrays
-from selfhdr_cli.merge import MergeConfig, merge_bracket
-from selfhdr_cli.response import CameraResponse
+from selfhdr_cli.merge.bracket import bracket_from_arrays
+from selfhdr_cli.merge.method import MergeConfig, merge_bracket
+from selfhdr_cli.radiometry.response import CameraResponse
 
 
 def main() -> None:

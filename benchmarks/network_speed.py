@@ -24,10 +24,10 @@ def measure(name: str, width: int, height: int, threads: int | None, repeat: int
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from selfhdr_cli.align import AlignConfig, align_bracket
-    from selfhdr_cli.infer import TileConfig, configure_cpu, predict
+    from selfhdr_cli.merge.align import AlignConfig, align_bracket
+    from selfhdr_cli.merge.infer import TileConfig, configure_cpu, predict
     from selfhdr_cli.nets import build_network, count_parameters
-    from selfhdr_cli.response import CameraResponse
+    from selfhdr_cli.radiometry.response import CameraResponse
 
     configure_cpu(threads)
     torch.manual_seed(0)

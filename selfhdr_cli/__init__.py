@@ -3,14 +3,14 @@
 The core is a library; the ``selfhdr`` command is a thin shell over it.
 """
 
-from .bracket import Bracket, bracket_from_arrays, load_bracket, plan_bracket
-from .colour import ColorConfig, build_color, merge_triangle, triangle_weights
-from .debevec import merge_debevec
-from .errors import InputFileError, SelfHDRError, UsageError
-from .hdrfile import read_hdr_image, write_hdr_image
-from .merge import MergeConfig, merge_bracket
-from .response import CameraResponse, parse_response
-from .tonemap import mu_law, reinhard, tonemap
+from selfhdr_cli.merge.bracket import Bracket, bracket_from_arrays, load_bracket, plan_bracket
+from selfhdr_cli.merge.colour import ColorConfig, build_color, merge_triangle, triangle_weights
+from selfhdr_cli.merge.debevec import merge_debevec
+from selfhdr_cli.errors import InputFileError, SelfHDRError, UsageError
+from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
+from selfhdr_cli.merge.method import MergeConfig, merge_bracket
+from selfhdr_cli.radiometry.response import CameraResponse, parse_response
+from selfhdr_cli.radiometry.tonemap import mu_law, reinhard, tonemap
 
 __version__ = "0.1.0"
 

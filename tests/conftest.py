@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from selfhdr_cli.response import CameraResponse
-from selfhdr_cli.synth import MovingObject, SensorConfig, quantise, render_bracket, soft_ellipse
+from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.evaluation.synth import MovingObject, SensorConfig, quantise, render_bracket, soft_ellipse
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -98,7 +98,7 @@ def test_parallel_jobs_match_sequential(tmp_path):
                            "-o", str(b), "--jobs", "2", "--json"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["merged"] == 3
-    from selfhdr_cli.hdrfile import read_hdr_image
+    from selfhdr_cli.io.hdrfile import read_hdr_image
 
     for name in ("b00.exr", "b01.exr", "b02.exr"):
         np.testing.assert_array_equal(read_hdr_image(a / name), read_hdr_image(b / name))
@@ -120,7 +120,7 @@ def test_interrupted_batch_leaves_no_partial_file(tmp_path, sig):
     assert no_partials(out) == []
     done = sorted(p.name for p in out.iterdir())
     assert 1 <= len(done) < 12, done  # interrupted mid-run
-    from selfhdr_cli.hdrfile import read_hdr_image
+    from selfhdr_cli.io.hdrfile import read_hdr_image
 
     for name in done:
         assert read_hdr_image(out / name).shape == (384, 512, 3)  # every file left is whole
@@ -141,8 +141,8 @@ def test_info_and_dry_run(tmp_path, moving_scene):
 
 
 def test_tonemap_command_and_operators(tmp_path, moving_scene):
-    from selfhdr_cli.hdrfile import write_hdr_image
-    from selfhdr_cli.tonemap import OPERATORS, tonemap
+    from selfhdr_cli.io.hdrfile import write_hdr_image
+    from selfhdr_cli.radiometry.tonemap import OPERATORS, tonemap
 
     gt = moving_scene[1]
     write_hdr_image(tmp_path / "x.exr", gt)

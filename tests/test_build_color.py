@@ -7,11 +7,11 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-from selfhdr_cli.align import AlignConfig
-from selfhdr_cli.bracket import bracket_from_arrays
-from selfhdr_cli.colour import ColorConfig, build_color
-from selfhdr_cli.dataset import ColorCache, find_scenes
-from selfhdr_cli.hdrfile import read_hdr_image
+from selfhdr_cli.merge.align import AlignConfig
+from selfhdr_cli.merge.bracket import bracket_from_arrays
+from selfhdr_cli.merge.colour import ColorConfig, build_color
+from selfhdr_cli.io.dataset import ColorCache, find_scenes
+from selfhdr_cli.io.hdrfile import read_hdr_image
 
 from conftest import dynamic_bracket, write_bracket
 
@@ -40,7 +40,7 @@ def test_dataset_build_skip_force(tmp_path):
     assert meta["reference"] == 1 and meta["relative_times"] == [1.0, 4.0, 16.0]
     # the stored Y_color is exactly what the library computes (lossless float storage)
     frames, _, _ = dynamic_bracket(96, 128, shift=7, seed=1)
-    from selfhdr_cli.frames import read_ldr
+    from selfhdr_cli.io.frames import read_ldr
     files = sorted((data / "scene_001").glob("*.tif"))
     expected = build_color(bracket_from_arrays([read_ldr(f) for f in files], [1, 4, 16]), ColorConfig())
     np.testing.assert_array_equal(y, expected.y_color)
@@ -94,7 +94,7 @@ def test_find_scenes_rejects_empty_folder(tmp_path):
 def test_all_flow_methods_align_a_translation():
     frames, gt, moving = dynamic_bracket(128, 160, shift=8, seed=2)
     bracket = bracket_from_arrays(frames, [1, 4, 16])
-    from selfhdr_cli.align import FLOW_METHODS
+    from selfhdr_cli.merge.align import FLOW_METHODS
 
     for method in FLOW_METHODS:
         result = build_color(bracket, ColorConfig(align=AlignConfig(flow=method)))
@@ -109,21 +109,21 @@ def app_cmd():
 
 def test_large_images_get_flow_at_reduced_size(monkeypatch):
     """Above FLOW_MAX_PIXELS the flow is estimated small and upsampled; alignment still works."""
-    import selfhdr_cli.align as align
+    import selfhdr_cli.merge.align as align
 
     frames, gt, moving = dynamic_bracket(128, 160, shift=8, seed=5)
     bracket = bracket_from_arrays(frames, [1, 4, 16])
     full = build_color(bracket, ColorConfig()).y_color
     monkeypatch.setattr(align, "FLOW_MAX_PIXELS", 128 * 160 // 4)
     reduced = build_color(bracket, ColorConfig()).y_color
-    from selfhdr_cli.tonemap import mu_law
+    from selfhdr_cli.radiometry.tonemap import mu_law
 
     def p(x):
         return 10 * np.log10(1 / np.mean((mu_law(x) - mu_law(gt)) ** 2))
 
     debevec = bracket_from_arrays(frames, [1, 4, 16])
-    from selfhdr_cli.debevec import merge_debevec
-    from selfhdr_cli.response import CameraResponse
+    from selfhdr_cli.merge.debevec import merge_debevec
+    from selfhdr_cli.radiometry.response import CameraResponse
 
     ghosted = merge_debevec(debevec.frames, debevec.relative_times, CameraResponse())
     assert not np.array_equal(full, reduced)

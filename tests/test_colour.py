@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfhdr_cli.bracket import bracket_from_arrays
-from selfhdr_cli.colour import merge_triangle, triangle_weights
-from selfhdr_cli.debevec import merge_debevec
+from selfhdr_cli.merge.bracket import bracket_from_arrays
+from selfhdr_cli.merge.colour import merge_triangle, triangle_weights
+from selfhdr_cli.merge.debevec import merge_debevec
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.response import CameraResponse, parse_response
-from selfhdr_cli.align import exposure_match
+from selfhdr_cli.radiometry.response import CameraResponse, parse_response
+from selfhdr_cli.merge.align import exposure_match
 
 
 def test_triangle_weights_match_spec():

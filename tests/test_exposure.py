@@ -8,7 +8,7 @@ import tifffile
 from PIL import Image, TiffImagePlugin
 
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.exposure import exif_exposure_time, parse_ev, parse_exposure_times, resolve_exposures
+from selfhdr_cli.io.exposure import exif_exposure_time, parse_ev, parse_exposure_times, resolve_exposures
 
 
 def jpeg_with_exposure(path, num, den):
@@ -68,8 +68,8 @@ def test_duplicates_name_both_files(tmp_path):
 
 
 def test_estimate_relative_exposures_recovers_known_ratios():
-    from selfhdr_cli.exposure import estimate_relative_exposures
-    from selfhdr_cli.response import CameraResponse
+    from selfhdr_cli.io.exposure import estimate_relative_exposures
+    from selfhdr_cli.radiometry.response import CameraResponse
 
     g = CameraResponse()
     radiance = (10 ** np.random.default_rng(0).uniform(-3.5, -0.5, (60, 80, 1))).astype(np.float32) * [1, 0.9, 0.8]

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from selfhdr_cli.errors import InputFileError, UsageError
-from selfhdr_cli.frames import probe_size, read_ldr
+from selfhdr_cli.io.frames import probe_size, read_ldr
 
 
 def ramp(h=6, w=10):

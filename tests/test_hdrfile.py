@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfhdr_cli.atomic import atomic_path, check_output_path
+from selfhdr_cli.io.atomic import atomic_path, check_output_path
 from selfhdr_cli.errors import InputFileError, UsageError
-from selfhdr_cli.hdrfile import read_hdr_image, write_hdr_image
+from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 
 
 def test_exr_float32_round_trip_is_exact(tmp_path):

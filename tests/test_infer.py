@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from selfhdr_cli.infer import TileConfig, predict
+from selfhdr_cli.merge.infer import TileConfig, predict
 from selfhdr_cli.nets import build_network
-from selfhdr_cli.response import CameraResponse
-from selfhdr_cli.tonemap import mu_law
+from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.radiometry.tonemap import mu_law
 
 from conftest import dynamic_bracket
 

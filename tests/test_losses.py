@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from selfhdr_cli.losses import (StructureLoss, VGGLoss, augment_reference_noise, color_mask, inverse_mu_law, mu_law,
+from selfhdr_cli.training.losses import (StructureLoss, VGGLoss, augment_reference_noise, color_mask, inverse_mu_law, mu_law,
                                 stage1_loss, stage2_loss, structure_expansion_mask, well_exposedness)
-from selfhdr_cli.response import CameraResponse
+from selfhdr_cli.radiometry.response import CameraResponse
 
 
 def test_mu_law_round_trip_and_known_value():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfhdr_cli.metrics import psnr, score_hdr, ssim
-from selfhdr_cli.tonemap import mu_law
+from selfhdr_cli.evaluation.metrics import psnr, score_hdr, ssim
+from selfhdr_cli.radiometry.tonemap import mu_law
 
 
 def test_psnr_of_a_known_error():
@@ -52,7 +52,7 @@ def test_score_hdr_uses_mu_law_and_linear():
 
 
 def test_pu21_known_points_and_monotone():
-    from selfhdr_cli.metrics import pu21_encode, pu21_psnr
+    from selfhdr_cli.evaluation.metrics import pu21_encode, pu21_psnr
 
     p = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 0.09150303166, 0.9099517204, 596.3148142)
     by_hand = p[6] * (((p[0] + p[1] * 100 ** p[3]) / (1 + p[2] * 100 ** p[3])) ** p[4] - p[5])

@@ -7,7 +7,7 @@ import torch
 
 from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.nets import NETWORKS, build_network, count_parameters
-from selfhdr_cli.weights import load_weights, read_weights_metadata, save_weights
+from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))
@@ -28,8 +28,8 @@ def test_sizes():
 def test_untrained_fastnet_is_the_colour_component():
     import numpy as np
 
-    from selfhdr_cli.colour import merge_triangle
-    from selfhdr_cli.response import CameraResponse
+    from selfhdr_cli.merge.colour import merge_triangle
+    from selfhdr_cli.radiometry.response import CameraResponse
 
     g = CameraResponse()
     rng = np.random.default_rng(0)
@@ -42,7 +42,7 @@ def test_untrained_fastnet_is_the_colour_component():
     frames = torch.cat([h, x], dim=2)
     with torch.no_grad():
         y = build_network("fastnet").eval()(frames, frames)[0].movedim(0, -1).numpy()
-    from selfhdr_cli.tonemap import mu_law
+    from selfhdr_cli.radiometry.tonemap import mu_law
 
     assert np.abs(mu_law(y) - mu_law(y_color)).max() < 0.01  # equal up to the 1e-4 softmax floor
 

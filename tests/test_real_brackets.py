@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfhdr_cli.cli import app
-from selfhdr_cli.hdrfile import read_hdr_image
+from selfhdr_cli.io.hdrfile import read_hdr_image
 
 from conftest import SHARED
 

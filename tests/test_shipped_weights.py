@@ -8,9 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from selfhdr_cli.cli import app
-from selfhdr_cli.hdrfile import read_hdr_image
-from selfhdr_cli.metrics import score_hdr
-from selfhdr_cli.weights import default_weights, load_weights
+from selfhdr_cli.io.hdrfile import read_hdr_image
+from selfhdr_cli.evaluation.metrics import score_hdr
+from selfhdr_cli.nets.weights import default_weights, load_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "bracket"

@@ -15,10 +15,10 @@ import torch
 from typer.testing import CliRunner
 
 from selfhdr_cli.cli import app
-from selfhdr_cli.colour import ColorConfig
-from selfhdr_cli.recipe import ensure_color, load_scenes, workdir_for
-from selfhdr_cli.train import load_checkpoint, preset_config, run_stage
-from selfhdr_cli.weights import load_weights
+from selfhdr_cli.merge.colour import ColorConfig
+from selfhdr_cli.training.recipe import ensure_color, load_scenes, workdir_for
+from selfhdr_cli.training.loop import load_checkpoint, preset_config, run_stage
+from selfhdr_cli.nets.weights import load_weights
 
 from conftest import dynamic_bracket, write_bracket
 
@@ -26,7 +26,7 @@ runner = CliRunner()
 
 
 def make_dataset(root: Path, n: int = 3, labelled: bool = False) -> Path:
-    from selfhdr_cli.hdrfile import write_hdr_image
+    from selfhdr_cli.io.hdrfile import write_hdr_image
 
     for i in range(n):
         frames, gt, _ = dynamic_bracket(96, 128, shift=6 + 2 * i, seed=10 + i)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import UsageError
+from selfhdr_cli.errors import UsageError
 from .ahdrnet import AHDRNet
 from .fastnet import FastNet
 

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InputFileError, UsageError
+from selfhdr_cli.errors import InputFileError, UsageError
 
 DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: far above any camera, far below a bomb
 SUPPORTED = (".tif", ".tiff", ".png", ".jpg", ".jpeg")

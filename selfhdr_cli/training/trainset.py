@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bracket import load_bracket
-from .dataset import ColorCache
-from .errors import UsageError
-from .hdrfile import read_hdr_image
-from .response import CameraResponse
+from selfhdr_cli.merge.bracket import load_bracket
+from selfhdr_cli.io.dataset import ColorCache
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.io.hdrfile import read_hdr_image
+from selfhdr_cli.radiometry.response import CameraResponse
 
 STRU_FILE = "y_stru.exr"
 

@@ -16,7 +16,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from .errors import SelfHDRError, UsageError
+from selfhdr_cli.errors import SelfHDRError, UsageError
 
 app = typer.Typer(
     name="selfhdr",
@@ -83,9 +83,9 @@ def fail(exc: SelfHDRError) -> None:
 
 
 def _color_config(crf: str, flow: str):
-    from .align import FLOW_METHODS, AlignConfig
-    from .colour import ColorConfig
-    from .response import parse_response
+    from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
+    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.radiometry.response import parse_response
 
     if flow not in FLOW_METHODS:
         raise UsageError(f"--flow {flow!r}: choose one of {', '.join(FLOW_METHODS)}")
@@ -101,7 +101,7 @@ class Tonemap(str, Enum):
 def _render_plan(plan, json_out: bool) -> None:
     from rich.table import Table
 
-    from .frames import bit_depth
+    from selfhdr_cli.io.frames import bit_depth
 
     if json_out:
         sys.stdout.write(json.dumps({
@@ -176,7 +176,7 @@ def merge(
 
     Examples: [bold]selfhdr merge img_*.tif --ev -2,0,2 -o out.exr --preview out.png[/]   [bold]selfhdr merge --batch shoot/ -o hdr/ --group-size 3 --jobs 2 --json[/]
     """
-    from .batch import BracketJob, MergeSettings, merge_to_files
+    from selfhdr_cli.merge.batch import BracketJob, MergeSettings, merge_to_files
 
     settings = MergeSettings(method=method.value, exposures=exposures, ev=ev, reference=reference, crf=crf,
                              flow=flow, units=units.value, weights=str(weights) if weights else None, tile=tile,
@@ -191,7 +191,7 @@ def merge(
         if output is None and not dry_run:
             raise UsageError("missing -o/--output: the HDR file to write (.exr or .hdr)")
         if dry_run:
-            from .bracket import plan_bracket
+            from selfhdr_cli.merge.bracket import plan_bracket
 
             _render_plan(plan_bracket(frames, exposures=exposures, ev=ev, reference=reference), json_out)
             return
@@ -211,7 +211,7 @@ def merge(
 
 def _merge_batch(in_dir: Path, out_dir: Optional[Path], settings, group_size, time_gap, pattern, previews, jobs,
                  dry_run, json_out, frames) -> None:
-    from .batch import find_brackets, plan_jobs, run_batch
+    from selfhdr_cli.merge.batch import find_brackets, plan_jobs, run_batch
 
     try:
         if frames:
@@ -225,7 +225,7 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], settings, group_size, ti
         brackets = find_brackets(in_dir, group_size, time_gap)
         job_list = plan_jobs(brackets, out_dir, pattern, previews)
         if dry_run:
-            from .bracket import plan_bracket
+            from selfhdr_cli.merge.bracket import plan_bracket
 
             rows = []
             for job in job_list:
@@ -281,8 +281,8 @@ def info(
 ) -> None:
     """What would be merged: frames in exposure order, exposure times and their source, reference, size, bit depth."""
     try:
-        from .bracket import plan_bracket
-        from .dataset import scene_frames
+        from selfhdr_cli.merge.bracket import plan_bracket
+        from selfhdr_cli.io.dataset import scene_frames
 
         paths = scene_frames(frames[0]) if len(frames) == 1 and frames[0].is_dir() else list(frames)
         _render_plan(plan_bracket(paths, exposures=exposures, ev=ev, reference=reference), json_out)
@@ -300,9 +300,9 @@ def tonemap_cmd(
 ) -> None:
     """Tone-map an existing HDR file to an 8-bit PNG, with automatic exposure."""
     try:
-        from .atomic import check_output_path
-        from .hdrfile import read_hdr_image, write_png
-        from .tonemap import tonemap
+        from selfhdr_cli.io.atomic import check_output_path
+        from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
+        from selfhdr_cli.radiometry.tonemap import tonemap
 
         check_output_path(output, force, (".png",))
         write_png(output, tonemap(read_hdr_image(source), operator.value, stops))
@@ -334,7 +334,7 @@ def build_color_cmd(
     Example: [bold]selfhdr build-color mydata/ -o mydata.selfhdr/[/]
     """
     try:
-        from .dataset import build_color_scene, default_cache_root, find_scenes, scene_frames
+        from selfhdr_cli.io.dataset import build_color_scene, default_cache_root, find_scenes, scene_frames
 
         color_cfg = _color_config(crf, flow)
         if len(source) == 1 and source[0].is_dir():
@@ -428,10 +428,10 @@ def synth(
     Example: [bold]selfhdr synth ../shared/data/hdr bench --split benchmark --scenes 24 --seed 2024[/]
     """
     try:
-        from .dataset import SCENE_META, write_scene
-        from .hdrfile import read_hdr_image
-        from .response import parse_response
-        from .synth import SPLIT_ALIASES, SceneConfig, SensorConfig, radiance_maps, synthesise
+        from selfhdr_cli.io.dataset import SCENE_META, write_scene
+        from selfhdr_cli.io.hdrfile import read_hdr_image
+        from selfhdr_cli.radiometry.response import parse_response
+        from selfhdr_cli.evaluation.synth import SPLIT_ALIASES, SceneConfig, SensorConfig, radiance_maps, synthesise
 
         if bits not in (8, 16):
             raise UsageError("--bits must be 8 or 16")
@@ -473,7 +473,7 @@ def synth(
 def _print_results(results, summary, label: str, json_out: bool, csv_out: bool) -> None:
     from rich.table import Table
 
-    from .evaluate import METRIC_NAMES
+    from selfhdr_cli.evaluation.evaluate import METRIC_NAMES
 
     if json_out:
         sys.stdout.write(json.dumps({"label": label, "scenes": [r.as_dict() for r in results],
@@ -527,8 +527,8 @@ def evaluate(
     [bold]selfhdr evaluate PRED_DIR GT_DIR[/] scores existing files; [bold]selfhdr evaluate DATASET --method color[/] merges every scene and scores it, with seconds per scene. Means are given over all scenes and, for synthesised data, over dynamic and static scenes.
     """
     try:
-        from .evaluate import evaluate_method, evaluate_predictions, labelled_scenes, summarise
-        from .merge import MergeConfig
+        from selfhdr_cli.evaluation.evaluate import evaluate_method, evaluate_predictions, labelled_scenes, summarise
+        from selfhdr_cli.merge.method import MergeConfig
 
         if json_out and csv_out:
             raise UsageError("give --json or --csv, not both")
@@ -547,7 +547,7 @@ def evaluate(
                 color_cfg = _color_config(crf, flow)
                 weights_path = None
                 if method == Method.net:
-                    from .weights import resolve_weights
+                    from selfhdr_cli.nets.weights import resolve_weights
 
                     weights_path = resolve_weights(weights)
                 cfg = MergeConfig(method=method.value, response=color_cfg.response, color=color_cfg,
@@ -562,9 +562,9 @@ def evaluate(
 def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
                     seed, crf: str, flow: str, device: str, threads: Optional[int], val: Optional[Path],
                     val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None):
-    from .infer import configure_cpu, keep_freed_memory, pick_device
-    from .recipe import load_validation, workdir_for
-    from .train import init_distributed, preset_config
+    from selfhdr_cli.merge.infer import configure_cpu, keep_freed_memory, pick_device
+    from selfhdr_cli.training.recipe import load_validation, workdir_for
+    from selfhdr_cli.training.loop import init_distributed, preset_config
 
     if not dataset.is_dir():
         raise UsageError("no such folder", dataset)
@@ -672,7 +672,7 @@ def train_structure_cmd(
     Runs build-color first where it is missing. Trains on random 128×128 crops of the unaligned frames with L_se + L_sp, then applies f_s to the aligned frames at full resolution and stores Y_stru as float32 EXR.
     """
     try:
-        from .recipe import train_structure
+        from selfhdr_cli.training.recipe import train_structure
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
@@ -725,8 +725,8 @@ def train(
     Example: [bold]selfhdr train mybrackets/ --val bench/ -o my.safetensors[/]
     """
     try:
-        from .atomic import check_output_path
-        from .recipe import train_reconstruction, train_structure, train_supervised
+        from selfhdr_cli.io.atomic import check_output_path
+        from selfhdr_cli.training.recipe import train_reconstruction, train_structure, train_supervised
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
@@ -761,7 +761,7 @@ def train(
 
 def main() -> None:
     """Console-script entry point."""
-    from .batch import raise_on_sigterm
+    from selfhdr_cli.merge.batch import raise_on_sigterm
 
     raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C: temporary files are removed
     try:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bracket import Bracket
-from .colour import ColorConfig, build_color
-from .debevec import merge_debevec
-from .errors import UsageError
-from .response import CameraResponse
+from selfhdr_cli.merge.bracket import Bracket
+from selfhdr_cli.merge.colour import ColorConfig, build_color
+from selfhdr_cli.merge.debevec import merge_debevec
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.radiometry.response import CameraResponse
 
 METHODS = ("color", "debevec", "ref", "net")
 UNITS = ("short", "seconds")
@@ -47,8 +47,8 @@ def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(), progres
         color_cfg = config.color or ColorConfig(response=config.response)
         hdr = build_color(bracket, color_cfg).y_color
     elif config.method == "net":
-        from .infer import TileConfig, merge_with_network
-        from .weights import default_weights
+        from selfhdr_cli.merge.infer import TileConfig, merge_with_network
+        from selfhdr_cli.nets.weights import default_weights
 
         color_cfg = config.color or ColorConfig(response=config.response)
         weights = config.weights or default_weights()

@@ -159,7 +159,7 @@ class VGGLoss(nn.Module):
 def load_vgg19_state(path: str | Path) -> dict[str, torch.Tensor]:
     """VGG19 ``features.*`` tensors from a torchvision state dict (``.pth`` loaded with
     weights_only=True, or ``.safetensors``); keys lose their ``features.`` prefix."""
-    from .errors import InputFileError
+    from selfhdr_cli.errors import InputFileError
 
     path = Path(path)
     try:

@@ -17,19 +17,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .align import align_bracket
-from .bracket import load_bracket
-from .colour import ColorConfig, merge_triangle
-from .dataset import ColorCache, build_color_scene, default_cache_root, find_scenes, scene_frames
-from .errors import UsageError
-from .hdrfile import read_hdr_image, write_hdr_image
-from .infer import TileConfig, predict
-from .metrics import psnr
-from .response import parse_response
-from .tonemap import mu_law
-from .train import Distributed, StageResult, TrainConfig, run_stage
-from .trainset import STRU_FILE, TrainScene, load_train_scene, three_frames
-from .weights import load_weights, save_weights
+from selfhdr_cli.merge.align import align_bracket
+from selfhdr_cli.merge.bracket import load_bracket
+from selfhdr_cli.merge.colour import ColorConfig, merge_triangle
+from selfhdr_cli.io.dataset import ColorCache, build_color_scene, default_cache_root, find_scenes, scene_frames
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
+from selfhdr_cli.merge.infer import TileConfig, predict
+from selfhdr_cli.evaluation.metrics import psnr
+from selfhdr_cli.radiometry.response import parse_response
+from selfhdr_cli.radiometry.tonemap import mu_law
+from selfhdr_cli.training.loop import Distributed, StageResult, TrainConfig, run_stage
+from selfhdr_cli.training.trainset import STRU_FILE, TrainScene, load_train_scene, three_frames
+from selfhdr_cli.nets.weights import load_weights, save_weights
 
 Event = Callable[[str], None]
 
@@ -106,7 +106,7 @@ class ValidationSet:
 
 def load_validation(dataset: Path, color: ColorConfig, limit: int | None = None) -> ValidationSet:
     """Frames, flow-aligned frames and ground truth of a labelled dataset; also Y_color's PSNR-μ."""
-    from .evaluate import labelled_scenes
+    from selfhdr_cli.evaluation.evaluate import labelled_scenes
 
     names, ldrs, aligns, times, gts, color_scores = [], [], [], [], [], []
     for scene in labelled_scenes(dataset)[:limit]:

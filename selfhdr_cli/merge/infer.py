@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .response import CameraResponse
+from selfhdr_cli.radiometry.response import CameraResponse
 
 DEFAULT_TILE = 0          # auto: the whole image up to AUTO_SINGLE_TILE² pixels, else AUTO_TILE tiles
 AUTO_SINGLE_TILE = 1536   # one pass is fastest while it fits comfortably in memory
@@ -145,7 +145,7 @@ def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
 @lru_cache(maxsize=2)
 def _network_for(weights: str, mtime_ns: int, device: str) -> nn.Module:
     """Load once per process (batches and evaluations merge many brackets with one file)."""
-    from .weights import load_weights
+    from selfhdr_cli.nets.weights import load_weights
 
     net, _ = load_weights(weights)
     if device == "cpu":
@@ -158,14 +158,14 @@ def merge_with_network(bracket, weights: str, response: CameraResponse, align_co
                        threads: int | None = None) -> np.ndarray:
     """Merge a Bracket with trained weights: pick (short, reference, long), align when the
     network wants it (the colour component's flow), run it tiled."""
-    from .align import align_bracket
-    from .trainset import three_frames
+    from selfhdr_cli.merge.align import align_bracket
+    from selfhdr_cli.training.trainset import three_frames
 
     dev = pick_device(device)
     if dev.type == "cpu":
         configure_cpu(threads)
     if not Path(weights).is_file():
-        from .errors import UsageError
+        from selfhdr_cli.errors import UsageError
 
         raise UsageError("no such weights file", weights)
     net = _network_for(str(weights), Path(weights).stat().st_mtime_ns, str(dev))

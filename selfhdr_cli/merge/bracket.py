@@ -12,9 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputFileError, UsageError
-from .exposure import Exposures, resolve_exposures
-from .frames import max_pixels, probe_size, read_ldr
+from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.exposure import Exposures, resolve_exposures
+from selfhdr_cli.io.frames import max_pixels, probe_size, read_ldr
 
 
 @dataclass

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .align import AlignConfig, align_bracket
-from .bracket import Bracket
-from .response import CameraResponse
+from selfhdr_cli.merge.align import AlignConfig, align_bracket
+from selfhdr_cli.merge.bracket import Bracket
+from selfhdr_cli.radiometry.response import CameraResponse
 
 
 @dataclass(frozen=True)

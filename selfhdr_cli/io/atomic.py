@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import UsageError
+from selfhdr_cli.errors import UsageError
 
 
 def check_output_path(path: str | Path, force: bool = False, suffixes: tuple[str, ...] | None = None) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .response import CameraResponse
+from selfhdr_cli.radiometry.response import CameraResponse
 
 _EPS = 1e-4
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
-from .response import CameraResponse
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.radiometry.response import CameraResponse
 
 
 @dataclass

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .atomic import atomic_path
-from .errors import UsageError
-from .losses import StructureLoss, VGGLoss, mu_law, stage1_loss, stage2_loss
-from .nets import build_network
-from .response import CameraResponse, parse_response
-from .trainset import TrainScene, sample_batch
+from selfhdr_cli.io.atomic import atomic_path
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.training.losses import StructureLoss, VGGLoss, mu_law, stage1_loss, stage2_loss
+from selfhdr_cli.nets import build_network
+from selfhdr_cli.radiometry.response import CameraResponse, parse_response
+from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
 STAGES = ("structure", "reconstruct", "supervised")
 
@@ -111,7 +111,7 @@ def save_checkpoint(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer
 
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint dict, loaded without unpickling arbitrary objects."""
-    from .errors import InputFileError
+    from selfhdr_cli.errors import InputFileError
 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

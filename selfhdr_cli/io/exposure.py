@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputFileError, UsageError
-from .frames import frame_files
+from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.frames import frame_files
 
 EXPOSURE_TXT = "exposure.txt"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path, write_bytes_atomic
-from .errors import InputFileError, UsageError
+from selfhdr_cli.io.atomic import atomic_path, write_bytes_atomic
+from selfhdr_cli.errors import InputFileError, UsageError
 
 HDR_SUFFIXES = (".hdr", ".exr")
 

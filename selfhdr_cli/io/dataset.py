@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_bytes_atomic
-from .bracket import Bracket, load_bracket
-from .colour import ColorConfig, build_color
-from .errors import UsageError
-from .frames import frame_files
-from .hdrfile import read_hdr_image, write_hdr_image
+from selfhdr_cli.io.atomic import write_bytes_atomic
+from selfhdr_cli.merge.bracket import Bracket, load_bracket
+from selfhdr_cli.merge.colour import ColorConfig, build_color
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.io.frames import frame_files
+from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 
 GROUND_TRUTH_NAMES = ("hdrimg", "gt")
 COLOR_FILE = "y_color.exr"
@@ -135,8 +135,8 @@ def write_scene(folder: Path, frames: list[np.ndarray], ev_stops: list[float], g
     ``HDRImg.hdr`` (ground truth) and ``scene.json`` (how it was made), the last one last."""
     import tifffile
 
-    from .atomic import atomic_path
-    from .synth import quantise
+    from selfhdr_cli.io.atomic import atomic_path
+    from selfhdr_cli.evaluation.synth import quantise
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

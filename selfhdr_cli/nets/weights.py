@@ -11,9 +11,9 @@ from pathlib import Path
 
 from torch import nn
 
-from .atomic import atomic_path
-from .errors import InputFileError, UsageError
-from .nets import NETWORKS, build_network
+from selfhdr_cli.io.atomic import atomic_path
+from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.nets import NETWORKS, build_network
 
 FORMAT = "selfhdr-weights-1"
 DEFAULT_WEIGHTS_NAME = "selfhdr-fastnet.safetensors"
@@ -29,8 +29,8 @@ def default_weights() -> str:
     env = os.environ.get("SELFHDR_WEIGHTS")
     if env:
         return env
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "weights" / DEFAULT_WEIGHTS_NAME,
+    checkout = Path(__file__).resolve().parents[2]  # selfhdr_cli/nets/weights.py → the project folder
+    for candidate in (checkout / "weights" / DEFAULT_WEIGHTS_NAME,
                       Path(sys.prefix) / "share" / "selfhdr" / "weights" / DEFAULT_WEIGHTS_NAME):
         if candidate.is_file():
             return str(candidate)

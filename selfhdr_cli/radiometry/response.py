@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UsageError
+from selfhdr_cli.errors import UsageError
 
 DEFAULT_GAMMA = 2.2  # SPEC §1: the published convention g(x) = x^2.2
 

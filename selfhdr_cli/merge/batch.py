@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import SelfHDRError, UsageError
-from .frames import frame_files
+from selfhdr_cli.errors import SelfHDRError, UsageError
+from selfhdr_cli.io.frames import frame_files
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,14 @@ def raise_on_sigterm() -> None:
 def merge_to_files(job: BracketJob, settings: MergeSettings, progress: Callable[[int, int], None] | None = None,
                    ) -> JobResult:
     """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
-    from .align import FLOW_METHODS, AlignConfig
-    from .atomic import check_output_path
-    from .bracket import decode_plan, plan_bracket
-    from .colour import ColorConfig
-    from .hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
-    from .merge import MergeConfig, merge_bracket
-    from .response import parse_response
-    from .tonemap import OPERATORS, tonemap
+    from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
+    from selfhdr_cli.io.atomic import check_output_path
+    from selfhdr_cli.merge.bracket import decode_plan, plan_bracket
+    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
+    from selfhdr_cli.merge.method import MergeConfig, merge_bracket
+    from selfhdr_cli.radiometry.response import parse_response
+    from selfhdr_cli.radiometry.tonemap import OPERATORS, tonemap
 
     started = time.perf_counter()
     if settings.flow not in FLOW_METHODS:
@@ -101,7 +101,7 @@ def merge_to_files(job: BracketJob, settings: MergeSettings, progress: Callable[
                          "gives only relative stops; pass --exposures")
     weights = settings.weights
     if settings.method == "net":
-        from .weights import resolve_weights
+        from selfhdr_cli.nets.weights import resolve_weights
 
         weights = resolve_weights(weights)
         if len(plan.paths) < 3:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UsageError
-from .response import CameraResponse
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.radiometry.response import CameraResponse
 
 FLOW_METHODS = ("dis-medium", "dis-fast", "dis-ultrafast", "dis-fine", "farneback")
 DEFAULT_FLOW = "dis-fine"  # chosen on the validation split: benchmarks/flow_choice.py
