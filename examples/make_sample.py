@@ -16,7 +16,8 @@ import numpy as np
 import tifffile
 
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
-from selfhdr_cli.evaluation.synth import SceneConfig, make_scene, quantise
+from selfhdr_cli.evaluation.synth import SceneConfig, make_scene
+from selfhdr_cli.io.frames import quantise
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data" / "hdr"

@@ -1,22 +1,51 @@
 """selfhdr: ghost-free HDR merging of exposure brackets (SelfHDR, ICLR 2024).
 
-The core is a library; the ``selfhdr`` command is a thin shell over it.
+The core is a library; the ``selfhdr`` command is a thin shell over it. Layers, each
+importing only those below it::
+
+    cli                 the command line (Typer, rich)
+    training            losses, training set, loop, the two-stage recipe, caches
+    evaluation          metrics, scoring, labelled-bracket synthesis
+    merge               bracket, alignment, colour component, classical merge, network inference, files
+    nets                architectures and their weights files
+    radiometry          camera response, μ-law, luma, frame weights, tone mapping
+    io                  frame decoding, HDR files, atomic writes, exposure metadata, dataset layout
+
+The names below are loaded on first use, so ``import selfhdr_cli`` stays cheap (torch
+is imported only by what needs it).
 """
 
-from selfhdr_cli.merge.bracket import Bracket, bracket_from_arrays, load_bracket, plan_bracket
-from selfhdr_cli.merge.colour import ColorConfig, build_color, merge_triangle, triangle_weights
-from selfhdr_cli.merge.debevec import merge_debevec
-from selfhdr_cli.errors import InputFileError, SelfHDRError, UsageError
-from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
-from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-from selfhdr_cli.radiometry.response import CameraResponse, parse_response
-from selfhdr_cli.radiometry.tonemap import mu_law, reinhard, tonemap
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Bracket", "bracket_from_arrays", "load_bracket", "plan_bracket",
-    "ColorConfig", "build_color", "merge_triangle", "triangle_weights", "merge_debevec",
-    "SelfHDRError", "UsageError", "InputFileError", "read_hdr_image", "write_hdr_image",
-    "MergeConfig", "merge_bracket", "CameraResponse", "parse_response", "mu_law", "reinhard", "tonemap",
-]
+_EXPORTS = {
+    "Bracket": "merge.bracket", "bracket_from_arrays": "merge.bracket", "load_bracket": "merge.bracket",
+    "plan_bracket": "merge.bracket",
+    "AlignConfig": "merge.align",
+    "ColorConfig": "merge.colour", "build_color": "merge.colour", "merge_triangle": "merge.colour",
+    "merge_debevec": "merge.debevec",
+    "MergeConfig": "merge.method", "merge_bracket": "merge.method",
+    "SelfHDRError": "errors", "UsageError": "errors", "InputFileError": "errors",
+    "read_hdr_image": "io.hdrfile", "write_hdr_image": "io.hdrfile",
+    "read_ldr": "io.frames",
+    "CameraResponse": "radiometry.response", "parse_response": "radiometry.response",
+    "mu_law": "radiometry.mulaw", "inverse_mu_law": "radiometry.mulaw",
+    "triangle_weights": "radiometry.weighting",
+    "reinhard": "radiometry.tonemap", "tonemap": "radiometry.tonemap",
+    "score_hdr": "evaluation.metrics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"selfhdr_cli.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'selfhdr_cli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -9,7 +9,8 @@ import pytest
 import tifffile
 
 from selfhdr_cli.radiometry.response import CameraResponse
-from selfhdr_cli.evaluation.synth import MovingObject, SensorConfig, quantise, render_bracket, soft_ellipse
+from selfhdr_cli.evaluation.synth import MovingObject, SensorConfig, render_bracket, soft_ellipse
+from selfhdr_cli.io.frames import quantise
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

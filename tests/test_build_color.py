@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.colour import ColorConfig, build_color
-from selfhdr_cli.io.dataset import ColorCache, find_scenes
+from selfhdr_cli.io.dataset import find_scenes
+from selfhdr_cli.training.caches import ColorCache
 from selfhdr_cli.io.hdrfile import read_hdr_image
 
 from conftest import dynamic_bracket, write_bracket

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from selfhdr_cli.radiometry.tonemap import mu_law
+from selfhdr_cli.radiometry.mulaw import mu_law
 
 SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11

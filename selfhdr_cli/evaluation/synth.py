@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
+from selfhdr_cli.radiometry.luma import rec709_luma
 from selfhdr_cli.radiometry.response import CameraResponse
 
 
@@ -119,13 +120,6 @@ def expose(radiance: np.ndarray, relative_time: float, sensor: SensorConfig, rng
     return (np.round(ldr * levels) / levels).astype(np.float32)
 
 
-def quantise(ldr: np.ndarray, bits: int) -> np.ndarray:
-    """Float [0, 1] to uint8 or uint16 for writing."""
-    if bits == 8:
-        return np.round(np.clip(ldr, 0, 1) * 255).astype(np.uint8)
-    return np.round(np.clip(ldr, 0, 1) * 65535).astype(np.uint16)
-
-
 def render_bracket(canvas: np.ndarray, size: tuple[int, int], objects: list[MovingObject], ev_stops: list[float],
                    reference: int, sensor: SensorConfig, rng: np.random.Generator,
                    camera: list[np.ndarray | None] | None = None,
@@ -209,10 +203,6 @@ def _random_crop(image: np.ndarray, height: int, width: int, rng: np.random.Gene
     return np.ascontiguousarray(image[y:y + height, x:x + width]).astype(np.float32)
 
 
-def _luminance(image: np.ndarray) -> np.ndarray:
-    return image[..., 0] * 0.2126 + image[..., 1] * 0.7152 + image[..., 2] * 0.0722
-
-
 def _random_affine(rng: np.random.Generator, max_shift: float, max_degrees: float) -> np.ndarray:
     a = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
     tx, ty = rng.uniform(-max_shift, max_shift, size=2)
@@ -272,7 +262,7 @@ def make_scene(background: np.ndarray, sources: list[np.ndarray], rng: np.random
             patch = np.maximum(_random_crop(src, oh, ow, rng), 0)
             # brightness relative to the scene: some bright enough to clip the reference, some dark
             target = float(np.exp(rng.uniform(np.log(0.01), np.log(0.8))))
-            patch *= np.float32(target / max(float(np.median(_luminance(patch))), 1e-8))
+            patch *= np.float32(target / max(float(np.median(rec709_luma(patch))), 1e-8))
             alpha = soft_ellipse(oh, ow, softness=float(rng.uniform(0.05, 0.3)))
             speed = rng.uniform(*config.motion_px)
             angle = rng.uniform(0, 2 * np.pi)

@@ -155,7 +155,6 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
     Raises UsageError when none has them, when counts differ, or when two frames share
     an exposure time.
     """
-    n = len(paths)
     if exposures is not None and ev is not None:
         raise UsageError("give either --exposures or --ev, not both")
     if exposures is not None:

@@ -167,3 +167,10 @@ def bit_depth(path: Path) -> str:
 
     with Image.open(path) as img:
         return "uint16" if img.mode.startswith("I;16") or img.mode == "I" else "uint8"
+
+
+def quantise(ldr: np.ndarray, bits: int) -> np.ndarray:
+    """LDR float in [0, 1] (clipped) to uint8 (``bits`` 8) or uint16 (16) for writing; the inverse of decoding."""
+    if bits == 8:
+        return np.round(np.clip(ldr, 0, 1) * 255).astype(np.uint8)
+    return np.round(np.clip(ldr, 0, 1) * 65535).astype(np.uint16)

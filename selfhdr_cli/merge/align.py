@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
+from selfhdr_cli.radiometry.luma import rec709_luma
 from selfhdr_cli.radiometry.response import CameraResponse
 
 FLOW_METHODS = ("dis-medium", "dis-fast", "dis-ultrafast", "dis-fine", "farneback")
 DEFAULT_FLOW = "dis-fine"  # chosen on the validation split: benchmarks/flow_choice.py
+INTERPOLATIONS = ("cubic", "linear")
 FLOW_MAX_PIXELS = 4_000_000  # larger images get their flow at reduced size, then upsampled
 
 
@@ -23,7 +25,13 @@ class AlignConfig:
     """How frames are aligned: flow method and warp interpolation."""
 
     flow: str = DEFAULT_FLOW
-    interpolation: str = "cubic"  # "linear" or "cubic"
+    interpolation: str = "cubic"
+
+    def __post_init__(self) -> None:
+        if self.flow not in FLOW_METHODS:
+            raise UsageError(f"unknown flow method {self.flow!r}; choose one of {', '.join(FLOW_METHODS)}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise UsageError(f"unknown warp interpolation {self.interpolation!r}; use {' or '.join(INTERPOLATIONS)}")
 
 
 def exposure_match(ldr: np.ndarray, t_from: float, t_to: float, response: CameraResponse) -> np.ndarray:
@@ -33,7 +41,7 @@ def exposure_match(ldr: np.ndarray, t_from: float, t_to: float, response: Camera
 
 def to_gray_u8(img: np.ndarray) -> np.ndarray:
     """Rec.709 luma of an RGB [0, 1] image as uint8, the input the OpenCV flows want."""
-    gray = img[..., 0] * 0.2126 + img[..., 1] * 0.7152 + img[..., 2] * 0.0722
+    gray = rec709_luma(img)
     return np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -83,7 +91,10 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic") -> t
     h, w = flow.shape[:2]
     map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
     map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
-    mode = cv2.INTER_CUBIC if interpolation == "cubic" else cv2.INTER_LINEAR
+    modes = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
+    if interpolation not in modes:
+        raise UsageError(f"unknown warp interpolation {interpolation!r}; use {' or '.join(modes)}")
+    mode = modes[interpolation]
     warped = cv2.remap(image, map_x, map_y, mode, borderMode=cv2.BORDER_REPLICATE)
     outside = (map_x < 0) | (map_x > w - 1) | (map_y < 0) | (map_y > h - 1)
     return np.clip(warped, 0.0, 1.0), outside

@@ -1,8 +1,7 @@
-"""Merging many brackets: discovery, one merge to files, parallel runs, interrupt safety.
+"""Merging many brackets: discovery, parallel runs, interrupt safety.
 
-``merge_to_files`` is the whole single-bracket job (validate, decode, merge, write the HDR
-and preview atomically) and returns a summary row; ``run_batch`` runs many of them,
-in worker processes when asked, carrying on past bad brackets. A SIGTERM is turned into
+``run_batch`` runs ``merge.files.merge_to_files`` for many brackets, in worker processes
+when asked, carrying on past bad brackets. A SIGTERM is turned into
 KeyboardInterrupt, so every temporary file is removed on the way out.
 """
 
@@ -11,57 +10,15 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from selfhdr_cli.errors import SelfHDRError, UsageError
 from selfhdr_cli.io.frames import frame_files
-
-
-@dataclass(frozen=True)
-class MergeSettings:
-    """Everything a merge needs besides the frames: the CLI's options, picklable for workers."""
-
-    method: str = "color"
-    exposures: str | None = None
-    ev: str | None = None
-    reference: str | None = None
-    crf: str = "gamma:2.2"
-    flow: str = "dis-fine"
-    units: str = "short"
-    weights: str | None = None
-    tile: int = 0  # automatic (infer.DEFAULT_TILE)
-    device: str = "auto"
-    half: bool = False
-    tonemap: str = "reinhard"
-    force: bool = False
-    threads: int | None = None
-
-
-@dataclass
-class BracketJob:
-    name: str
-    frames: list[Path]
-    output: Path
-    preview: Path | None = None
-
-
-@dataclass
-class JobResult:
-    name: str
-    inputs: list[str]
-    output: str
-    status: str  # merged | skipped | failed
-    exposure_times: list[float] = field(default_factory=list)
-    exposure_source: str | None = None
-    reference: int | None = None
-    size: list[int] | None = None
-    seconds: float = 0.0
-    error: str | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from selfhdr_cli.merge.device import available_cores
+from selfhdr_cli.merge.files import BracketJob, JobResult, merge_to_files
+from selfhdr_cli.merge.method import MergeConfig
 
 
 def raise_on_sigterm() -> None:
@@ -70,54 +27,6 @@ def raise_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
-
-
-def merge_to_files(job: BracketJob, settings: MergeSettings, progress: Callable[[int, int], None] | None = None,
-                   ) -> JobResult:
-    """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
-    from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
-    from selfhdr_cli.io.atomic import check_output_path
-    from selfhdr_cli.merge.bracket import decode_plan, plan_bracket
-    from selfhdr_cli.merge.colour import ColorConfig
-    from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
-    from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-    from selfhdr_cli.radiometry.response import parse_response
-    from selfhdr_cli.radiometry.tonemap import OPERATORS, tonemap
-
-    started = time.perf_counter()
-    if settings.flow not in FLOW_METHODS:
-        raise UsageError(f"--flow {settings.flow!r}: choose one of {', '.join(FLOW_METHODS)}")
-    if settings.tonemap not in OPERATORS:
-        raise UsageError(f"--tonemap {settings.tonemap!r}: choose one of {', '.join(OPERATORS)}")
-    response = parse_response(settings.crf)
-    check_output_path(job.output, settings.force, HDR_SUFFIXES)
-    if job.preview is not None:
-        check_output_path(job.preview, settings.force, (".png",))
-        if job.preview.resolve() == job.output.resolve():
-            raise UsageError("the preview and the output are the same file", job.preview)
-    plan = plan_bracket(job.frames, exposures=settings.exposures, ev=settings.ev, reference=settings.reference)
-    if settings.units == "seconds" and not plan.absolute:
-        raise UsageError(f"--units seconds needs exposure times in seconds, but {plan.exposure_source} "
-                         "gives only relative stops; pass --exposures")
-    weights = settings.weights
-    if settings.method == "net":
-        from selfhdr_cli.nets.weights import resolve_weights
-
-        weights = resolve_weights(weights)
-        if len(plan.paths) < 3:
-            raise UsageError("the network needs 3 frames (short, reference, long); use --method color")
-    bracket = decode_plan(plan)
-    color = ColorConfig(response=response, align=AlignConfig(flow=settings.flow))
-    config = MergeConfig(method=settings.method, response=response, color=color, units=settings.units,
-                         weights=weights, tile=settings.tile, device=settings.device, threads=settings.threads)
-    hdr = merge_bracket(bracket, config, progress=progress)
-    write_hdr_image(job.output, hdr, half=settings.half)
-    if job.preview is not None:
-        write_png(job.preview, tonemap(hdr, settings.tonemap))
-    return JobResult(name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
-                     exposure_times=[float(t) for t in plan.times], exposure_source=plan.exposure_source,
-                     reference=plan.reference, size=[int(plan.size[1]), int(plan.size[0])],
-                     seconds=round(time.perf_counter() - started, 3))
 
 
 # ---- discovery -------------------------------------------------------------------------------
@@ -188,8 +97,10 @@ def find_brackets(in_dir: Path, group_size: int | None = None,
 
 
 def plan_jobs(brackets: list[tuple[str, list[Path]]], out_dir: Path, pattern: str = "{name}.exr",
-              previews: bool = False) -> list[BracketJob]:
-    """Output paths for each bracket from ``pattern`` ({name}: the bracket's name)."""
+              previews: bool = False, exposures: str | None = None, ev: str | None = None,
+              reference: str | None = None) -> list[BracketJob]:
+    """A job per bracket, its output named by ``pattern`` ({name}: the bracket's name); the
+    exposure flags apply to every bracket."""
     jobs, seen = [], set()
     for name, frames in brackets:
         try:
@@ -199,20 +110,21 @@ def plan_jobs(brackets: list[tuple[str, list[Path]]], out_dir: Path, pattern: st
         if output in seen:
             raise UsageError(f"--pattern {pattern!r} gives two brackets the same output {output.name}")
         seen.add(output)
-        jobs.append(BracketJob(name, frames, output, output.with_suffix(".png") if previews else None))
+        jobs.append(BracketJob(name, frames, output, output.with_suffix(".png") if previews else None,
+                               exposures=exposures, ev=ev, reference=reference))
     return jobs
 
 
 # ---- running ---------------------------------------------------------------------------------
 
-def _run_one(args: tuple[BracketJob, MergeSettings]) -> JobResult:
-    job, settings = args
-    if job.output.exists() and not settings.force:
+def _run_one(args: tuple[BracketJob, MergeConfig]) -> JobResult:
+    job, config = args
+    if job.output.exists() and not config.force:
         return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output),
                          status="skipped")
     started = time.perf_counter()
     try:
-        return merge_to_files(job, settings)
+        return merge_to_files(job, config)
     except SelfHDRError as exc:
         return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output),
                          status="failed", error=str(exc), seconds=round(time.perf_counter() - started, 3))
@@ -235,22 +147,22 @@ def _init_worker(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def run_batch(jobs: list[BracketJob], settings: MergeSettings, workers: int = 1) -> Iterator[JobResult]:
+def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> Iterator[JobResult]:
     """Yield each job's result as it finishes. With ``workers`` > 1 the jobs run in that many
     processes, each with cores // workers threads; Ctrl-C or SIGTERM stops them all and
     their temporary files are removed."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     if workers <= 1:
         for job in jobs:
-            yield _run_one((job, settings))
+            yield _run_one((job, config))
         return
     import multiprocessing
 
     threads = max(1, cores // workers)
-    settings = MergeSettings(**{**asdict(settings), "threads": threads})
+    config = replace(config, threads=threads)
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))
     try:
-        for result in pool.imap_unordered(_run_one, [(job, settings) for job in jobs]):
+        for result in pool.imap_unordered(_run_one, [(job, config) for job in jobs]):
             yield result
         pool.close()
     except BaseException:

@@ -84,6 +84,15 @@ def _choose_reference(reference: str | int | None, sorted_paths: list[Path]) -> 
     return index
 
 
+def three_frames(n: int, reference: int) -> list[int]:
+    """Indices of the networks' (short, reference, long) among ``n`` frames in exposure order:
+    the shortest, the reference and the longest (SPEC §1). Refuses a reference at either end."""
+    if n < 3 or reference in (0, n - 1):
+        raise UsageError(f"the networks need 3 frames with the reference in the middle (got {n}, "
+                         f"reference {reference}); use --method color")
+    return [0, reference, n - 1]
+
+
 def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
                  reference: str | int | None = None) -> BracketPlan:
     """Validate inputs and metadata without decoding pixels."""

@@ -13,6 +13,7 @@ import numpy as np
 from selfhdr_cli.merge.align import AlignConfig, align_bracket
 from selfhdr_cli.merge.bracket import Bracket
 from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.radiometry.weighting import triangle_weights
 
 
 @dataclass(frozen=True)
@@ -29,20 +30,6 @@ class ColorResult:
 
     y_color: np.ndarray
     aligned: list[np.ndarray]
-
-
-def triangle_weights(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(w_short, w_ref, w_long) from the reference LDR value x, per channel (SPEC §2.4).
-
-    Dark reference pixels take the long frame, bright ones the short frame; the
-    weights sum to 1.
-    """
-    x = np.clip(x, 0.0, 1.0).astype(np.float32, copy=False)
-    low = x < 0.5
-    w_short = np.where(low, 0.0, 2.0 * x - 1.0).astype(np.float32)
-    w_ref = np.where(low, 2.0 * x, 2.0 - 2.0 * x).astype(np.float32)
-    w_long = np.where(low, 1.0 - 2.0 * x, 0.0).astype(np.float32)
-    return w_short, w_ref, w_long
 
 
 def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,

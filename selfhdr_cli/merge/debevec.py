@@ -9,13 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.radiometry.weighting import hat_weight
 
 _EPS = 1e-4
-
-
-def hat_weight(x: np.ndarray) -> np.ndarray:
-    """w(x) = 1 − |2x − 1|: trusts mid-tones, ignores clipped and black values."""
-    return (1.0 - np.abs(2.0 * np.clip(x, 0, 1) - 1.0)).astype(np.float32)
 
 
 def merge_debevec(frames: list[np.ndarray], relative_times: np.ndarray, response: CameraResponse) -> np.ndarray:

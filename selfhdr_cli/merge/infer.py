@@ -8,7 +8,6 @@ Memory stays bounded: only one tile's tensors exist at a time.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.merge.align import AlignConfig, align_bracket
+from selfhdr_cli.merge.bracket import Bracket, three_frames
+from selfhdr_cli.merge.device import configure_cpu, pick_device
+from selfhdr_cli.nets.weights import load_weights
 from selfhdr_cli.radiometry.response import CameraResponse
 
 DEFAULT_TILE = 0          # auto: the whole image up to AUTO_SINGLE_TILE² pixels, else AUTO_TILE tiles
@@ -33,38 +37,6 @@ class TileConfig:
 
     tile: int = DEFAULT_TILE
     overlap: int | None = None
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def configure_cpu(threads: int | None = None, share: int = 1) -> int:
-    """Use ``threads`` intra-op threads (default: the cores this process may use, divided among
-    ``share`` processes); flush denormals."""
-    torch.set_flush_denormal(True)
-    if not threads:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = cores // max(1, share)
-    torch.set_num_threads(max(1, int(threads)))
-    return torch.get_num_threads()
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed memory instead of returning it page by page: with its defaults
-    up to a third of training time goes to page faults on large tensors (PLATFORM.md). The
-    equivalent of MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64GiB. Returns False off glibc."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 36))
-    except (OSError, AttributeError):
-        return False
 
 
 def _inputs(ldr: np.ndarray, times: np.ndarray, response: CameraResponse, ys: slice, xs: slice,
@@ -145,28 +117,22 @@ def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
 @lru_cache(maxsize=2)
 def _network_for(weights: str, mtime_ns: int, device: str) -> nn.Module:
     """Load once per process (batches and evaluations merge many brackets with one file)."""
-    from selfhdr_cli.nets.weights import load_weights
-
     net, _ = load_weights(weights)
     if device == "cpu":
         net = net.to(memory_format=torch.channels_last)  # 1.3–1.6× faster CPU inference (PLATFORM.md)
     return net.to(device)
 
 
-def merge_with_network(bracket, weights: str, response: CameraResponse, align_config, tiles: TileConfig = TileConfig(),
+def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse, align_config: AlignConfig,
+                       tiles: TileConfig = TileConfig(),
                        device: str = "auto", progress: Callable[[int, int], None] | None = None,
                        threads: int | None = None) -> np.ndarray:
     """Merge a Bracket with trained weights: pick (short, reference, long), align when the
     network wants it (the colour component's flow), run it tiled."""
-    from selfhdr_cli.merge.align import align_bracket
-    from selfhdr_cli.training.trainset import three_frames
-
     dev = pick_device(device)
     if dev.type == "cpu":
         configure_cpu(threads)
     if not Path(weights).is_file():
-        from selfhdr_cli.errors import UsageError
-
         raise UsageError("no such weights file", weights)
     net = _network_for(str(weights), Path(weights).stat().st_mtime_ns, str(dev))
     pick = three_frames(len(bracket), bracket.reference)

@@ -2,65 +2,100 @@
 
 Methods: ``color`` (the SelfHDR colour component, aligned), ``debevec`` (classical,
 unaligned), ``ref`` (the reference frame alone, linearised: the no-merge baseline),
-``net`` (a trained network, tiled; needs ``weights``). Output is float32 (H, W, 3) RGB in short-exposure units unless
-``units="seconds"`` asks for radiance per second of exposure.
+``net`` (a trained network, tiled; the shipped weights unless ``weights`` is given).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import Bracket
 from selfhdr_cli.merge.colour import ColorConfig, build_color
 from selfhdr_cli.merge.debevec import merge_debevec
-from selfhdr_cli.errors import UsageError
+from selfhdr_cli.merge.infer import DEFAULT_TILE, TileConfig, merge_with_network
+from selfhdr_cli.nets.weights import default_weights
 from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.radiometry.tonemap import OPERATORS
 
 METHODS = ("color", "debevec", "ref", "net")
 UNITS = ("short", "seconds")
 
 
+DEFAULT_METHOD = "net"
+
+
 @dataclass(frozen=True)
 class MergeConfig:
-    """What ``merge`` does: method, camera response, colour-component settings, output units."""
+    """Everything about how a bracket is merged and written, besides the frames themselves.
 
-    method: str = "color"
+    The one configuration of ``merge``: the library's ``merge_bracket`` reads the merge
+    fields, ``merge.files.merge_to_files`` also the output fields (``half``, ``tonemap``,
+    ``force``). Plain values only, so it can be sent to worker processes.
+    """
+
+    method: str = DEFAULT_METHOD
     response: CameraResponse = field(default_factory=CameraResponse)
-    color: ColorConfig | None = None
+    align: AlignConfig = field(default_factory=AlignConfig)
     units: str = "short"
-    weights: str | None = None
-    tile: int = 0  # automatic (infer.DEFAULT_TILE)
+    weights: str | None = None  # None: the shipped default (nets.weights.default_weights)
+    tile: int = DEFAULT_TILE
     device: str = "auto"
     threads: int | None = None
+    half: bool = False
+    tonemap: str = "reinhard"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UsageError(f"unknown merge method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.units not in UNITS:
+            raise UsageError(f"unknown units {self.units!r}; use {' or '.join(UNITS)}")
+        if self.tonemap not in OPERATORS:
+            raise UsageError(f"--tonemap {self.tonemap!r}: choose one of {', '.join(OPERATORS)}")
+
+    @property
+    def color(self) -> ColorConfig:
+        """The colour component's settings (response and alignment) inside this config."""
+        return ColorConfig(response=self.response, align=self.align)
 
 
-def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(), progress=None) -> np.ndarray:
-    """Merge ``bracket`` into HDR radiance, float32 (H, W, 3) RGB."""
-    if config.units not in UNITS:
-        raise UsageError(f"unknown units {config.units!r}; use short or seconds")
+def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),
+                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Merge ``bracket`` into HDR radiance.
+
+    Parameters
+    ----------
+    bracket : Bracket
+        Frames float32 (H, W, 3) RGB in [0, 1], in exposure order.
+    config : MergeConfig
+        Method and its settings.
+    progress : callable(done, total), optional
+        Called after each network tile.
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 3), RGB, linear: short-exposure units (SPEC §1), or radiance
+    per second of exposure with ``units="seconds"``.
+    """
     if config.units == "seconds" and not bracket.absolute:
         raise UsageError(f"--units seconds needs exposure times in seconds, but {bracket.exposure_source} "
                          "gives only relative stops; pass --exposures")
     if config.method == "color":
-        color_cfg = config.color or ColorConfig(response=config.response)
-        hdr = build_color(bracket, color_cfg).y_color
+        hdr = build_color(bracket, config.color).y_color
     elif config.method == "net":
-        from selfhdr_cli.merge.infer import TileConfig, merge_with_network
-        from selfhdr_cli.nets.weights import default_weights
-
-        color_cfg = config.color or ColorConfig(response=config.response)
         weights = config.weights or default_weights()
-        hdr = merge_with_network(bracket, weights, config.response, color_cfg.align, TileConfig(tile=config.tile),
+        hdr = merge_with_network(bracket, weights, config.response, config.align, TileConfig(tile=config.tile),
                                  config.device, progress, config.threads)
     elif config.method == "ref":
         r = bracket.reference
         hdr = config.response.to_linear(bracket.frames[r]) / np.float32(bracket.relative_times[r])
-    elif config.method == "debevec":
-        hdr = merge_debevec(bracket.frames, bracket.relative_times, config.response)
     else:
-        raise UsageError(f"unknown merge method {config.method!r}; choose one of {', '.join(METHODS)}")
+        hdr = merge_debevec(bracket.frames, bracket.relative_times, config.response)
     if config.units == "seconds":
         hdr = hdr / np.float32(bracket.times[0])
     return hdr

@@ -18,22 +18,12 @@ heavy runs on 1/16 of the pixels, so the cost is ~10 k MAC per output pixel
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MU = 5000.0
-
-
-def _t(x: torch.Tensor) -> torch.Tensor:
-    return torch.log1p(MU * x.clamp_min(0.0)) / math.log1p(MU)
-
-
-def _t_inv(t: torch.Tensor) -> torch.Tensor:
-    return torch.expm1(t * math.log1p(MU)) / MU
-
+from selfhdr_cli.radiometry.mulaw import inverse_mu_law, mu_law
+from selfhdr_cli.radiometry.weighting import triangle_weights
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.1, inplace=True))
@@ -72,12 +62,13 @@ class FastNet(nn.Module):
             self.head.bias[:9].zero_()
 
     def forward(self, frames: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
-        if aligned is None:
-            aligned = frames  # already aligned (e.g. Y_stru production on aligned frames)
+        if aligned is None:  # alignment is a fixed layer of this network, never skipped silently
+            raise ValueError("FastNet needs the flow-aligned frames: pass aligned (the frames themselves "
+                             "when they are already aligned)")
         h = aligned[:, :, :3]            # (B, 3, 3, H, W) aligned HDR, short-exposure units
         ldr = aligned[:, :, 3:]          # aligned LDR
         ref_ldr = frames[:, 1, 3:]
-        t_h = _t(h)
+        t_h = mu_law(h)
         x = torch.cat([t_h[:, 0], ldr[:, 0], t_h[:, 1], ldr[:, 1], t_h[:, 2], ldr[:, 2]], dim=1)
         full = x.shape[-2:]
         low = F.avg_pool2d(x, 4)
@@ -89,12 +80,12 @@ class FastNet(nn.Module):
         head = F.interpolate(self.head(d1), size=full, mode="bilinear", align_corners=False)
         b = head.shape[0]
         x_ref = ref_ldr.clamp(0.0, 1.0)
-        prior = torch.stack([(2 * x_ref - 1).clamp_min(0), 1 - (2 * x_ref - 1).abs(), (1 - 2 * x_ref).clamp_min(0)], 1)
+        prior = torch.stack(triangle_weights(x_ref), 1)  # SPEC §2.4: an untrained FastNet is Y_color
         pixel = self.pixel_logits(torch.cat([ldr[:, 0], x_ref, ldr[:, 2]], dim=1))
         logits = torch.log(prior + 1e-4) + (head[:, :9] + pixel).view(b, 3, 3, *full)  # (B, frame, channel, H, W)
         weights = torch.softmax(logits, dim=1)
         fused = (weights * h).sum(dim=1)
-        t_fused = _t(fused).clamp(1e-4, 1 - 1e-4)
+        t_fused = mu_law(fused).clamp(1e-4, 1 - 1e-4)
         residual = self.refine(torch.cat([t_fused, t_h[:, 1], ref_ldr, head[:, 9:]], dim=1))
         t_out = torch.sigmoid(torch.logit(t_fused) + residual)
-        return _t_inv(t_out).clamp(0.0, 1.0)
+        return inverse_mu_law(t_out).clamp(0.0, 1.0)

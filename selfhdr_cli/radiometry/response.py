@@ -13,6 +13,28 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 
 DEFAULT_GAMMA = 2.2  # SPEC §1: the published convention g(x) = x^2.2
+RESPONSE_KINDS = ("gamma", "srgb", "linear")
+
+
+def srgb_decode(encoded):
+    """IEC 61966-2-1 decoding: sRGB-encoded values in [0, 1] (clipped) to linear [0, 1].
+
+    numpy in, float32 out; a torch tensor in, a tensor of its dtype out.
+    """
+    if hasattr(encoded, "clamp") and not isinstance(encoded, np.ndarray):
+        x = encoded.clamp(0.0, 1.0)
+        low = (x <= 0.04045).to(x.dtype)
+        return low * (x / 12.92) + (1.0 - low) * ((x + 0.055) / 1.055) ** 2.4
+    x = np.clip(encoded, 0.0, 1.0).astype(np.float32, copy=False)
+    return np.where(x <= 0.04045, x / np.float32(12.92), ((x + np.float32(0.055)) / np.float32(1.055)) ** np.float32(2.4)
+                    ).astype(np.float32)
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 encoding: linear values in [0, 1] (clipped) to sRGB-encoded [0, 1], float32."""
+    x = np.clip(linear, 0.0, 1.0).astype(np.float32, copy=False)
+    return np.where(x <= 0.0031308, x * np.float32(12.92),
+                    np.float32(1.055) * np.power(x, np.float32(1 / 2.4)) - np.float32(0.055)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -26,13 +48,19 @@ class CameraResponse:
     kind: str = "gamma"
     gamma: float = DEFAULT_GAMMA
 
+    def __post_init__(self) -> None:
+        if self.kind not in RESPONSE_KINDS:
+            raise UsageError(f"unknown camera response kind {self.kind!r}; use {', '.join(RESPONSE_KINDS)}")
+        if not (isinstance(self.gamma, (int, float)) and np.isfinite(self.gamma) and 0.1 <= self.gamma <= 10):
+            raise UsageError(f"invalid camera response gamma {self.gamma!r}: a number in [0.1, 10]")
+
     def to_linear(self, ldr: np.ndarray) -> np.ndarray:
         """g(I): LDR values in [0, 1] to linear exposure in [0, 1]."""
         x = np.clip(ldr, 0.0, 1.0).astype(np.float32, copy=False)
         if self.kind == "linear":
             return x.copy()
         if self.kind == "srgb":
-            return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+            return srgb_decode(x)
         return np.power(x, np.float32(self.gamma))
 
     def from_linear(self, linear: np.ndarray) -> np.ndarray:
@@ -41,18 +69,16 @@ class CameraResponse:
         if self.kind == "linear":
             return x.copy()
         if self.kind == "srgb":
-            return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+            return srgb_encode(x)
         return np.power(x, np.float32(1.0 / self.gamma))
 
     def to_linear_tensor(self, ldr):
         """g(I) on a torch tensor (same curves as ``to_linear``)."""
-        import torch
-
         x = ldr.clamp(0.0, 1.0)
         if self.kind == "linear":
             return x
         if self.kind == "srgb":
-            return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+            return srgb_decode(x)
         return x ** self.gamma
 
     def __str__(self) -> str:

@@ -11,25 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from selfhdr_cli.radiometry.luma import rec709_luma
+from selfhdr_cli.radiometry.mulaw import mu_law
+from selfhdr_cli.radiometry.response import srgb_encode
+
 KEY = 0.18
-
-
-def luminance(image: np.ndarray) -> np.ndarray:
-    """Rec.709 relative luminance of linear RGB, shape (H, W)."""
-    return image[..., 0] * 0.2126 + image[..., 1] * 0.7152 + image[..., 2] * 0.0722
 
 
 def auto_exposure(image: np.ndarray, key: float = KEY) -> float:
     """Scale that maps the log-average luminance to ``key`` (Reinhard 2002, eq. 1–2)."""
-    lum = np.maximum(luminance(np.maximum(image, 0)), 0)
+    lum = np.maximum(rec709_luma(np.maximum(image, 0)), 0)
     log_avg = float(np.exp(np.mean(np.log(lum + 1e-6))))
     return key / max(log_avg, 1e-6)
-
-
-def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 encoding of linear [0, 1] values."""
-    x = np.clip(linear, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
 
 
 OPERATORS = ("reinhard", "mu-law", "gamma")
@@ -47,7 +40,7 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
 def reinhard(image: np.ndarray, key: float = KEY, stops: float = 0.0) -> np.ndarray:
     """Global Reinhard operator on luminance, colour kept by ratio; returns uint8 sRGB."""
     img = _exposed(image, key, stops)
-    scale = (1.0 / (1.0 + luminance(img)))[..., None]
+    scale = (1.0 / (1.0 + rec709_luma(img)))[..., None]
     return _to_u8(srgb_encode(img * scale))
 
 
@@ -61,9 +54,3 @@ def tonemap(image: np.ndarray, operator: str = "reinhard", stops: float = 0.0) -
     if operator == "gamma":
         return _to_u8(srgb_encode(_exposed(image, KEY, stops)))
     raise ValueError(f"unknown tone-mapping operator {operator!r}; choose one of {', '.join(OPERATORS)}")
-
-
-def mu_law(image: np.ndarray, mu: float = 5000.0) -> np.ndarray:
-    """T(x) = log(1 + μx) / log(1 + μ) (SPEC §1) on x clipped to [0, 1]; float32."""
-    x = np.clip(image, 0.0, 1.0).astype(np.float32)
-    return (np.log1p(np.float32(mu) * x) / np.float32(np.log1p(mu))).astype(np.float32)

@@ -23,7 +23,8 @@ from torch import nn
 
 from selfhdr_cli.io.atomic import atomic_path
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.training.losses import StructureLoss, VGGLoss, mu_law, stage1_loss, stage2_loss
+from selfhdr_cli.radiometry.mulaw import mu_law
+from selfhdr_cli.training.losses import StructureLoss, VGGLoss, stage1_loss, stage2_loss
 from selfhdr_cli.nets import build_network
 from selfhdr_cli.radiometry.response import CameraResponse, parse_response
 from selfhdr_cli.training.trainset import TrainScene, sample_batch
@@ -67,6 +68,16 @@ def preset_config(preset: str, **overrides) -> TrainConfig:
         raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     return replace(TrainConfig(), **values)
+
+
+# what may change when a run is resumed: nothing that alters the trained weights
+_RESUMABLE_CHANGES = ("checkpoint_minutes", "val_every")
+
+
+def config_difference(recorded: dict, asked: dict, ignore: tuple[str, ...] = _RESUMABLE_CHANGES) -> str:
+    """One line naming the settings that differ between a recorded and an asked config ('' if none)."""
+    keys = sorted((set(recorded) | set(asked)) - set(ignore))
+    return ", ".join(f"{k} {recorded.get(k)!r} → {asked.get(k)!r}" for k in keys if recorded.get(k) != asked.get(k))
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -152,11 +163,17 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
     net = build_network(config.network, config.net_config).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.999))
     start, history = 0, []
-    if resume and checkpoint.is_file():
+    if resume and not checkpoint.is_file():
+        raise UsageError("nothing to resume: no checkpoint", checkpoint)
+    if resume:
         state = load_checkpoint(checkpoint)
         if state["stage"] != stage or state["config"]["network"] != config.network:
             raise UsageError(f"checkpoint is for {state['config']['network']} / {state['stage']}, "
                              f"not {config.network} / {stage}", checkpoint)
+        changed = config_difference(state["config"], config.to_dict())
+        if changed:
+            raise UsageError(f"checkpoint was made with other settings ({changed}): resume with the same "
+                             "ones, or pass --force to start over", checkpoint)
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = int(state["step"]), state["history"]

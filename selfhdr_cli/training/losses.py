@@ -7,32 +7,18 @@ computed on the μ-law tone map T (SPEC §1).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MU = 5000.0
+from selfhdr_cli.radiometry.mulaw import mu_law
+from selfhdr_cli.radiometry.weighting import well_exposedness
+
 SE_THRESHOLD = 5.0 / 255.0      # SPEC §3: structure-expansion mask threshold
 COLOR_THRESHOLD = 10.0 / 255.0  # SPEC §4: colour mask threshold
 SP_WEIGHT = 4.0                 # SPEC §3: weight of L_sp
-
-
-def mu_law(x: torch.Tensor, mu: float = MU) -> torch.Tensor:
-    """T(x) = log(1 + μx) / log(1 + μ), x clamped at 0."""
-    return torch.log1p(mu * x.clamp_min(0.0)) / math.log1p(mu)
-
-
-def inverse_mu_law(t: torch.Tensor, mu: float = MU) -> torch.Tensor:
-    """T⁻¹(t) = ((1 + μ)^t − 1) / μ."""
-    return torch.expm1(t * math.log1p(mu)) / mu
-
-
-def well_exposedness(ldr_ref: torch.Tensor) -> torch.Tensor:
-    """w = 2x for x < 0.5 else 2 − 2x, per channel (SPEC §3)."""
-    return torch.where(ldr_ref < 0.5, 2.0 * ldr_ref, 2.0 - 2.0 * ldr_ref)
 
 
 def structure_expansion_mask(y_color: torch.Tensor, h_ref: torch.Tensor, ldr_ref: torch.Tensor) -> torch.Tensor:
@@ -187,14 +173,3 @@ def stage2_loss(pred: torch.Tensor, y_color: torch.Tensor, y_stru: torch.Tensor,
     l_color = (mask * t_pred - mask * t_color).abs().mean()
     l_stru = structure(t_pred, t_stru)
     return l_color + l_stru, {"color": float(l_color.detach()), "stru": float(l_stru.detach())}
-
-
-def augment_reference_noise(ldr_ref: torch.Tensor, time_ref: torch.Tensor, to_linear, generator=None,
-                            sigma: float = 0.5 / 255.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """I_r' = clip(I_r + n, 0, 1), n ~ N(0, σ²), and H_r' = g(I_r') / t_r (SPEC §4).
-
-    ``time_ref`` is (B, 1, 1, 1) relative exposure; ``to_linear`` is g on tensors.
-    """
-    noise = torch.randn(ldr_ref.shape, generator=generator, dtype=ldr_ref.dtype, device=ldr_ref.device) * sigma
-    noisy = (ldr_ref + noise).clamp(0.0, 1.0)
-    return noisy, to_linear(noisy) / time_ref

@@ -17,19 +17,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from selfhdr_cli.merge.align import align_bracket
-from selfhdr_cli.merge.bracket import load_bracket
-from selfhdr_cli.merge.colour import ColorConfig, merge_triangle
-from selfhdr_cli.io.dataset import ColorCache, build_color_scene, default_cache_root, find_scenes, scene_frames
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
-from selfhdr_cli.merge.infer import TileConfig, predict
 from selfhdr_cli.evaluation.metrics import psnr
+from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, labelled_scenes, scene_frames
+from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
+from selfhdr_cli.merge.align import align_bracket
+from selfhdr_cli.merge.bracket import load_bracket, three_frames
+from selfhdr_cli.merge.colour import ColorConfig, merge_triangle
+from selfhdr_cli.merge.infer import TileConfig, predict
+from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
+from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import parse_response
-from selfhdr_cli.radiometry.tonemap import mu_law
-from selfhdr_cli.training.loop import Distributed, StageResult, TrainConfig, run_stage
-from selfhdr_cli.training.trainset import STRU_FILE, TrainScene, load_train_scene, three_frames
-from selfhdr_cli.nets.weights import load_weights, save_weights
+from selfhdr_cli.training.caches import STRU_FILE, ColorCache, build_color_scene, default_cache_root
+from selfhdr_cli.training.loop import Distributed, StageResult, TrainConfig, config_difference, run_stage
+from selfhdr_cli.training.trainset import TrainScene, load_train_scene
 
 Event = Callable[[str], None]
 
@@ -57,6 +58,22 @@ class Workdir:
     def final_weights(self) -> Path:
         return self.root / "selfhdr.safetensors"
 
+    @property
+    def supervised_checkpoint(self) -> Path:
+        return self.root / "supervised.ckpt"
+
+    @property
+    def supervised_weights(self) -> Path:
+        return self.root / "supervised.safetensors"
+
+    def check_resumable(self, supervised: bool) -> None:
+        """``--resume`` needs a checkpoint to continue: refuse when there is none."""
+        checkpoints = [self.supervised_checkpoint] if supervised else [self.structure_checkpoint,
+                                                                         self.reconstruct_checkpoint]
+        if not any(c.is_file() for c in checkpoints):
+            raise UsageError(f"nothing to resume: no {' or '.join(c.name for c in checkpoints)} in the work folder",
+                             self.root)
+
 
 def workdir_for(dataset: Path, work: Path | None) -> Workdir:
     root = Path(work) if work is not None else default_cache_root(dataset)
@@ -67,13 +84,13 @@ def workdir_for(dataset: Path, work: Path | None) -> Workdir:
 
 
 def ensure_color(dataset: Path, work: Workdir, color: ColorConfig, on_event: Event | None = None) -> list[Path]:
-    """Build the colour cache of every scene that lacks one. Returns the scene folders."""
+    """Build the colour cache of every scene that lacks one or whose cache was built with other
+    settings (said in an event). Returns the scene folders."""
     scenes = find_scenes(dataset)
-    missing = [s for s in scenes if not work.scene(s.name).is_complete()]
-    for i, scene in enumerate(missing):
-        if on_event:
-            on_event(f"build-color {scene.name} ({i + 1}/{len(missing)})")
-        build_color_scene(scene_frames(scene), work.scene(scene.name).folder, color)
+    for i, scene in enumerate(scenes):
+        status, why = build_color_scene(scene_frames(scene), work.scene(scene.name).folder, color)
+        if on_event and status != "skipped":
+            on_event(f"build-color {scene.name} ({i + 1}/{len(scenes)}): {status}" + (f" ({why})" if why else ""))
     return scenes
 
 
@@ -106,14 +123,12 @@ class ValidationSet:
 
 def load_validation(dataset: Path, color: ColorConfig, limit: int | None = None) -> ValidationSet:
     """Frames, flow-aligned frames and ground truth of a labelled dataset; also Y_color's PSNR-μ."""
-    from selfhdr_cli.evaluation.evaluate import labelled_scenes
-
     names, ldrs, aligns, times, gts, color_scores = [], [], [], [], [], []
     for scene in labelled_scenes(dataset)[:limit]:
         bracket = load_bracket(scene_frames(scene))
         pick = three_frames(len(bracket), bracket.reference)
         aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, color.response, color.align)
-        gt = read_hdr_image(scene / "HDRImg.hdr")
+        gt = read_hdr_image(scene / GROUND_TRUTH_FILE)
         y_color = merge_triangle(aligned, bracket.relative_times, bracket.reference, color.response)
         color_scores.append(psnr(mu_law(y_color), mu_law(gt)))
         names.append(scene.name)
@@ -144,38 +159,71 @@ def _barrier(dist: Distributed) -> None:
         tdist.barrier()
 
 
+def structure_record(config: TrainConfig, color: ColorConfig) -> dict:
+    """What stage-1 weights depend on: the training config and the colour component's settings."""
+    return {**config.to_dict(), "color_response": str(color.response), "color_flow": color.align.flow,
+            "color_interpolation": color.align.interpolation}
+
+
+def _reusable_structure(work: Workdir, config: TrainConfig, color: ColorConfig, force: bool) -> bool:
+    """Whether the existing stage-1 weights were trained as asked; refuses (one line) when not."""
+    if force or not work.structure_weights.is_file():
+        return False
+    recorded = read_weights_metadata(work.structure_weights)["info"].get("record")
+    asked = structure_record(config, color)
+    if recorded is None:
+        raise UsageError("stage-1 weights without a record of how they were trained: pass --force to retrain",
+                         work.structure_weights)
+    changed = config_difference(recorded, asked, ignore=("checkpoint_minutes", "val_every", "vgg_weights"))
+    if changed:
+        raise UsageError(f"stage-1 weights were trained with other settings ({changed}): pass --force to retrain "
+                         "them, or ask for the same", work.structure_weights)
+    return True
+
+
 def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: ColorConfig, device: torch.device,
                     dist: Distributed, resume: bool = False, force: bool = False,
                     validation: ValidationSet | None = None, on_step=None,
                     on_event: Event | None = None) -> StageResult | None:
-    """Stage 1 and Y_stru for every scene. Skipped (None) when both exist and not ``force``."""
+    """Stage 1 and Y_stru for every scene.
+
+    Existing stage-1 weights are reused only when they were trained with the asked config
+    and colour settings (else a one-line refusal, unless ``force``); Y_stru is written
+    for every scene that lacks it. Returns None when stage 1 was reused.
+    """
     scenes = find_scenes(dataset)
-    have_stru = all((work.scene(s.name).folder / STRU_FILE).is_file() for s in scenes)
-    if work.structure_weights.is_file() and have_stru and not force:
-        if on_event and dist.is_main:
-            on_event(f"stage 1: {work.structure_weights} and Y_stru exist, skipped")
-        return None
-    _check_checkpoint(work.structure_checkpoint, resume, force)
+    reuse = _reusable_structure(work, config, color, force)
+    if reuse and work.structure_checkpoint.is_file():
+        raise UsageError("stage-1 weights and an unfinished stage-1 checkpoint both exist: remove one",
+                         work.structure_checkpoint)
+    if not reuse:
+        _check_checkpoint(work.structure_checkpoint, resume, force)
     if dist.is_main:
         ensure_color(dataset, work, color, on_event)
     _barrier(dist)
     result = None
-    if work.structure_weights.is_file() and not force:
+    if reuse:
         net, _ = load_weights(work.structure_weights)
         net = net.to(device)
+        if on_event and dist.is_main:
+            on_event(f"stage 1: reusing {work.structure_weights} (trained with the same settings)")
     else:
         scenes_mem = load_scenes(scenes, work, need_stru=False)
         validate = (lambda n: validation.score(n, device)) if validation else None
-        result = run_stage("structure", scenes_mem, config, work.structure_checkpoint, resume=resume,
+        result = run_stage("structure", scenes_mem, config, work.structure_checkpoint,
+                           resume=resume and work.structure_checkpoint.is_file(),
                            validate=validate, on_step=on_step, device=device, dist=dist)
         net = result.net
         if dist.is_main:
             save_weights(work.structure_weights, net, config.network,
-                         {"stage": "structure", "steps": config.steps, "config": config.to_dict(),
+                         {"stage": "structure", "steps": config.steps, "record": structure_record(config, color),
                           "history": result.history})
             work.structure_checkpoint.unlink(missing_ok=True)  # a checkpoint means an unfinished run
+            for scene in scenes:  # Y_stru of older stage-1 weights must not survive
+                (work.scene(scene.name).folder / STRU_FILE).unlink(missing_ok=True)
     if dist.is_main:
-        write_structure_component(net, scenes, work, config, device, on_event)
+        missing = [s for s in scenes if not (work.scene(s.name).folder / STRU_FILE).is_file()]
+        write_structure_component(net, missing, work, config, device, on_event)
     _barrier(dist)
     return result
 
@@ -189,7 +237,10 @@ def train_reconstruction(dataset: Path, work: Workdir, config: TrainConfig, devi
     scenes = find_scenes(dataset)
     scenes_mem = load_scenes(scenes, work, need_stru=True)
     validate = (lambda n: validation.score(n, device)) if validation else None
-    result = run_stage("reconstruct", scenes_mem, config, work.reconstruct_checkpoint, resume=resume,
+    if resume and not work.reconstruct_checkpoint.is_file() and on_event and dist.is_main:
+        on_event("stage 2: no checkpoint to resume, starting at step 0")
+    result = run_stage("reconstruct", scenes_mem, config, work.reconstruct_checkpoint,
+                       resume=resume and work.reconstruct_checkpoint.is_file(),
                        validate=validate, on_step=on_step, device=device, dist=dist)
     if dist.is_main:
         info = {"stage": "reconstruct", "steps": config.steps, "config": config.to_dict(), "history": result.history,
@@ -208,16 +259,16 @@ def train_supervised(dataset: Path, work: Workdir, config: TrainConfig, color: C
                      on_event: Event | None = None) -> StageResult:
     """The supervised upper bound: the same network, data and schedule, trained with L1 in
     μ-law against each scene's HDRImg.hdr. This is the one place ground truth is read."""
-    checkpoint = work.root / "supervised.ckpt"
+    checkpoint = work.supervised_checkpoint
     _check_checkpoint(checkpoint, resume, force)
     if dist.is_main:
         ensure_color(dataset, work, color, on_event)
     _barrier(dist)
     scenes = find_scenes(dataset)
-    missing = [s for s in scenes if not (s / "HDRImg.hdr").is_file()]
+    missing = [s for s in scenes if not (s / GROUND_TRUTH_FILE).is_file()]
     if missing:
-        raise UsageError("supervised training needs HDRImg.hdr in every scene", missing[0])
-    mem = [load_train_scene(scene_frames(s), work.scene(s.name), need_stru=False, ground_truth=s / "HDRImg.hdr")
+        raise UsageError(f"supervised training needs {GROUND_TRUTH_FILE} in every scene", missing[0])
+    mem = [load_train_scene(scene_frames(s), work.scene(s.name), need_stru=False, ground_truth=s / GROUND_TRUTH_FILE)
            for s in scenes]
     validate = (lambda n: validation.score(n, device)) if validation else None
     result = run_stage("supervised", mem, config, checkpoint, resume=resume, validate=validate, on_step=on_step,

@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selfhdr_cli.merge.bracket import load_bracket
-from selfhdr_cli.io.dataset import ColorCache
+from selfhdr_cli.merge.bracket import load_bracket, three_frames
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.training.caches import STRU_FILE, ColorCache
 
-STRU_FILE = "y_stru.exr"
 
 
 @dataclass
@@ -32,14 +31,6 @@ class TrainScene:
     y_color: np.ndarray
     y_stru: np.ndarray | None = None
     ground_truth: np.ndarray | None = None  # only for the supervised upper bound
-
-
-def three_frames(n: int, reference: int) -> list[int]:
-    """Indices of (short, reference, long) among n sorted frames: shortest, reference, longest."""
-    if n < 3 or reference in (0, n - 1):
-        raise UsageError(f"the networks need 3 frames with the reference in the middle (got {n}, "
-                         f"reference {reference}); use --method color")
-    return [0, reference, n - 1]
 
 
 def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool,
@@ -66,6 +57,19 @@ def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool,
         y_stru=stru,
         ground_truth=read_hdr_image(ground_truth) if ground_truth is not None else None,
     )
+
+
+REFERENCE_NOISE_SIGMA = 0.5 / 255.0  # SPEC §4
+
+
+def noisy_reference(ldr_ref: torch.Tensor, generator: torch.Generator | None = None,
+                    sigma: float = REFERENCE_NOISE_SIGMA) -> torch.Tensor:
+    """SPEC §4's augmentation of the reference: I_r' = clip(I_r + n, 0, 1), n ~ N(0, σ²).
+
+    ``ldr_ref`` is LDR in [0, 1], any shape; the caller recomputes H_r' = g(I_r') / t_r.
+    """
+    noise = torch.randn(ldr_ref.shape, generator=generator, dtype=ldr_ref.dtype) * sigma
+    return (ldr_ref + noise).clamp(0.0, 1.0)
 
 
 def _augment(arrays: list[np.ndarray], flip_v: bool, flip_h: bool, transpose: bool) -> list[np.ndarray]:
@@ -118,8 +122,7 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
     ldr_aligned = to_tensor(parts["aligned"])
     times = torch.from_numpy(np.stack(parts["times"])).view(-1, 3, 1, 1, 1)
     if reference_noise:
-        noise = torch.randn(ldr[:, 1].shape, generator=generator) * (0.5 / 255.0)
-        noisy = (ldr[:, 1] + noise).clamp(0.0, 1.0)
+        noisy = noisy_reference(ldr[:, 1], generator)
         ldr = ldr.clone()
         ldr[:, 1] = noisy
         ldr_aligned = ldr_aligned.clone()

@@ -1,0 +1,128 @@
+"""The Typer application, its shared option types and help texts, and error rendering.
+
+Command groups register on ``app`` from their own modules (``merging``, ``datasets``,
+``training``). The CLI imports the core lazily inside commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+from rich.console import Console
+
+from selfhdr_cli.errors import SelfHDRError, UsageError
+
+app = typer.Typer(
+    name="selfhdr",
+    help="Merge exposure brackets of moving scenes into ghost-free HDR images (SelfHDR, ICLR 2024).\n\n"
+         "HDR values are in short-exposure units: g(I)/t with the shortest frame at t = 1, so a "
+         "pixel that just saturates the shortest frame has value 1.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+err = Console(stderr=True)
+
+
+class Method(str, Enum):
+    net = "net"
+    color = "color"
+    debevec = "debevec"
+    ref = "ref"
+
+
+class Network(str, Enum):
+    fastnet = "fastnet"
+    ahdrnet = "ahdrnet"
+
+
+class Preset(str, Enum):
+    cpu = "cpu"
+    gpu = "gpu"
+    tiny = "tiny"
+
+
+class Split(str, Enum):
+    train = "train"
+    val = "val"
+    benchmark = "benchmark"
+    test = "test"
+    all = "all"
+
+
+class Units(str, Enum):
+    short = "short"
+    seconds = "seconds"
+
+
+EXPOSURES_HELP = ("Exposure times in seconds, one per frame in the order given: [bold]1/60,1/15,1/4[/] or "
+                  "decimals. Wins over every other source.")
+EV_HELP = "Exposure in stops, one per frame in the order given: [bold]-2,0,2[/] (t = 2^EV)."
+REFERENCE_HELP = ("Reference frame whose geometry the output keeps: an index in exposure order "
+                  "(0 = shortest) or a file name. Default: the middle one.")
+CRF_HELP = "Camera response g: [bold]gamma:2.2[/] (default), [bold]srgb[/] or [bold]linear[/]."
+WEIGHTS_HELP = "Network weights (.safetensors from 'selfhdr train'). Default: the shipped weights."
+TILE_HELP = ("Tile size in pixels for network inference, so memory stays bounded (overlap is automatic); "
+             "0 = automatic: one pass up to about 2.4 MP, else 768 px tiles.")
+DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
+DEFAULT_FLOW = "dis-fine"  # align.DEFAULT_FLOW, repeated so that --help does not import the core
+FLOW_HELP = ("Optical flow for alignment: dis-fine (default, chosen on the validation split by "
+             "benchmarks/flow_choice.py), dis-medium, dis-fast, dis-ultrafast, farneback.")
+
+
+def fail(exc: SelfHDRError) -> None:
+    err.print(f"[bold red]selfhdr: error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _color_config(crf: str, flow: str):
+    from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
+    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.radiometry.response import parse_response
+
+    if flow not in FLOW_METHODS:
+        raise UsageError(f"--flow {flow!r}: choose one of {', '.join(FLOW_METHODS)}")
+    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow))
+
+
+class Tonemap(str, Enum):
+    reinhard = "reinhard"
+    mu_law = "mu-law"
+    gamma = "gamma"
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True)
+
+
+def _train_progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err)
+
+
+DATASET_HELP = "Folder of unlabelled brackets, one subfolder per scene (Kalantari layout); ground truth is never read."
+WORK_HELP = "Work folder for the colour cache, Y_stru, checkpoints and weights (default <DATASET>.selfhdr)."
+PRESET_HELP = ("Schedule: [bold]cpu[/] (default; both stages in about an hour on 2 cores), [bold]gpu[/] (the "
+               "published 180 k iterations, batch 16), [bold]tiny[/] (smoke test). Flags below override it.")
+VAL_HELP = "A labelled dataset (<scene>/HDRImg.hdr) to report PSNR-μ on during training."
+
+
+# options shared by train-structure and train (Typer option objects are plain metadata)
+WORK_OPTION = typer.Option(None, "--work", help=WORK_HELP)
+PRESET_OPTION = typer.Option(Preset.cpu, "--preset", help=PRESET_HELP)
+BATCH_OPTION = typer.Option(None, "--batch", min=1, help="Crops per iteration (per process).")
+CROP_OPTION = typer.Option(None, "--crop", min=32, help="Crop size in pixels (128 published).")
+LR_OPTION = typer.Option(None, "--lr", help="Adam learning rate (halved at 1/3 and 2/3).")
+SEED_OPTION = typer.Option(0, "--seed", help="Seed of weights and data order.")
+VAL_OPTION = typer.Option(None, "--val", help=VAL_HELP)
+VAL_LIMIT_OPTION = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all).")
+VAL_EVERY_OPTION = typer.Option(None, "--val-every", min=1, help="Validate every N iterations.")
+THREADS_OPTION = typer.Option(None, "--threads", help="CPU threads (default: all cores; shared under torchrun).")

@@ -1,0 +1,261 @@
+"""Commands for datasets: ``build-color``, ``synth``, ``evaluate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from selfhdr_cli.cli.app import (CRF_HELP, DEFAULT_FLOW, EV_HELP, EXPOSURES_HELP, FLOW_HELP, REFERENCE_HELP,
+                                 WEIGHTS_HELP, Method, Split, _color_config, _progress, app, err, fail)
+from selfhdr_cli.errors import SelfHDRError, UsageError
+
+@app.command("build-color")
+def build_color_cmd(
+    source: List[Path] = typer.Argument(..., help="A dataset folder (one subfolder per scene, Kalantari "
+                                                  "layout), one scene folder, or the frames of one bracket.",
+                                        show_default=False),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="Where to write. Dataset: one subfolder per scene (default "
+                                            "<DATASET>.selfhdr beside it). Frames: the folder to write."),
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
+    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
+    force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Build the colour component Y_color (SPEC §2) and the aligned frames.
+
+    Per scene it writes y_color.exr (float32, short-exposure units), aligned_K.exr (the frames warped onto the reference, exposure order) and meta.json. Scenes already built are skipped unless --force. A bad scene is reported and the rest go on (exit 1).
+
+    Example: [bold]selfhdr build-color mydata/ -o mydata.selfhdr/[/]
+    """
+    try:
+        from selfhdr_cli.io.dataset import find_scenes, scene_frames
+        from selfhdr_cli.training.caches import build_color_scene, default_cache_root
+
+        color_cfg = _color_config(crf, flow)
+        if len(source) == 1 and source[0].is_dir():
+            scenes = find_scenes(source[0])
+            single = len(scenes) == 1 and scenes[0] == source[0]
+            root = out if out is not None else default_cache_root(source[0])
+            jobs = [(s.name, scene_frames(s), root if single else root / s.name) for s in scenes]
+        else:
+            if out is None:
+                raise UsageError("--out is required when building from frame files")
+            jobs = [(out.name, list(source), out)]
+            root = out
+        parent = root.resolve().parent
+        if not parent.is_dir():
+            raise UsageError("output folder's parent does not exist", parent)
+        root.mkdir(exist_ok=True)
+    except SelfHDRError as exc:
+        fail(exc)
+        return
+    except OSError as exc:
+        fail(UsageError(f"cannot create output folder ({exc.strerror})", root))
+        return
+
+    results, failures = [], 0
+    with _progress() as progress:
+        task = progress.add_task("build-color", total=len(jobs))
+        for name, frames, folder in jobs:
+            progress.update(task, description=f"build-color {name}")
+            started = time.perf_counter()
+            try:
+                status, why = build_color_scene(frames, folder, color_cfg, force=force, exposures=exposures, ev=ev,
+                                                reference=reference)
+                error = None
+                if status == "rebuilt":
+                    err.print(f"scene {name}: cache was built with other settings ({why}), rebuilt", highlight=False,
+                              soft_wrap=True)
+            except SelfHDRError as exc:
+                status, error = "failed", str(exc)
+                failures += 1
+                err.print(f"[bold red]selfhdr: error:[/] scene {name}: {exc}", highlight=False, soft_wrap=True)
+            results.append({"scene": name, "status": status, "output": str(folder), "error": error,
+                            "seconds": round(time.perf_counter() - started, 3)})
+            progress.advance(task)
+    built = sum(r["status"] in ("built", "rebuilt") for r in results)
+    skipped = sum(r["status"] == "skipped" for r in results)
+    err.print(f"build-color: {built} built, {skipped} skipped, {failures} failed → {root}", highlight=False)
+    if json_out:
+        sys.stdout.write(json.dumps({"output": str(root), "scenes": results}) + "\n")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size {text!r}: use WIDTHxHEIGHT, e.g. 512x384") from None
+    if not (32 <= w <= 8192 and 32 <= h <= 8192):
+        raise UsageError(f"--size {text!r}: each side must be 32..8192 pixels")
+    return h, w
+
+
+@app.command()
+def synth(
+    hdr_dir: Path = typer.Argument(..., help="Folder of real HDR radiance maps (.hdr/.exr).", show_default=False),
+    out_dir: Path = typer.Argument(..., help="Dataset folder to write (Kalantari layout).", show_default=False),
+    scenes: int = typer.Option(10, "--scenes", "-n", min=1, max=100000, help="Number of scenes."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same scenes, bit for bit."),
+    split: Split = typer.Option(Split.all, "--split",
+                                help="Which radiance maps to use (three disjoint splits): [bold]train[/] (training data), "
+                                     "[bold]val[/] (every decision is made here), [bold]benchmark[/] (the final "
+                                     "table only; [bold]test[/] is an old name for it), or [bold]all[/]."),
+    size: str = typer.Option("512x384", "--size", help="Frame size WIDTHxHEIGHT."),
+    ev_step: float = typer.Option(2.0, "--ev-step", help="Stops between frames (2 or 3 typical); EV 0, s, 2s."),
+    bits: int = typer.Option(16, "--bits", help="Frame bit depth: 16 or 8."),
+    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    static: bool = typer.Option(False, "--static", help="Motion-free scenes (no objects, no camera motion)."),
+    nonrigid: float = typer.Option(0.0, "--nonrigid", help="Mild non-rigid background motion, in pixels "
+                                                          "(e.g. 1.5); 0 = none."),
+    prefix: str = typer.Option("scene_", "--prefix", help="Scene folder names: PREFIX + 3-digit index."),
+    force: bool = typer.Option(False, "--force", "-f", help="Rewrite scenes that already exist."),
+) -> None:
+    """Synthesise labelled dynamic 3-exposure brackets from real radiance maps.
+
+    Each scene gets frame_0..2.tif, exposure.txt (EV), HDRImg.hdr (ground truth in short-exposure units, aligned to the reference) and scene.json. Objects cut from other maps with soft masks move 10-60 px between frames over a small camera motion; noise is Poisson-Gaussian. Training never reads HDRImg.hdr.
+
+    Example: [bold]selfhdr synth ../shared/data/hdr bench --split benchmark --scenes 24 --seed 2024[/]
+    """
+    try:
+        from selfhdr_cli.io.dataset import SCENE_META, write_scene
+        from selfhdr_cli.io.hdrfile import read_hdr_image
+        from selfhdr_cli.radiometry.response import parse_response
+        from selfhdr_cli.evaluation.synth import SPLIT_ALIASES, SceneConfig, SensorConfig, radiance_maps, synthesise
+
+        if bits not in (8, 16):
+            raise UsageError("--bits must be 8 or 16")
+        if not 0.5 <= ev_step <= 6:
+            raise UsageError("--ev-step must be between 0.5 and 6 stops")
+        shape = _parse_size(size)
+        config = SceneConfig(size=shape, ev_step=ev_step, static=static, nonrigid_px=nonrigid,
+                             sensor=SensorConfig(response=parse_response(crf), bits=bits))
+        map_paths = radiance_maps(hdr_dir, split.value)
+        if not out_dir.parent.resolve().is_dir():
+            raise UsageError("output folder's parent does not exist", out_dir.parent)
+        maps = [read_hdr_image(p) for p in map_paths]
+        out_dir.mkdir(exist_ok=True)
+    except SelfHDRError as exc:
+        fail(exc)
+        return
+    written = skipped = 0
+    with _progress() as progress:
+        task = progress.add_task("synth", total=scenes)
+        for i in range(scenes):
+            folder = out_dir / f"{prefix}{i:03d}"
+            if (folder / SCENE_META).is_file() and not force:
+                skipped += 1
+            else:
+                scene, bg = synthesise(maps, i, seed, config)
+                meta = {"index": i, "seed": seed, "split": SPLIT_ALIASES.get(split.value, split.value), "background": map_paths[bg].name,
+                        "objects": [map_paths[k].name for k in scene.object_sources], "static": static,
+                        "ev_stops": scene.ev_stops, "reference": scene.reference, "size": [shape[1], shape[0]],
+                        "bits": bits, "response": crf, "nonrigid_px": nonrigid,
+                        "moving_fraction": round(float(scene.moving.mean()), 4),
+                        "saturated_ref": round(scene.saturated_share, 4), "dark_ref": round(scene.dark_share, 4),
+                        "units": "short-exposure"}
+                write_scene(folder, scene.frames, scene.ev_stops, scene.ground_truth, meta, bits)
+                written += 1
+            progress.advance(task)
+    err.print(f"synth: {written} written, {skipped} already there → {out_dir}", highlight=False)
+
+
+def _print_results(results, summary, label: str, json_out: bool, csv_out: bool) -> None:
+    from rich.table import Table
+
+    from selfhdr_cli.evaluation.evaluate import METRIC_NAMES
+
+    if json_out:
+        sys.stdout.write(json.dumps({"label": label, "scenes": [r.as_dict() for r in results],
+                                     "mean": summary}) + "\n")
+    elif csv_out:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["scene", *METRIC_NAMES, "static", "seconds"])
+        for r in results:
+            d = r.as_dict()
+            writer.writerow([d["scene"], *(f"{d[m]:.6f}" for m in METRIC_NAMES), d["static"],
+                             "" if d["seconds"] is None else f"{d['seconds']:.4f}"])
+    table = Table(title=f"selfhdr evaluate — {label}", title_justify="left",
+                  caption="* PU21-PSNR: perceptual extra, H = 1 shown at 1000 cd/m² (not SPEC §6)",
+                  caption_justify="left")
+    table.add_column("scene")
+    for name in ("PSNR-μ", "PSNR-l", "SSIM-μ", "SSIM-l", "PU21-PSNR*", "s"):
+        table.add_column(name, justify="right")
+
+    def row(name, values, style=None):
+        secs = values.get("seconds")
+        table.add_row(name, f"{values['psnr_mu']:.2f}", f"{values['psnr_l']:.2f}", f"{values['ssim_mu']:.4f}",
+                      f"{values['ssim_l']:.4f}", f"{values['pu21_psnr']:.2f}", "" if secs is None else f"{secs:.2f}",
+                      style=style)
+
+    for r in results:
+        row(r.scene, r.as_dict())
+    table.add_section()
+    for group, values in summary.items():
+        row(f"mean ({group}, {values['scenes']})", values, style="bold")
+    Console(stderr=json_out or csv_out).print(table)
+
+
+@app.command()
+def evaluate(
+    source: Path = typer.Argument(..., help="PRED_DIR of <scene>.exr/.hdr files, or with --method a labelled "
+                                            "DATASET.", show_default=False),
+    gt_dir: Optional[Path] = typer.Argument(None, help="GT_DIR: labelled dataset, <scene>/HDRImg.hdr.",
+                                            show_default=False),
+    method: Optional[Method] = typer.Option(None, "--method", "-m",
+                                            help="Run this merge method over DATASET and score it in one go."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net."),
+    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
+    csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr)."),
+) -> None:
+    """Score HDR predictions against ground truth: PSNR-μ, PSNR-l, SSIM-μ, SSIM-l (SPEC §6), plus PU21-PSNR.
+
+    [bold]selfhdr evaluate PRED_DIR GT_DIR[/] scores existing files; [bold]selfhdr evaluate DATASET --method color[/] merges every scene and scores it, with seconds per scene. Means are given over all scenes and, for synthesised data, over dynamic and static scenes.
+    """
+    try:
+        from selfhdr_cli.evaluation.evaluate import evaluate_method, evaluate_predictions, labelled_scenes, summarise
+        from selfhdr_cli.merge.method import MergeConfig
+
+        if json_out and csv_out:
+            raise UsageError("give --json or --csv, not both")
+        if method is None and gt_dir is None:
+            raise UsageError("give GT_DIR to score predictions, or --method to run a method over a dataset")
+        if method is not None and gt_dir is not None:
+            raise UsageError("--method runs over one labelled dataset: give DATASET alone")
+        total = len(labelled_scenes(gt_dir if method is None else source))
+        with _progress() as progress:
+            task = progress.add_task("evaluate", total=total)
+            advance = lambda _name: progress.advance(task)  # noqa: E731
+            if method is None:
+                results = evaluate_predictions(source, gt_dir, advance)
+                label = str(source)
+            else:
+                color_cfg = _color_config(crf, flow)
+                weights_path = None
+                if method == Method.net:
+                    from selfhdr_cli.nets.weights import resolve_weights
+
+                    weights_path = resolve_weights(weights)
+                cfg = MergeConfig(method=method.value, response=color_cfg.response, align=color_cfg.align,
+                                  weights=weights_path)
+                results = evaluate_method(source, cfg, advance)
+                label = f"{method.value} on {source}" + (f" ({Path(weights_path).name})" if weights_path else "")
+        _print_results(results, summarise(results), label, json_out, csv_out)
+    except SelfHDRError as exc:
+        fail(exc)
+

@@ -1,0 +1,238 @@
+"""Commands for merging: ``merge`` (one bracket or a batch), ``info``, ``tonemap``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from selfhdr_cli.cli.app import (CRF_HELP, DEFAULT_FLOW, DEVICE_HELP, EV_HELP, EXPOSURES_HELP, FLOW_HELP,
+                                 REFERENCE_HELP, TILE_HELP, WEIGHTS_HELP, Method, Tonemap, Units, _color_config,
+                                 _progress, app, err, fail)
+from selfhdr_cli.errors import SelfHDRError, UsageError
+
+def _render_plan(plan, json_out: bool) -> None:
+    from rich.table import Table
+
+    from selfhdr_cli.io.frames import bit_depth
+
+    if json_out:
+        sys.stdout.write(json.dumps({
+            "frames": [str(p) for p in plan.paths], "exposure_times": [float(t) for t in plan.times],
+            "absolute_times": plan.absolute, "exposure_source": plan.exposure_source, "reference": plan.reference,
+            "size": [int(plan.size[1]), int(plan.size[0])], "bit_depth": [bit_depth(p) for p in plan.paths]}) + "\n")
+        return
+    unit = "s" if plan.absolute else "× shortest"
+    table = Table(title=f"{len(plan.paths)} frames, {plan.size[1]}x{plan.size[0]}, exposures from "
+                        f"{plan.exposure_source}", title_justify="left")
+    for col in ("#", "frame", f"exposure ({unit})", "EV", "depth", ""):
+        table.add_column(col)
+    times = plan.times if plan.absolute else plan.times / plan.times[0]
+    import math
+
+    for i, (p, t) in enumerate(zip(plan.paths, times)):
+        ev = math.log2(plan.times[i] / plan.times[plan.reference])
+        table.add_row(str(i), str(p), f"1/{1 / t:.4g}" if plan.absolute and t < 1 else f"{t:.4g}", f"{ev:+.2f}",
+                      bit_depth(p), "reference" if i == plan.reference else "")
+    Console().print(table)
+
+
+@app.command()
+def merge(
+    frames: Optional[List[Path]] = typer.Argument(None, help="LDR frames of one bracket (8/16-bit TIFF, PNG, JPEG, "
+                                                             "float TIFF), in any order.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="HDR file to write: [bold].exr[/] (float32) or [bold].hdr[/] "
+                                               "(Radiance RGBE). With --batch: the output folder.",
+                                          show_default=False),
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
+    method: Method = typer.Option(Method.net, "--method", "-m",
+                                  help="[bold]net[/]: the trained SelfHDR network (--weights; default). "
+                                       "[bold]color[/]: align with optical flow, then SelfHDR's fixed-weight "
+                                       "merge. [bold]debevec[/]: classical hat-weighted merge, no alignment "
+                                       "(ghosts on motion; a baseline). [bold]ref[/]: the reference frame alone, "
+                                       "linearised."),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
+    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
+    units: Units = typer.Option(Units.short, "--units",
+                                help="[bold]short[/]: short-exposure units (shortest frame at t = 1). "
+                                     "[bold]seconds[/]: radiance per second of exposure (needs times in "
+                                     "seconds)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
+    tile: int = typer.Option(0, "--tile", min=0, max=8192, help=TILE_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    half: bool = typer.Option(False, "--half", help="Write .exr as float16 instead of float32."),
+    preview: Optional[Path] = typer.Option(None, "--preview", "-p",
+                                           help="Also write a tone-mapped 8-bit PNG preview (automatic exposure)."),
+    tonemap_op: Tonemap = typer.Option(Tonemap.reinhard, "--tonemap",
+                                       help="Preview operator: reinhard (Reinhard 2002 global), mu-law, gamma."),
+    batch: Optional[Path] = typer.Option(None, "--batch",
+                                         help="Merge every bracket under this folder (one subfolder per bracket, "
+                                              "or a flat folder with --group-size / --time-gap) into -o OUT_DIR."),
+    group_size: Optional[int] = typer.Option(None, "--group-size", help="--batch: N consecutive frames per bracket."),
+    time_gap: Optional[float] = typer.Option(None, "--time-gap",
+                                             help="--batch: start a new bracket where EXIF capture times jump "
+                                                  "by more than this many seconds."),
+    pattern: str = typer.Option("{name}.exr", "--pattern", help="--batch: output name; {name} is the bracket's."),
+    previews: bool = typer.Option(False, "--previews", help="--batch: also write {name}.png previews."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64,
+                             help="--batch: brackets merged in parallel (cores are shared, never oversubscribed)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be merged, and merge nothing."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Merge one bracket, or a folder of brackets, into HDR images.
+
+    Exposure times come from, in order: --exposures, --ev, an exposure.txt beside the frames (one EV per line, in file-name order), EXIF ExposureTime. Frames are sorted by exposure; the middle one is the reference.
+
+    Examples: [bold]selfhdr merge img_*.tif --ev -2,0,2 -o out.exr --preview out.png[/]   [bold]selfhdr merge --batch shoot/ -o hdr/ --group-size 3 --jobs 2 --json[/]
+    """
+    from selfhdr_cli.merge.files import BracketJob, merge_to_files
+    from selfhdr_cli.merge.method import MergeConfig
+
+    try:
+        color = _color_config(crf, flow)
+        config = MergeConfig(method=method.value, response=color.response, align=color.align, units=units.value,
+                             weights=str(weights) if weights else None, tile=tile, device=device, half=half,
+                             tonemap=tonemap_op.value, force=force)
+    except SelfHDRError as exc:
+        fail(exc)
+        return
+    if batch is not None:
+        _merge_batch(batch, output, config, group_size, time_gap, pattern, previews, jobs, dry_run, json_out,
+                     frames, exposures, ev, reference)
+        return
+    try:
+        if not frames:
+            raise UsageError("give the frames of a bracket, or --batch FOLDER")
+        if output is None and not dry_run:
+            raise UsageError("missing -o/--output: the HDR file to write (.exr or .hdr)")
+        if dry_run:
+            from selfhdr_cli.merge.bracket import plan_bracket
+
+            _render_plan(plan_bracket(frames, exposures=exposures, ev=ev, reference=reference), json_out)
+            return
+        with _progress() as progress:
+            task = progress.add_task(f"merge ({method.value})", total=None)
+            tick = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
+            job = BracketJob(output.stem, list(frames), output, preview, exposures=exposures, ev=ev,
+                             reference=reference)
+            result = merge_to_files(job, config, tick)
+        err.print(f"Wrote {output} ({result.size[0]}x{result.size[1]}, {method.value}) in {result.seconds:.2f} s",
+                  highlight=False)
+        if json_out:
+            summary = {**result.as_dict(), "preview": str(preview) if preview else None, "method": method.value,
+                       "frames": result.inputs, "units": units.value}
+            sys.stdout.write(json.dumps(summary) + "\n")
+    except SelfHDRError as exc:
+        fail(exc)
+
+
+def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time_gap, pattern, previews, jobs,
+                 dry_run, json_out, frames, exposures, ev, reference) -> None:
+    from selfhdr_cli.merge.batch import find_brackets, plan_jobs, run_batch
+
+    try:
+        if frames:
+            raise UsageError("give either frames or --batch FOLDER, not both")
+        if out_dir is None:
+            raise UsageError("--batch needs -o OUT_DIR, the folder to write into")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError("--batch output must be a folder", out_dir)
+        if not out_dir.parent.resolve().is_dir():
+            raise UsageError("output folder's parent does not exist", out_dir.parent)
+        brackets = find_brackets(in_dir, group_size, time_gap)
+        job_list = plan_jobs(brackets, out_dir, pattern, previews, exposures, ev, reference)
+        if dry_run:
+            from selfhdr_cli.merge.bracket import plan_bracket
+
+            rows = []
+            for job in job_list:
+                try:
+                    plan = plan_bracket(job.frames, job.exposures, job.ev, job.reference)
+                    rows.append({"name": job.name, "frames": [str(p) for p in plan.paths],
+                                 "exposure_times": [float(t) for t in plan.times],
+                                 "exposure_source": plan.exposure_source, "reference": plan.reference,
+                                 "output": str(job.output), "exists": job.output.exists(), "error": None})
+                except SelfHDRError as exc:
+                    rows.append({"name": job.name, "frames": [str(p) for p in job.frames], "output": str(job.output),
+                                 "error": str(exc)})
+            if json_out:
+                sys.stdout.write(json.dumps({"brackets": rows}) + "\n")
+            else:
+                for r in rows:
+                    state = f"error: {r['error']}" if r["error"] else ("exists, skipped" if r["exists"] else "to merge")
+                    Console().print(f"{r['name']}: {len(r['frames'])} frames → {r['output']} ({state})",
+                                    highlight=False)
+            return
+        out_dir.mkdir(exist_ok=True)
+    except SelfHDRError as exc:
+        fail(exc)
+        return
+    results, started = [], time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"batch ({config.method})", total=len(job_list))
+        for result in run_batch(job_list, config, jobs):
+            results.append(result)
+            if result.status == "failed":
+                err.print(f"[bold red]selfhdr: error:[/] bracket {result.name}: {result.error}", highlight=False,
+                          soft_wrap=True)
+            progress.advance(task)
+    counts = {s: sum(r.status == s for r in results) for s in ("merged", "skipped", "failed")}
+    err.print(f"batch: {counts['merged']} merged, {counts['skipped']} skipped, {counts['failed']} failed in "
+              f"{time.perf_counter() - started:.1f} s → {out_dir}", highlight=False)
+    if json_out:
+        order = {job.name: i for i, job in enumerate(job_list)}
+        rows = [r.as_dict() for r in sorted(results, key=lambda r: order[r.name])]
+        sys.stdout.write(json.dumps({"output": str(out_dir), "method": config.method, **counts,
+                                     "brackets": rows}) + "\n")
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info(
+    frames: List[Path] = typer.Argument(..., help="The frames of a bracket, or one scene folder.", show_default=False),
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """What would be merged: frames in exposure order, exposure times and their source, reference, size, bit depth."""
+    try:
+        from selfhdr_cli.merge.bracket import plan_bracket
+        from selfhdr_cli.io.dataset import scene_frames
+
+        paths = scene_frames(frames[0]) if len(frames) == 1 and frames[0].is_dir() else list(frames)
+        _render_plan(plan_bracket(paths, exposures=exposures, ev=ev, reference=reference), json_out)
+    except SelfHDRError as exc:
+        fail(exc)
+
+
+@app.command("tonemap")
+def tonemap_cmd(
+    source: Path = typer.Argument(..., help="HDR image (.exr or .hdr).", show_default=False),
+    output: Path = typer.Argument(..., help="8-bit PNG to write.", show_default=False),
+    operator: Tonemap = typer.Option(Tonemap.reinhard, "--op", help="reinhard (Reinhard 2002 global), mu-law, gamma."),
+    stops: float = typer.Option(0.0, "--exposure", help="Extra exposure in stops on top of the automatic one."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing PNG."),
+) -> None:
+    """Tone-map an existing HDR file to an 8-bit PNG, with automatic exposure."""
+    try:
+        from selfhdr_cli.io.atomic import check_output_path
+        from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
+        from selfhdr_cli.radiometry.tonemap import tonemap
+
+        check_output_path(output, force, (".png",))
+        write_png(output, tonemap(read_hdr_image(source), operator.value, stops))
+        err.print(f"Wrote {output}", highlight=False)
+    except SelfHDRError as exc:
+        fail(exc)
+

@@ -1,0 +1,190 @@
+"""Commands for learning: ``train-structure`` (stage 1) and ``train`` (the whole recipe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from selfhdr_cli.cli.app import (BATCH_OPTION, CRF_HELP, CROP_OPTION, DEFAULT_FLOW, DEVICE_HELP, FLOW_HELP,
+                                 LR_OPTION, PRESET_OPTION, SEED_OPTION, THREADS_OPTION, VAL_EVERY_OPTION,
+                                 VAL_LIMIT_OPTION, VAL_OPTION, WORK_OPTION, DATASET_HELP, Network, Preset,
+                                 _color_config, _train_progress, app, err, fail)
+from selfhdr_cli.errors import SelfHDRError, UsageError
+
+def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
+                    seed, crf: str, flow: str, device: str, threads: Optional[int], val: Optional[Path],
+                    val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None):
+    from selfhdr_cli.merge.device import configure_cpu, pick_device
+    from selfhdr_cli.training.recipe import load_validation, workdir_for
+    from selfhdr_cli.training.loop import init_distributed, preset_config
+
+    if not dataset.is_dir():
+        raise UsageError("no such folder", dataset)
+    if vgg_weights is not None and not vgg_weights.is_file():
+        raise UsageError("no such VGG19 weights file", vgg_weights)
+    color_cfg = _color_config(crf, flow)
+    config = preset_config(preset.value, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
+                           seed=seed, response=crf, vgg_weights=str(vgg_weights) if vgg_weights else None,
+                           val_every=val_every)
+    dev = pick_device(device)
+    dist = init_distributed(dev)
+    if dev.type == "cpu":
+        configure_cpu(threads, share=dist.world)  # torchrun processes share the cores, never oversubscribe
+    if dist.world > 1 and dist.is_main:
+        err.print(f"distributed: {dist.world} processes ({'nccl' if dev.type == 'cuda' else 'gloo'})",
+                  highlight=False)
+    work_dir = workdir_for(dataset, work)
+    validation = None
+    if val is not None and dist.is_main:
+        with err.status("loading the validation set…"):
+            validation = load_validation(val, color_cfg, val_limit or None)
+        err.print(f"validation: {len(validation.names)} scenes from {val}; colour component PSNR-μ "
+                  f"{validation.color_psnr_mu:.2f} dB", highlight=False)
+    return color_cfg, config, dev, dist, work_dir, validation
+
+
+class _TrainDisplay:
+    """Rich progress for a training stage: losses, validation PSNR-μ, ETA."""
+
+    def __init__(self, progress, label: str) -> None:
+        self.progress = progress
+        self.label = label
+        self.task = None
+        self.last_val = None
+
+    def step(self, record: dict) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task(self.label, total=record["steps"], completed=record["step"] - 1,
+                                               info="")
+        if "val_psnr_mu" in record:
+            self.last_val = record["val_psnr_mu"]
+        parts = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k in ("se", "sp", "color", "stru"))
+        val = f" val PSNR-μ {self.last_val:.2f}" if self.last_val is not None else ""
+        self.progress.update(self.task, completed=record["step"], info=f"loss {record['loss']:.4f} ({parts}){val}")
+        if "val_psnr_mu" in record:
+            err.print(f"{self.label} step {record['step']}: val PSNR-μ {record['val_psnr_mu']:.2f} dB, "
+                      f"loss {record['loss']:.4f}", highlight=False)
+
+    def event(self, text: str) -> None:
+        err.print(text, highlight=False)
+
+
+@app.command("train-structure")
+def train_structure_cmd(
+    dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
+    work: Optional[Path] = WORK_OPTION,
+    preset: Preset = PRESET_OPTION,
+    network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of f_s."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training iterations."),
+    batch: Optional[int] = BATCH_OPTION,
+    crop: Optional[int] = CROP_OPTION,
+    lr: Optional[float] = LR_OPTION,
+    seed: int = SEED_OPTION,
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in the work folder."),
+    force: bool = typer.Option(False, "--force", "-f", help="Retrain even when the outputs exist."),
+    val: Optional[Path] = VAL_OPTION,
+    val_limit: int = VAL_LIMIT_OPTION,
+    val_every: Optional[int] = VAL_EVERY_OPTION,
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = THREADS_OPTION,
+    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
+) -> None:
+    """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
+
+    Runs build-color first where it is missing. Trains on random 128×128 crops of the unaligned frames with L_se + L_sp, then applies f_s to the aligned frames at full resolution and stores Y_stru as float32 EXR.
+    """
+    try:
+        from selfhdr_cli.training.recipe import train_structure
+
+        color_cfg, config, dev, dist, work_dir, validation = _training_setup(
+            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
+            None, val_every)
+        if resume and not work_dir.structure_checkpoint.is_file():
+            raise UsageError("nothing to resume: no stage-1 checkpoint", work_dir.structure_checkpoint)
+        with _train_progress() as progress:
+            display = _TrainDisplay(progress, "stage 1")
+            result = train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
+                                     validation=validation, on_step=display.step if dist.is_main else None,
+                                     on_event=display.event if dist.is_main else None)
+        if dist.is_main:
+            err.print(f"stage 1 → {work_dir.structure_weights}"
+                      + (f" ({result.seconds / 60:.1f} min)" if result else ""), highlight=False)
+    except SelfHDRError as exc:
+        fail(exc)
+
+
+@app.command()
+def train(
+    dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Weights to write (.safetensors; default <work>/selfhdr.safetensors, or "
+                                               "<work>/supervised.safetensors with --supervised)."),
+    work: Optional[Path] = WORK_OPTION,
+    preset: Preset = PRESET_OPTION,
+    network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of both stages."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training iterations per stage."),
+    batch: Optional[int] = BATCH_OPTION,
+    crop: Optional[int] = CROP_OPTION,
+    lr: Optional[float] = LR_OPTION,
+    seed: int = SEED_OPTION,
+    vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights",
+                                               help="Use the published VGG19 structure loss with this local "
+                                                    "torchvision-format VGG19 state dict (.pth or .safetensors)."),
+    supervised: bool = typer.Option(False, "--supervised",
+                                    help="Train the same network supervised instead (L1 in μ-law against each "
+                                         "scene's HDRImg.hdr): the upper bound SelfHDR is compared with."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints in the work folder."),
+    force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist."),
+    val: Optional[Path] = VAL_OPTION,
+    val_limit: int = VAL_LIMIT_OPTION,
+    val_every: Optional[int] = VAL_EVERY_OPTION,
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    threads: Optional[int] = THREADS_OPTION,
+    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
+) -> None:
+    """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
+
+    Runs whatever is missing — build-color, stage 1 (train-structure), Y_stru — then stage 2: the reconstruction network on the unaligned frames with L_color + L_stru and reference-noise augmentation. Checkpoints every few minutes; --resume continues. Scale out with [bold]torchrun --nproc_per_node N -m selfhdr_cli train ...[/].
+
+    Example: [bold]selfhdr train mybrackets/ --val bench/ -o my.safetensors[/]
+    """
+    try:
+        from selfhdr_cli.io.atomic import check_output_path
+        from selfhdr_cli.training.recipe import train_reconstruction, train_structure, train_supervised
+
+        color_cfg, config, dev, dist, work_dir, validation = _training_setup(
+            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
+            vgg_weights, val_every)
+        out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
+        if resume:
+            work_dir.check_resumable(supervised)
+        if dist.is_main:
+            check_output_path(out, force or resume, (".safetensors",))
+        if supervised:
+            with _train_progress() as progress:
+                display = _TrainDisplay(progress, "supervised")
+                result = train_supervised(dataset, work_dir, config, color_cfg, dev, dist, out, resume=resume,
+                                          force=force, validation=validation,
+                                          on_step=display.step if dist.is_main else None,
+                                          on_event=display.event if dist.is_main else None)
+            if dist.is_main:
+                err.print(f"supervised → {out} ({result.seconds / 60:.1f} min)", highlight=False)
+            return
+        with _train_progress() as progress:
+            display1 = _TrainDisplay(progress, "stage 1")
+            train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
+                            validation=validation, on_step=display1.step if dist.is_main else None,
+                            on_event=display1.event if dist.is_main else None)
+            display2 = _TrainDisplay(progress, "stage 2")
+            result = train_reconstruction(dataset, work_dir, config, dev, dist, out, resume=resume, force=force,
+                                          validation=validation, on_step=display2.step if dist.is_main else None,
+                                          on_event=display2.event if dist.is_main else None)
+        if dist.is_main:
+            err.print(f"stage 2 → {out} ({result.seconds / 60:.1f} min)", highlight=False)
+    except SelfHDRError as exc:
+        fail(exc)
+

@@ -1,0 +1,50 @@
+"""Where and how the numerical work runs: device choice, CPU threads, allocator settings.
+
+Settings that make torch fast on this kind of CPU (PLATFORM.md): denormals flushed, and
+glibc told to keep freed memory instead of returning it page by page. Merging,
+evaluation and training all call ``configure_cpu`` once per process.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def configure_cpu(threads: int | None = None, share: int = 1) -> int:
+    """Use ``threads`` intra-op threads (default: the cores this process may use, divided among
+    ``share`` processes), flush denormals and keep freed memory (``keep_freed_memory``).
+    Returns the thread count."""
+    torch.set_flush_denormal(True)
+    keep_freed_memory()
+    if not threads:
+        threads = available_cores() // max(1, share)
+    torch.set_num_threads(max(1, int(threads)))
+    return torch.get_num_threads()
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory instead of returning it page by page: with its defaults
+    up to a third of training time goes to page faults on large tensors (PLATFORM.md). The
+    equivalent of MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64GiB. Returns False off glibc."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 36))
+    except (OSError, AttributeError):
+        return False

@@ -1,0 +1,79 @@
+"""One bracket from files to files: validate, decode, merge, write the HDR and its preview.
+
+Everything that can be checked before the work is checked first (outputs, exposure
+metadata, sizes, weights); both outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.io.atomic import check_output_path
+from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
+from selfhdr_cli.merge.bracket import decode_plan, plan_bracket, three_frames
+from selfhdr_cli.merge.method import MergeConfig, merge_bracket
+from selfhdr_cli.nets.weights import resolve_weights
+from selfhdr_cli.radiometry.tonemap import tonemap
+
+
+@dataclass
+class BracketJob:
+    """One bracket to merge: its frames, how their exposures are given, where to write."""
+
+    name: str
+    frames: list[Path]
+    output: Path
+    preview: Path | None = None
+    exposures: str | None = None  # --exposures: seconds, one per frame
+    ev: str | None = None         # --ev: stops, one per frame
+    reference: str | None = None  # --reference: index or file name
+
+
+@dataclass
+class JobResult:
+    """A summary row of one bracket's merge (``--json``)."""
+
+    name: str
+    inputs: list[str]
+    output: str
+    status: str  # merged | skipped | failed
+    exposure_times: list[float] = field(default_factory=list)
+    exposure_source: str | None = None
+    reference: int | None = None
+    size: list[int] | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def merge_to_files(job: BracketJob, config: MergeConfig,
+                   progress: Callable[[int, int], None] | None = None) -> JobResult:
+    """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
+    started = time.perf_counter()
+    check_output_path(job.output, config.force, HDR_SUFFIXES)
+    if job.preview is not None:
+        check_output_path(job.preview, config.force, (".png",))
+        if job.preview.resolve() == job.output.resolve():
+            raise UsageError("the preview and the output are the same file", job.preview)
+    plan = plan_bracket(job.frames, exposures=job.exposures, ev=job.ev, reference=job.reference)
+    if config.units == "seconds" and not plan.absolute:
+        raise UsageError(f"--units seconds needs exposure times in seconds, but {plan.exposure_source} "
+                         "gives only relative stops; pass --exposures")
+    if config.method == "net":
+        three_frames(len(plan.paths), plan.reference)
+        config = replace(config, weights=resolve_weights(config.weights))
+    bracket = decode_plan(plan)
+    hdr = merge_bracket(bracket, config, progress=progress)
+    write_hdr_image(job.output, hdr, half=config.half)
+    if job.preview is not None:
+        write_png(job.preview, tonemap(hdr, config.tonemap))
+    return JobResult(name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
+                     exposure_times=[float(t) for t in plan.times], exposure_source=plan.exposure_source,
+                     reference=plan.reference, size=[int(plan.size[1]), int(plan.size[0])],
+                     seconds=round(time.perf_counter() - started, 3))
