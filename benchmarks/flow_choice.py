@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from selfhdr_cli.evaluation.synth import SceneConfig, make_scene, radiance_maps, synthesise
+from selfhdr_cli.io.frames import read_ldr
+from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.colour import ColorConfig
-from selfhdr_cli.io.frames import read_ldr
-from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.response import CameraResponse
-from selfhdr_cli.evaluation.synth import SceneConfig, make_scene, radiance_maps, synthesise
 from selfhdr_cli.radiometry.tonemap import mu_law
 
 

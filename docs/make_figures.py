@@ -16,14 +16,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.io.dataset import scene_frames
-from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
-from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-from selfhdr_cli.radiometry.tonemap import auto_exposure, luminance, srgb_encode
 from selfhdr_cli.io.exposure import estimate_relative_exposures
 from selfhdr_cli.io.frames import read_ldr
+from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
+from selfhdr_cli.merge.bracket import load_bracket
+from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.radiometry.tonemap import auto_exposure, luminance, srgb_encode
 
 HERE = Path(__file__).resolve().parent
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.evaluation.synth import SceneConfig, make_scene
 from selfhdr_cli.io.frames import quantise
+from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data" / "hdr"

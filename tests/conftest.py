@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.evaluation.synth import MovingObject, SensorConfig, render_bracket, soft_ellipse
 from selfhdr_cli.io.frames import quantise
+from selfhdr_cli.radiometry.response import CameraResponse
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

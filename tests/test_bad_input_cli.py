@@ -7,9 +7,8 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from selfhdr_cli.cli import app
-
 from conftest import write_bracket
+from selfhdr_cli.cli import app
 
 runner = CliRunner()
 

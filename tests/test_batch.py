@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,9 +12,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from selfhdr_cli.cli import app
-
 from conftest import dynamic_bracket, write_bracket
+from selfhdr_cli.cli import app
 
 runner = CliRunner()
 

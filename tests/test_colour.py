@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfhdr_cli.merge.bracket import bracket_from_arrays
-from selfhdr_cli.merge.colour import merge_triangle, triangle_weights
-from selfhdr_cli.merge.debevec import merge_debevec
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.radiometry.response import CameraResponse, parse_response
 from selfhdr_cli.merge.align import exposure_match
+from selfhdr_cli.merge.bracket import bracket_from_arrays
+from selfhdr_cli.merge.colour import merge_triangle
+from selfhdr_cli.merge.debevec import merge_debevec
+from selfhdr_cli.radiometry.response import CameraResponse, parse_response
+from selfhdr_cli.radiometry.weighting import triangle_weights
 
 
 def test_triangle_weights_match_spec():
@@ -64,3 +65,14 @@ def test_bracket_sorts_by_exposure():
     br = bracket_from_arrays([c, a, b], [16, 1, 4])
     assert [f[0, 0, 0] for f in br.frames] == pytest.approx([0.1, 0.2, 0.3])
     np.testing.assert_allclose(br.relative_times, [1, 4, 16])
+
+
+def test_unknown_flow_or_interpolation_is_refused_not_replaced():
+    from selfhdr_cli.merge.align import AlignConfig, warp
+
+    with pytest.raises(UsageError, match="interpolation"):
+        AlignConfig(interpolation="lanczos")
+    with pytest.raises(UsageError, match="flow"):
+        AlignConfig(flow="deepflow")
+    with pytest.raises(UsageError, match="interpolation"):
+        warp(np.zeros((16, 16, 3), np.float32), np.zeros((16, 16, 2), np.float32), "nearest")

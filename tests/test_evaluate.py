@@ -6,14 +6,12 @@ import csv
 import io
 import json
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import dynamic_bracket, write_bracket
 from selfhdr_cli.cli import app
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
-
-from conftest import dynamic_bracket, write_bracket
 
 runner = CliRunner()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfhdr_cli.io.atomic import atomic_path, check_output_path
 from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.atomic import atomic_path, check_output_path
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 
 

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import dynamic_bracket
 from selfhdr_cli.merge.infer import TileConfig, predict
 from selfhdr_cli.nets import build_network
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.tonemap import mu_law
-
-from conftest import dynamic_bracket
 
 
 @pytest.fixture(scope="module")

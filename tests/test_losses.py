@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from selfhdr_cli.radiometry.mulaw import inverse_mu_law, mu_law
-from selfhdr_cli.training.losses import (StructureLoss, VGGLoss, color_mask, stage1_loss, stage2_loss,
-                                         structure_expansion_mask)
+from selfhdr_cli.training.losses import (
+    StructureLoss,
+    VGGLoss,
+    color_mask,
+    stage1_loss,
+    stage2_loss,
+    structure_expansion_mask,
+)
 
 
 def test_structure_expansion_mask_threshold():

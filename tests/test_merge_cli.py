@@ -9,11 +9,10 @@ import sys
 import numpy as np
 from typer.testing import CliRunner
 
+from conftest import dynamic_bracket, write_bracket
 from selfhdr_cli.cli import app
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.radiometry.tonemap import mu_law
-
-from conftest import dynamic_bracket, write_bracket
 
 runner = CliRunner()
 
@@ -110,8 +109,8 @@ def test_two_and_five_frame_brackets(tmp_path):
     assert runner.invoke(app, ["merge", "-m", "color", *map(str, two), "-o", str(out)]).exit_code == 0
     assert read_hdr_image(out).shape == gt.shape
     out5 = tmp_path / "five.exr"
-    from selfhdr_cli.evaluation.synth import SensorConfig, render_bracket
     from conftest import procedural_radiance
+    from selfhdr_cli.evaluation.synth import SensorConfig, render_bracket
 
     canvas = procedural_radiance(120, 160, 3) * 0.2  # the short frame must not clip
     f5, gt5, _ = render_bracket(canvas, (120, 160), [], [0, 1, 2, 3, 4], 2, SensorConfig(), np.random.default_rng(1))

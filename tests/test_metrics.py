@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-
-import math
 
 from selfhdr_cli.evaluation.metrics import psnr, pu21_encode, pu21_psnr, score_hdr, ssim
 

@@ -71,3 +71,14 @@ def test_weights_round_trip_and_errors(tmp_path):
         load_weights(bad)
     with pytest.raises(UsageError):
         build_network("nope")
+
+
+def test_fastnet_refuses_to_run_without_its_alignment():
+    """Alignment is a fixed layer of FastNet: unaligned input is an error, never a silent fallback."""
+    import pytest
+
+    net = build_network("fastnet")
+    frames = torch.rand(1, 3, 6, 32, 32)
+    with pytest.raises(ValueError, match="aligned"):
+        net(frames)
+    assert net(frames, frames).shape == (1, 3, 32, 32)

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import SHARED
 from selfhdr_cli.cli import app
 from selfhdr_cli.io.hdrfile import read_hdr_image
-
-from conftest import SHARED
 
 GARDEN = SHARED / "data" / "brackets" / "sculpture_garden_gallo2009"
 runner = CliRunner()

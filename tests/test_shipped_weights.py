@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from conftest import SHARED
 from selfhdr_cli.cli import app
-from selfhdr_cli.io.hdrfile import read_hdr_image
-from selfhdr_cli.evaluation.metrics import score_hdr
 from selfhdr_cli.nets.weights import default_weights, load_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "bracket"
+HDR_MAPS = SHARED / "data" / "hdr"
 runner = CliRunner()
 
 
@@ -26,14 +27,25 @@ def test_default_weights_are_shipped_with_a_model_card():
     assert (ROOT / "weights" / "MODEL_CARD.md").is_file()
 
 
-def test_default_merge_runs_the_network_and_beats_the_colour_component(tmp_path):
+def test_default_merge_runs_the_network(tmp_path):
+    """The README's first command: the shipped sample merges with the network by default."""
     frames = sorted(map(str, SAMPLE.glob("frame_*.tif")))
-    out_net, out_color = tmp_path / "net.exr", tmp_path / "color.exr"
-    r = runner.invoke(app, ["merge", *frames, "-o", str(out_net), "--json"])
+    r = runner.invoke(app, ["merge", *frames, "-o", str(tmp_path / "net.exr"), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["method"] == "net"
-    assert runner.invoke(app, ["merge", *frames, "-o", str(out_color), "-m", "color"]).exit_code == 0
-    gt = read_hdr_image(SAMPLE / "HDRImg.hdr")
-    net, color = score_hdr(read_hdr_image(out_net), gt), score_hdr(read_hdr_image(out_color), gt)
-    # measured 40.2 vs 34.7 dB: the network removes the colour component's ghosts
-    assert net.psnr_mu > color.psnr_mu + 3.0
+
+
+@pytest.mark.skipif(not HDR_MAPS.is_dir(), reason="needs ../shared/data/hdr (the benchmark split's radiance maps)")
+def test_shipped_weights_beat_the_colour_component_on_held_out_scenes(tmp_path):
+    """Scored on dynamic scenes synthesised here from the benchmark split, maps the weights never saw
+    (the shipped sample is made from training-split maps, so it cannot show generalisation)."""
+    bench = tmp_path / "bench"
+    r = runner.invoke(app, ["synth", str(HDR_MAPS), str(bench), "--split", "benchmark", "--scenes", "4",
+                            "--seed", "31", "--size", "384x256"])
+    assert r.exit_code == 0, r.output
+    scores = {}
+    for method in ("net", "color"):
+        r = runner.invoke(app, ["evaluate", str(bench), "--method", method, "--json"])
+        assert r.exit_code == 0, r.output
+        scores[method] = json.loads(r.stdout)["mean"]["all"]["psnr_mu"]
+    assert scores["net"] > scores["color"] + 1.0, scores

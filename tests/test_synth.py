@@ -9,11 +9,10 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from selfhdr_cli.cli import app
-from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
-from selfhdr_cli.evaluation.synth import BENCHMARK_MAPS, SceneConfig, make_scene, radiance_maps, synthesise
-
 from conftest import procedural_radiance
+from selfhdr_cli.cli import app
+from selfhdr_cli.evaluation.synth import BENCHMARK_MAPS, SceneConfig, make_scene, radiance_maps, synthesise
+from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 
 runner = CliRunner()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,13 +13,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from conftest import dynamic_bracket, write_bracket
 from selfhdr_cli.cli import app
 from selfhdr_cli.merge.colour import ColorConfig
-from selfhdr_cli.training.recipe import ensure_color, load_scenes, workdir_for
-from selfhdr_cli.training.loop import load_checkpoint, preset_config, run_stage
 from selfhdr_cli.nets.weights import load_weights
-
-from conftest import dynamic_bracket, write_bracket
+from selfhdr_cli.training.loop import load_checkpoint, preset_config, run_stage
+from selfhdr_cli.training.recipe import ensure_color, load_scenes, workdir_for
 
 runner = CliRunner()
 

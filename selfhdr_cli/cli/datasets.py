@@ -11,9 +11,24 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from selfhdr_cli.cli.app import (CRF_HELP, DEFAULT_FLOW, EV_HELP, EXPOSURES_HELP, FLOW_HELP, REFERENCE_HELP,
-                                 WEIGHTS_HELP, Method, Split, _color_config, _progress, app, err, fail)
+from selfhdr_cli.cli.app import (
+    CRF_HELP,
+    DEFAULT_FLOW,
+    EV_HELP,
+    EXPOSURES_HELP,
+    FLOW_HELP,
+    REFERENCE_HELP,
+    WEIGHTS_HELP,
+    Method,
+    Split,
+    _color_config,
+    _progress,
+    app,
+    err,
+    fail,
+)
 from selfhdr_cli.errors import SelfHDRError, UsageError
+
 
 @app.command("build-color")
 def build_color_cmd(
@@ -129,10 +144,10 @@ def synth(
     Example: [bold]selfhdr synth ../shared/data/hdr bench --split benchmark --scenes 24 --seed 2024[/]
     """
     try:
+        from selfhdr_cli.evaluation.synth import SPLIT_ALIASES, SceneConfig, SensorConfig, radiance_maps, synthesise
         from selfhdr_cli.io.dataset import SCENE_META, write_scene
         from selfhdr_cli.io.hdrfile import read_hdr_image
         from selfhdr_cli.radiometry.response import parse_response
-        from selfhdr_cli.evaluation.synth import SPLIT_ALIASES, SceneConfig, SensorConfig, radiance_maps, synthesise
 
         if bits not in (8, 16):
             raise UsageError("--bits must be 8 or 16")

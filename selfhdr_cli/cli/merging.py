@@ -11,10 +11,27 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from selfhdr_cli.cli.app import (CRF_HELP, DEFAULT_FLOW, DEVICE_HELP, EV_HELP, EXPOSURES_HELP, FLOW_HELP,
-                                 REFERENCE_HELP, TILE_HELP, WEIGHTS_HELP, Method, Tonemap, Units, _color_config,
-                                 _progress, app, err, fail)
+from selfhdr_cli.cli.app import (
+    CRF_HELP,
+    DEFAULT_FLOW,
+    DEVICE_HELP,
+    EV_HELP,
+    EXPOSURES_HELP,
+    FLOW_HELP,
+    REFERENCE_HELP,
+    TILE_HELP,
+    WEIGHTS_HELP,
+    Method,
+    Tonemap,
+    Units,
+    _color_config,
+    _progress,
+    app,
+    err,
+    fail,
+)
 from selfhdr_cli.errors import SelfHDRError, UsageError
+
 
 def _render_plan(plan, json_out: bool) -> None:
     from rich.table import Table
@@ -207,8 +224,8 @@ def info(
 ) -> None:
     """What would be merged: frames in exposure order, exposure times and their source, reference, size, bit depth."""
     try:
-        from selfhdr_cli.merge.bracket import plan_bracket
         from selfhdr_cli.io.dataset import scene_frames
+        from selfhdr_cli.merge.bracket import plan_bracket
 
         paths = scene_frames(frames[0]) if len(frames) == 1 and frames[0].is_dir() else list(frames)
         _render_plan(plan_bracket(paths, exposures=exposures, ev=ev, reference=reference), json_out)

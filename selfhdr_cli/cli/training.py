@@ -7,18 +7,39 @@ from typing import Optional
 
 import typer
 
-from selfhdr_cli.cli.app import (BATCH_OPTION, CRF_HELP, CROP_OPTION, DEFAULT_FLOW, DEVICE_HELP, FLOW_HELP,
-                                 LR_OPTION, PRESET_OPTION, SEED_OPTION, THREADS_OPTION, VAL_EVERY_OPTION,
-                                 VAL_LIMIT_OPTION, VAL_OPTION, WORK_OPTION, DATASET_HELP, Network, Preset,
-                                 _color_config, _train_progress, app, err, fail)
+from selfhdr_cli.cli.app import (
+    BATCH_OPTION,
+    CRF_HELP,
+    CROP_OPTION,
+    DATASET_HELP,
+    DEFAULT_FLOW,
+    DEVICE_HELP,
+    FLOW_HELP,
+    LR_OPTION,
+    PRESET_OPTION,
+    SEED_OPTION,
+    THREADS_OPTION,
+    VAL_EVERY_OPTION,
+    VAL_LIMIT_OPTION,
+    VAL_OPTION,
+    WORK_OPTION,
+    Network,
+    Preset,
+    _color_config,
+    _train_progress,
+    app,
+    err,
+    fail,
+)
 from selfhdr_cli.errors import SelfHDRError, UsageError
+
 
 def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
                     seed, crf: str, flow: str, device: str, threads: Optional[int], val: Optional[Path],
                     val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None):
     from selfhdr_cli.merge.device import configure_cpu, pick_device
-    from selfhdr_cli.training.recipe import load_validation, workdir_for
     from selfhdr_cli.training.loop import init_distributed, preset_config
+    from selfhdr_cli.training.recipe import load_validation, workdir_for
 
     if not dataset.is_dir():
         raise UsageError("no such folder", dataset)

@@ -13,12 +13,12 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from selfhdr_cli.merge.bracket import load_bracket
-from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, scene_frames, scene_is_static
 from selfhdr_cli.errors import InputFileError, UsageError
-from selfhdr_cli.io.hdrfile import read_hdr_image
-from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.evaluation.metrics import Scores, score_hdr
+from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, scene_frames, scene_is_static
+from selfhdr_cli.io.hdrfile import read_hdr_image
+from selfhdr_cli.merge.bracket import load_bracket
+from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 
 METRIC_NAMES = ("psnr_mu", "psnr_l", "ssim_mu", "ssim_l", "pu21_psnr")
 

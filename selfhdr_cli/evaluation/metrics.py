@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 
 from selfhdr_cli.radiometry.mulaw import mu_law
@@ -38,8 +39,6 @@ def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 255.0) -> flo
     conventions of scikit-image's ``structural_similarity(gaussian_weights=True,
     use_sample_covariance=False)``.
     """
-    import cv2
-
     x = np.asarray(pred, np.float64)
     y = np.asarray(target, np.float64)
     if x.ndim == 2:

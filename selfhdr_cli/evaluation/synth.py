@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
@@ -49,8 +50,6 @@ def soft_ellipse(height: int, width: int, softness: float = 0.15) -> np.ndarray:
 
 
 def _paste(canvas: np.ndarray, weight: np.ndarray, obj: MovingObject, frame: int) -> None:
-    import cv2
-
     h, w = canvas.shape[:2]
     x, y = obj.positions[frame]
     shift = np.array([[1, 0, x], [0, 1, y]], dtype=np.float32)
@@ -64,8 +63,6 @@ def _paste(canvas: np.ndarray, weight: np.ndarray, obj: MovingObject, frame: int
 
 def camera_view(canvas: np.ndarray, affine: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
     """The centre ``size`` (H, W) of ``canvas`` seen through a 2×3 affine camera motion."""
-    import cv2
-
     H, W = canvas.shape[:2]
     h, w = size
     y0, x0 = (H - h) // 2, (W - w) // 2
@@ -85,8 +82,6 @@ def smooth_displacement(size: tuple[int, int], amplitude_px: float, rng: np.rand
                         cell_px: int = 64) -> np.ndarray:
     """A smooth random displacement field (H, W, 2) of at most ``amplitude_px``: mild
     non-rigid motion such as leaves or water."""
-    import cv2
-
     h, w = size
     coarse = rng.uniform(-1, 1, size=(h // cell_px + 2, w // cell_px + 2, 2)).astype(np.float32)
     return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC) * np.float32(amplitude_px)
@@ -98,8 +93,6 @@ def render_radiance(canvas: np.ndarray, size: tuple[int, int], objects: list[Mov
     """Scene radiance of one frame and where its objects are (alpha, (H, W))."""
     view = camera_view(canvas, affine, size).astype(np.float32)
     if displacement is not None:
-        import cv2
-
         gy, gx = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
         view = cv2.remap(view, gx + displacement[..., 0], gy + displacement[..., 1], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REFLECT)
@@ -191,8 +184,6 @@ class SceneConfig:
 
 
 def _random_crop(image: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    import cv2
-
     H, W = image.shape[:2]
     if H < height or W < width:
         scale = max(height / H, width / W) * 1.01

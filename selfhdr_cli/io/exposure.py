@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
+import exifread
 import numpy as np
 
 from selfhdr_cli.errors import InputFileError, UsageError
@@ -94,8 +96,6 @@ def read_exposure_txt(path: Path) -> list[float]:
 
 def exif_exposure_time(path: Path) -> float | None:
     """EXIF ExposureTime in seconds, or None where the file carries none."""
-    import exifread
-
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
     try:
         with open(path, "rb") as fh:
@@ -117,8 +117,6 @@ def exif_exposure_time(path: Path) -> float | None:
 
 def _absolute(path: Path) -> Path:
     """Absolute and normalised, but symlinks kept: a linked frame belongs to the link's folder."""
-    import os
-
     return Path(os.path.abspath(path))
 
 

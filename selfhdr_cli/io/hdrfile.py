@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
+import OpenEXR
 
-from selfhdr_cli.io.atomic import atomic_path, write_bytes_atomic
 from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.atomic import atomic_path, write_bytes_atomic
 
 HDR_SUFFIXES = (".hdr", ".exr")
 
@@ -32,15 +34,11 @@ def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False) -> 
     img = _clean(image)
     suffix = path.suffix.lower()
     if suffix == ".hdr":
-        import cv2
-
         ok, buf = cv2.imencode(".hdr", img[:, :, ::-1].copy())
         if not ok:
             raise OSError(f"{path}: RGBE encoding failed")
         write_bytes_atomic(path, buf.tobytes())
     elif suffix == ".exr":
-        import OpenEXR
-
         pixels = np.ascontiguousarray(img.astype(np.float16) if half else img)
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
         with atomic_path(path) as tmp:
@@ -57,15 +55,11 @@ def read_hdr_image(path: str | Path) -> np.ndarray:
         raise UsageError("no such file", path)
     try:
         if suffix == ".hdr":
-            import cv2
-
             img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
             if img is None:
                 raise ValueError("not a Radiance RGBE file")
             img = img[:, :, ::-1]
         elif suffix == ".exr":
-            import OpenEXR
-
             with OpenEXR.File(str(path)) as exr:
                 channels = exr.channels()
                 if "RGB" in channels or "RGBA" in channels:
@@ -87,8 +81,6 @@ def read_hdr_image(path: str | Path) -> np.ndarray:
 
 def write_png(path: str | Path, image_u8: np.ndarray) -> None:
     """Write an 8-bit RGB image (H, W, 3) uint8 to PNG atomically."""
-    import cv2
-
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(image_u8[:, :, ::-1]))
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
@@ -51,8 +52,6 @@ def estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: st
     Above FLOW_MAX_PIXELS the flow is estimated on downscaled images and upsampled, which
     bounds time and memory on 24 MP brackets (motion there is large in pixels anyway).
     """
-    import cv2
-
     h, w = reference_gray.shape
     if h * w > FLOW_MAX_PIXELS:
         scale = (FLOW_MAX_PIXELS / (h * w)) ** 0.5
@@ -67,8 +66,6 @@ def estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: st
 
 
 def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: str) -> np.ndarray:
-    import cv2
-
     if method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(reference_gray, other_gray, None, pyr_scale=0.5, levels=5,
                                             winsize=15, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
@@ -86,8 +83,6 @@ def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: s
 
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
     """Sample ``image`` at p + flow(p). Returns (warped in [0, 1], outside mask (H, W) bool)."""
-    import cv2
-
     h, w = flow.shape[:2]
     map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
     map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]

@@ -7,12 +7,19 @@ KeyboardInterrupt, so every temporary file is removed on the way out.
 
 from __future__ import annotations
 
+import datetime
+import logging
+import multiprocessing
 import os
 import signal
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
+
+import cv2
+import exifread
 
 from selfhdr_cli.errors import SelfHDRError, UsageError
 from selfhdr_cli.io.frames import frame_files
@@ -33,11 +40,6 @@ def raise_on_sigterm() -> None:
 
 def capture_time(path: Path) -> float | None:
     """EXIF DateTimeOriginal (or DateTime) as seconds since the epoch, None when absent."""
-    import datetime
-    import logging
-
-    import exifread
-
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
     try:
         with open(path, "rb") as fh:
@@ -134,13 +136,9 @@ def _init_worker(threads: int) -> None:
     raise_on_sigterm()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
-        import cv2
-
         cv2.setNumThreads(threads)
     except ImportError:
         pass
-    import sys
-
     if "torch" in sys.modules:
         import torch
 
@@ -156,8 +154,6 @@ def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> 
         for job in jobs:
             yield _run_one((job, config))
         return
-    import multiprocessing
-
     threads = max(1, cores // workers)
     config = replace(config, threads=threads)
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))

@@ -7,6 +7,7 @@ evaluation and training all call ``configure_cpu`` once per process.
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import torch
@@ -41,8 +42,6 @@ def keep_freed_memory() -> bool:
     up to a third of training time goes to page faults on large tensors (PLATFORM.md). The
     equivalent of MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64GiB. Returns False off glibc."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_max = -1, -4
         return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 36))

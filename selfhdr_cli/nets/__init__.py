@@ -11,6 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from selfhdr_cli.errors import UsageError
+
 from .ahdrnet import AHDRNet
 from .fastnet import FastNet
 

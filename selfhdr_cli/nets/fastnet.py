@@ -25,6 +25,7 @@ from torch import nn
 from selfhdr_cli.radiometry.mulaw import inverse_mu_law, mu_law
 from selfhdr_cli.radiometry.weighting import triangle_weights
 
+
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.1, inplace=True))
 

@@ -7,12 +7,16 @@ arguments) and ``info`` (JSON: how the weights were made). Loading never unpickl
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from selfhdr_cli.io.atomic import atomic_path
 from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.atomic import atomic_path
 from selfhdr_cli.nets import NETWORKS, build_network
 
 FORMAT = "selfhdr-weights-1"
@@ -23,9 +27,6 @@ def default_weights() -> str:
     """The shipped weights: ``$SELFHDR_WEIGHTS``, else ``weights/selfhdr-fastnet.safetensors`` of
     the project checkout (beside the package), else the copy a wheel installs under
     ``<prefix>/share/selfhdr/weights``."""
-    import os
-    import sys
-
     env = os.environ.get("SELFHDR_WEIGHTS")
     if env:
         return env
@@ -39,8 +40,6 @@ def default_weights() -> str:
 
 def save_weights(path: str | Path, net: nn.Module, name: str, info: dict | None = None) -> None:
     """Write ``net``'s state dict and rebuild config to ``path`` (.safetensors) atomically."""
-    from safetensors.torch import save_file
-
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     meta = {"format": FORMAT, "network": name, "config": json.dumps(getattr(net, "config", {})),
             "info": json.dumps(info or {})}
@@ -58,8 +57,6 @@ def resolve_weights(path: str | Path | None) -> str:
 
 def read_weights_metadata(path: str | Path) -> dict:
     """The metadata of a weights file: network, config (dict), info (dict)."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise UsageError("no such weights file", path)
@@ -75,8 +72,6 @@ def read_weights_metadata(path: str | Path) -> dict:
 
 def load_weights(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild the network a weights file describes and load its tensors. Returns (net, metadata)."""
-    from safetensors.torch import load_file
-
     meta = read_weights_metadata(path)
     if meta["network"] not in NETWORKS:
         raise InputFileError(f"unknown network {meta['network']!r} in weights", path)

@@ -19,14 +19,16 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as torch_dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.atomic import atomic_path
-from selfhdr_cli.errors import UsageError
-from selfhdr_cli.radiometry.mulaw import mu_law
-from selfhdr_cli.training.losses import StructureLoss, VGGLoss, stage1_loss, stage2_loss
 from selfhdr_cli.nets import build_network
+from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse, parse_response
+from selfhdr_cli.training.losses import StructureLoss, VGGLoss, stage1_loss, stage2_loss
 from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
 STAGES = ("structure", "reconstruct", "supervised")
@@ -105,11 +107,9 @@ def init_distributed(device: torch.device) -> Distributed:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Distributed()
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Distributed(rank=dist.get_rank(), world=dist.get_world_size())
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Distributed(rank=torch_dist.get_rank(), world=torch_dist.get_world_size())
 
 
 def save_checkpoint(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer, step: int, stage: str,
@@ -122,8 +122,6 @@ def save_checkpoint(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer
 
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint dict, loaded without unpickling arbitrary objects."""
-    from selfhdr_cli.errors import InputFileError
-
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         payload["config"] = json.loads(payload["config"])
@@ -179,8 +177,6 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         start, history = int(state["step"]), state["history"]
     model: nn.Module = net
     if dist.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
         model = DistributedDataParallel(net)
     structure = None
     if stage == "reconstruct":
@@ -223,9 +219,7 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
             if on_step:
                 on_step(record)
     if dist.world > 1:
-        import torch.distributed as tdist
-
-        tdist.barrier()
+        torch_dist.barrier()
     if start >= config.steps and dist.is_main and on_step:
         on_step({"step": start, "steps": config.steps, "loss": math.nan, "lr": 0.0})
     return StageResult(net=net.eval(), steps=config.steps, history=history,

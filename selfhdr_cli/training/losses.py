@@ -11,8 +11,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
+from selfhdr_cli.errors import InputFileError
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.weighting import well_exposedness
 
@@ -145,13 +147,9 @@ class VGGLoss(nn.Module):
 def load_vgg19_state(path: str | Path) -> dict[str, torch.Tensor]:
     """VGG19 ``features.*`` tensors from a torchvision state dict (``.pth`` loaded with
     weights_only=True, or ``.safetensors``); keys lose their ``features.`` prefix."""
-    from selfhdr_cli.errors import InputFileError
-
     path = Path(path)
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             raw = load_file(str(path))
         else:
             raw = torch.load(path, map_location="cpu", weights_only=True)

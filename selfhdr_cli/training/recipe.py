@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as torch_dist
 from torch import nn
 
 from selfhdr_cli.errors import UsageError
@@ -154,9 +155,7 @@ def write_structure_component(net: nn.Module, scenes: list[Path], work: Workdir,
 
 def _barrier(dist: Distributed) -> None:
     if dist.world > 1:
-        import torch.distributed as tdist
-
-        tdist.barrier()
+        torch_dist.barrier()
 
 
 def structure_record(config: TrainConfig, color: ColorConfig) -> dict:

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selfhdr_cli.merge.bracket import load_bracket, three_frames
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.hdrfile import read_hdr_image
+from selfhdr_cli.merge.bracket import load_bracket, three_frames
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE, ColorCache
-
 
 
 @dataclass
