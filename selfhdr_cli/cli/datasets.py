@@ -243,7 +243,8 @@ def evaluate(
     [bold]selfhdr evaluate PRED_DIR GT_DIR[/] scores existing files; [bold]selfhdr evaluate DATASET --method color[/] merges every scene and scores it, with seconds per scene. Means are given over all scenes and, for synthesised data, over dynamic and static scenes.
     """
     try:
-        from selfhdr_cli.evaluation.evaluate import evaluate_method, evaluate_predictions, labelled_scenes, summarise
+        from selfhdr_cli.evaluation.evaluate import evaluate_method, evaluate_predictions, summarise
+        from selfhdr_cli.io.dataset import labelled_scenes
         from selfhdr_cli.merge.method import MergeConfig
 
         if json_out and csv_out:

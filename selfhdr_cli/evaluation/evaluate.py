@@ -15,7 +15,7 @@ import numpy as np
 
 from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.evaluation.metrics import Scores, score_hdr
-from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, scene_frames, scene_is_static
+from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, labelled_scenes, scene_frames, scene_is_static
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
@@ -34,14 +34,6 @@ class SceneResult:
 
     def as_dict(self) -> dict:
         return {"scene": self.scene, **self.scores.as_dict(), "static": self.static, "seconds": self.seconds}
-
-
-def labelled_scenes(root: Path) -> list[Path]:
-    """Scenes of ``root`` that carry ``HDRImg.hdr``."""
-    scenes = [s for s in find_scenes(root) if (s / GROUND_TRUTH_FILE).is_file()]
-    if not scenes:
-        raise UsageError(f"no labelled scenes: expected <scene>/{GROUND_TRUTH_FILE}", root)
-    return scenes
 
 
 def _ground_truth(scene: Path, shape: tuple[int, ...]) -> np.ndarray:

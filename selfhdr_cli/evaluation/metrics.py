@@ -27,7 +27,10 @@ DISPLAY_PEAK_CD_M2 = 1000.0
 
 
 def psnr(pred: np.ndarray, target: np.ndarray, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB: 10·log10(range² / MSE); inf for identical images."""
+    """Peak signal-to-noise ratio in dB: 10·log10(range² / MSE); inf for identical images.
+
+    ``pred`` and ``target``: arrays of one shape, any dtype (computed in float64).
+    """
     mse = float(np.mean((np.asarray(pred, np.float64) - np.asarray(target, np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
 
@@ -89,7 +92,18 @@ class Scores:
 
 
 def score_hdr(pred: np.ndarray, gt: np.ndarray) -> Scores:
-    """PSNR-μ, PSNR-l, SSIM-μ, SSIM-l of ``pred`` against ``gt`` (SPEC §6), and PU21-PSNR."""
+    """The SPEC §6 scores of a prediction, plus PU21-PSNR.
+
+    Parameters
+    ----------
+    pred, gt : ndarray, float32 (H, W, 3), linear HDR in short-exposure units
+        (ground truth clipped to [0, 1] by convention).
+
+    Returns
+    -------
+    Scores: PSNR-μ (on T, range 1), PSNR-l (linear, unclipped, range 1), SSIM-μ and
+    SSIM-l (on clip(·, 0, 1)·255), PU21-PSNR (H = 1 shown at 1000 cd/m²).
+    """
     if pred.shape != gt.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
     pred = np.nan_to_num(np.asarray(pred, np.float32))

@@ -122,7 +122,23 @@ def _normalise(raw: np.ndarray, path: Path) -> np.ndarray:
 
 
 def read_ldr(path: Path, pixel_cap: int | None = None) -> np.ndarray:
-    """Decode one LDR frame to float32 RGB in [0, 1], shape (H, W, 3)."""
+    """Decode one LDR frame.
+
+    Parameters
+    ----------
+    path : Path
+        8/16-bit TIFF, PNG or JPEG, or float TIFF; grey, RGB, with or without alpha.
+    pixel_cap : int, optional
+        Refuse images over this many pixels, read from the header before decoding
+        (default: ``max_pixels()``).
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 3), RGB, in [0, 1]: uint8 / 255, uint16 / 65535, float clipped
+    (NaN → 0). Alpha is dropped; grey is repeated to three channels.
+
+    Raises InputFileError (one line naming the file) on anything unreadable.
+    """
     path = Path(path)
     cap = max_pixels() if pixel_cap is None else pixel_cap
     height, width = probe_size(path)

@@ -29,7 +29,11 @@ def _clean(image: np.ndarray) -> np.ndarray:
 
 
 def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False) -> None:
-    """Write ``image`` to ``.hdr`` or ``.exr`` (float32, or float16 with ``half``) atomically."""
+    """Write linear HDR to ``.hdr`` (Radiance RGBE) or ``.exr`` (float32, or float16 with ``half``), atomically.
+
+    ``image``: (H, W, 3) RGB, any float dtype; NaN/inf become 0 and negatives 0. The
+    caller's array is not modified.
+    """
     path = Path(path)
     img = _clean(image)
     suffix = path.suffix.lower()
@@ -48,7 +52,8 @@ def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False) -> 
 
 
 def read_hdr_image(path: str | Path) -> np.ndarray:
-    """Read a ``.hdr`` or ``.exr`` file to float32 (H, W, 3) RGB."""
+    """Read a ``.hdr`` or ``.exr`` file to float32 (H, W, 3) linear RGB (a grey EXR is repeated
+    to three channels). Raises UsageError for a missing file, InputFileError for a bad one."""
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.is_file():

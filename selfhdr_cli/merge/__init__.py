@@ -1,1 +1,2 @@
-"""merge"""
+"""Merging: the bracket, alignment, the colour component, the classical merge, network inference,
+and one bracket (or many) from files to files."""

@@ -36,7 +36,22 @@ class AlignConfig:
 
 
 def exposure_match(ldr: np.ndarray, t_from: float, t_to: float, response: CameraResponse) -> np.ndarray:
-    """Re-expose an LDR frame from exposure t_from to t_to: g⁻¹(clip(g(I)·t_to/t_from, 0, 1))."""
+    """Re-expose an LDR frame from exposure ``t_from`` to ``t_to`` (SPEC §2.1).
+
+    Ĩ = g⁻¹(clip(g(I) · t_to / t_from, 0, 1)).
+
+    Parameters
+    ----------
+    ldr : ndarray, float32 (..., 3), LDR values in [0, 1]
+    t_from, t_to : float
+        Exposure times in any one unit (only their ratio matters).
+    response : CameraResponse
+        g and g⁻¹.
+
+    Returns
+    -------
+    ndarray, float32, same shape, in [0, 1].
+    """
     return response.from_linear(response.to_linear(ldr) * np.float32(t_to / t_from))
 
 
@@ -47,10 +62,20 @@ def to_gray_u8(img: np.ndarray) -> np.ndarray:
 
 
 def estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: str = DEFAULT_FLOW) -> np.ndarray:
-    """Dense flow from the reference to the other image (both uint8 (H, W), same exposure).
+    """Dense optical flow from the reference to the other image (SPEC §2.2).
 
-    Above FLOW_MAX_PIXELS the flow is estimated on downscaled images and upsampled, which
-    bounds time and memory on 24 MP brackets (motion there is large in pixels anyway).
+    Parameters
+    ----------
+    reference_gray, other_gray : ndarray, uint8 (H, W)
+        Luma of two exposure-matched images (``to_gray_u8``).
+    method : str
+        One of ``FLOW_METHODS``.
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 2), (dx, dy) in pixels on the reference grid:
+    reference(p) ≈ other(p + flow(p)). Above ``FLOW_MAX_PIXELS`` the flow is estimated
+    on downscaled images and upsampled, which bounds time and memory on 24 MP brackets.
     """
     h, w = reference_gray.shape
     if h * w > FLOW_MAX_PIXELS:
@@ -82,7 +107,19 @@ def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: s
 
 
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
-    """Sample ``image`` at p + flow(p). Returns (warped in [0, 1], outside mask (H, W) bool)."""
+    """Sample ``image`` at p + flow(p) (SPEC §2.3).
+
+    Parameters
+    ----------
+    image : ndarray, float32 (H, W, 3) in [0, 1]
+    flow : ndarray, float32 (H, W, 2), pixels
+    interpolation : ``"cubic"`` or ``"linear"``
+
+    Returns
+    -------
+    warped : ndarray, float32 (H, W, 3), clipped to [0, 1]
+    outside : ndarray, bool (H, W), where p + flow(p) falls outside the frame.
+    """
     h, w = flow.shape[:2]
     map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
     map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
@@ -102,6 +139,16 @@ def align_to_reference(other: np.ndarray, reference: np.ndarray, t_other: float,
     Flow is estimated between exposure-matched images (the darker raised to the
     brighter's exposure); pixels that map outside the frame take the reference
     re-exposed to ``t_other``.
+
+    Parameters
+    ----------
+    other, reference : ndarray, float32 (H, W, 3), LDR in [0, 1]
+    t_other, t_reference : float
+        Their exposure times, any one unit.
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 3) in [0, 1]: ``other`` as the reference's camera saw it.
     """
     if t_other < t_reference:
         ref_matched, other_matched = reference, exposure_match(other, t_other, t_reference, response)
@@ -118,7 +165,11 @@ def align_to_reference(other: np.ndarray, reference: np.ndarray, t_other: float,
 
 def align_bracket(frames: list[np.ndarray], times: np.ndarray, reference: int, response: CameraResponse,
                   config: AlignConfig = AlignConfig()) -> list[np.ndarray]:
-    """Every frame aligned to ``frames[reference]``; the reference is returned unchanged."""
+    """Every frame aligned to ``frames[reference]`` (SPEC §2.1–2.3).
+
+    ``frames`` are float32 (H, W, 3) LDR in [0, 1] in exposure order with ``times``
+    (any one unit). Returns a list of the same length; the reference is returned as is.
+    """
     ref = frames[reference]
     return [ref if k == reference else align_to_reference(f, ref, float(times[k]), float(times[reference]),
                                                           response, config)

@@ -34,7 +34,22 @@ class ColorResult:
 
 def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
                    response: CameraResponse) -> np.ndarray:
-    """Y_color = w_s·H̃_short + w_r·H_ref + w_l·H̃_long (SPEC §2.4).
+    """Y_color = w_s·H̃_short + w_r·H_ref + w_l·H̃_long with SPEC §2.4's fixed weights.
+
+    Parameters
+    ----------
+    aligned : list of ndarray, float32 (H, W, 3), LDR in [0, 1]
+        Frames in exposure order, already warped onto the reference.
+    relative_times : ndarray (N,)
+        Exposure times relative to the shortest frame (t_1 = 1).
+    reference : int
+        Index of the reference frame; its LDR value drives the weights.
+    response : CameraResponse
+        g, to linearise: H_k = g(I_k) / t_k.
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 3): HDR in short-exposure units, in [0, 1].
 
     With more than three frames the shortest and longest play short and long; where
     the reference is itself the shortest (or longest), its weight absorbs the missing
@@ -58,7 +73,11 @@ def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, refere
 
 
 def build_color(bracket: Bracket, config: ColorConfig = ColorConfig()) -> ColorResult:
-    """Align every frame to the reference and merge them into Y_color."""
+    """Align every frame of ``bracket`` to its reference and merge them into Y_color (SPEC §2).
+
+    Returns Y_color (float32 (H, W, 3), short-exposure units) and the aligned LDR frames
+    (float32 (H, W, 3) in [0, 1], exposure order).
+    """
     aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, config.response, config.align)
     y = merge_triangle(aligned, bracket.relative_times, bracket.reference, config.response)
     return ColorResult(y_color=y, aligned=aligned)

@@ -15,10 +15,19 @@ _EPS = 1e-4
 
 
 def merge_debevec(frames: list[np.ndarray], relative_times: np.ndarray, response: CameraResponse) -> np.ndarray:
-    """H = Σ w(I_k)·g(I_k)/t_k / Σ w(I_k), per channel.
+    """The classical merge (Debevec & Malik 1997, eq. 6): H = Σ w(I_k)·g(I_k)/t_k / Σ w(I_k), per channel.
 
-    Pixels with no usable frame fall back to the shortest frame where it is bright
-    (clipped everywhere) and to the longest frame otherwise (black everywhere).
+    Parameters
+    ----------
+    frames : list of ndarray, float32 (H, W, 3), LDR in [0, 1], exposure order, unaligned
+    relative_times : ndarray (N,), exposure relative to the shortest frame
+    response : CameraResponse
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 3), short-exposure units. Pixels with no usable frame fall
+    back to the shortest frame where it is bright (clipped everywhere) and to the longest
+    frame otherwise (black everywhere).
     """
     t = np.asarray(relative_times, dtype=np.float64)
     num = np.zeros_like(frames[0], dtype=np.float32)

@@ -62,9 +62,23 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
             progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Run ``net`` over the image in overlapping tiles and blend them.
 
-    Tiles start on multiples of the network's stride, so tiled and untiled results
-    agree wherever the overlap covers the receptive field. A tile larger than the
-    image runs the whole image at once.
+    Parameters
+    ----------
+    net : nn.Module
+        A registered network (``selfhdr_cli.nets``), in eval mode.
+    ldr : sequence of three ndarray, float32 (H, W, 3), LDR in [0, 1]
+        (short, reference, long), unaligned.
+    aligned : same, warped onto the reference, or None for networks that align themselves.
+    times : ndarray (3,), exposure relative to the shortest frame.
+    response : CameraResponse
+        g, for the networks' H_k = g(I_k) / t_k inputs (SPEC §1).
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 3): HDR in short-exposure units, in [0, 1].
+
+    Tiles start on multiples of the network's stride and overlap by its receptive field,
+    so tiled and untiled results agree; only one tile's tensors exist at a time.
     """
     device = device or next(net.parameters()).device
     height, width = ldr[0].shape[:2]

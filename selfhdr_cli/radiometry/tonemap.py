@@ -45,7 +45,12 @@ def reinhard(image: np.ndarray, key: float = KEY, stops: float = 0.0) -> np.ndar
 
 
 def tonemap(image: np.ndarray, operator: str = "reinhard", stops: float = 0.0) -> np.ndarray:
-    """Tone-map HDR (H, W, 3) float to (H, W, 3) uint8 with one of ``OPERATORS``."""
+    """Tone-map linear HDR for display.
+
+    ``image``: float (H, W, 3) RGB, any positive scale (exposure is automatic: the
+    log-average luminance goes to 0.18, plus ``stops``). ``operator``: one of
+    ``OPERATORS``. Returns uint8 (H, W, 3) sRGB-encoded RGB.
+    """
     if operator == "reinhard":
         return reinhard(image, stops=stops)
     if operator == "mu-law":

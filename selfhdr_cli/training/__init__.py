@@ -1,1 +1,1 @@
-"""training"""
+"""Learning without ground truth: the colour caches, the training set, losses, the loop, the two-stage recipe."""

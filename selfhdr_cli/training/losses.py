@@ -24,7 +24,11 @@ SP_WEIGHT = 4.0                 # SPEC §3: weight of L_sp
 
 
 def structure_expansion_mask(y_color: torch.Tensor, h_ref: torch.Tensor, ldr_ref: torch.Tensor) -> torch.Tensor:
-    """M_se (B, 1, H, W): 1 where mean_c |w·T(Y_color) − w·T(H_r)| < 5/255 (SPEC §3)."""
+    """M_se: 1 where mean_c |w·T(Y_color) − w·T(H_r)| < 5/255, else 0 (SPEC §3).
+
+    Tensors (B, 3, H, W): ``y_color`` and ``h_ref`` in short-exposure units, ``ldr_ref``
+    = I_r in [0, 1] (w is its well-exposedness). Returns (B, 1, H, W) float 0/1.
+    """
     w = well_exposedness(ldr_ref)
     d = (w * mu_law(y_color) - w * mu_law(h_ref)).abs().mean(dim=1, keepdim=True)
     return (d < SE_THRESHOLD).float()
@@ -32,7 +36,13 @@ def structure_expansion_mask(y_color: torch.Tensor, h_ref: torch.Tensor, ldr_ref
 
 def stage1_loss(pred: torch.Tensor, y_color: torch.Tensor, h_ref: torch.Tensor,
                 ldr_ref: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """L_stage1 = L_se + L_sp (SPEC §3). Returns (loss, parts for logging)."""
+    """L_stage1 = L_se + L_sp (SPEC §3).
+
+    L_se = mean |M_se·T(Ŷ) − M_se·T(Y_color)| (mean over all pixels),
+    L_sp = 4 · mean |w·T(Ŷ) − w·T(H_r)|.
+    Tensors (B, 3, H, W): ``pred`` Ŷ and ``y_color``, ``h_ref`` in short-exposure units,
+    ``ldr_ref`` = I_r in [0, 1]. Returns (loss, {"se", "sp"} as floats for logging).
+    """
     t_pred, t_color, t_ref = mu_law(pred), mu_law(y_color), mu_law(h_ref)
     mask = structure_expansion_mask(y_color, h_ref, ldr_ref)
     w = well_exposedness(ldr_ref)
@@ -42,7 +52,10 @@ def stage1_loss(pred: torch.Tensor, y_color: torch.Tensor, h_ref: torch.Tensor,
 
 
 def color_mask(y_color: torch.Tensor, y_stru: torch.Tensor) -> torch.Tensor:
-    """M_c (B, 1, H, W): 1 where mean_c |T(Y_color) − T(Y_stru)| < 10/255 (SPEC §4)."""
+    """M_c: 1 where mean_c |T(Y_color) − T(Y_stru)| < 10/255, else 0 (SPEC §4).
+
+    Tensors (B, 3, H, W) in short-exposure units; returns (B, 1, H, W) float 0/1.
+    """
     d = (mu_law(y_color) - mu_law(y_stru)).abs().mean(dim=1, keepdim=True)
     return (d < COLOR_THRESHOLD).float()
 
@@ -165,7 +178,12 @@ def load_vgg19_state(path: str | Path) -> dict[str, torch.Tensor]:
 
 def stage2_loss(pred: torch.Tensor, y_color: torch.Tensor, y_stru: torch.Tensor,
                 structure: nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
-    """L_stage2 = L_color + L_stru (SPEC §4). Returns (loss, parts for logging)."""
+    """L_stage2 = L_color + L_stru (SPEC §4).
+
+    L_color = mean |M_c·T(Ŷ) − M_c·T(Y_color)| (mean over all pixels); L_stru is
+    ``structure`` (``StructureLoss`` or ``VGGLoss``) on T(Ŷ) and T(Y_stru).
+    Tensors (B, 3, H, W) in short-exposure units. Returns (loss, {"color", "stru"}).
+    """
     t_pred, t_color, t_stru = mu_law(pred), mu_law(y_color), mu_law(y_stru)
     mask = color_mask(y_color, y_stru)
     l_color = (mask * t_pred - mask * t_color).abs().mean()
