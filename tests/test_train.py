@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import dynamic_bracket, write_bracket
 from selfhdr_cli.cli import app
+from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.colour import ColorConfig
 from selfhdr_cli.nets.weights import load_weights
 from selfhdr_cli.training.loop import load_checkpoint, preset_config, run_stage
@@ -77,6 +78,8 @@ def test_resume_continues_exactly(tmp_path):
         run_stage("structure", mem, cfg, tmp_path / "b.ckpt", on_step=stop_at_3)
     state = load_checkpoint(tmp_path / "b.ckpt")  # weights_only load
     assert state["step"] == 3 and state["config"]["steps"] == 6
+    with pytest.raises(UsageError, match="other settings.*lr"):  # a resume never silently changes the recipe
+        run_stage("structure", mem, replace(cfg, lr=1e-3), tmp_path / "b.ckpt", resume=True)
     resumed = run_stage("structure", mem, cfg, tmp_path / "b.ckpt", resume=True)
     for (k, a), b in zip(full.net.state_dict().items(), resumed.net.state_dict().values()):
         torch.testing.assert_close(a, b, msg=k)
