@@ -22,7 +22,6 @@ from selfhdr_cli.io.frames import read_ldr
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
-from selfhdr_cli.merge.colour import ColorConfig
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.tonemap import mu_law
@@ -67,8 +66,7 @@ def main() -> None:
             if m == "debevec":
                 cfg = MergeConfig(method="debevec", response=response)
             else:
-                cfg = MergeConfig(method="color", response=response,
-                                  color=ColorConfig(response=response, align=AlignConfig(flow=m)))
+                cfg = MergeConfig(method="color", response=response, align=AlignConfig(flow=m))
             scores[m][group].append(psnr_mu(merge_bracket(bracket, cfg), gt))
     # speed at 1500x1000
     sc = make_scene(images[0], images, np.random.default_rng(0), SceneConfig(size=(1000, 1500)))
@@ -78,7 +76,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for m in methods + ["debevec"]:
         cfg = MergeConfig(method="debevec") if m == "debevec" else \
-            MergeConfig(method="color", color=ColorConfig(align=AlignConfig(flow=m)))
+            MergeConfig(method="color", align=AlignConfig(flow=m))
         times = []
         for _ in range(3):
             t0 = time.perf_counter()

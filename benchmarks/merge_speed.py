@@ -1,7 +1,10 @@
 """Seconds per 1500×1000 merge for every method, in one process after a warm-up
 (interpreter and library start-up excluded), on this machine's cores.
 
-    python benchmarks/merge_speed.py [--weights weights/selfhdr-fastnet.safetensors] [--repeat 3]
+    python benchmarks/merge_speed.py [--weights other.safetensors] [--repeat 3]
+
+The merge path itself sets the CPU up (merge.device.configure_cpu: threads, denormals
+flushed, freed memory kept), exactly as ``selfhdr merge`` does.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def main() -> None:
     small = bracket_from_arrays([f[:256, :256] for f in frames], [1.0, 4.0, 16.0])
     configs = [("ref", MergeConfig(method="ref")), ("debevec", MergeConfig(method="debevec")),
                ("color", MergeConfig(method="color"))]
+    configs += [("net (shipped weights)", MergeConfig(method="net"))]
     configs += [(f"net ({w})", MergeConfig(method="net", weights=w)) for w in args.weights]
     print(f"| method | s per {args.size} merge (best of {args.repeat}) |")
     print("|---|---|")

@@ -25,7 +25,8 @@ def measure(name: str, width: int, height: int, threads: int | None, repeat: int
     from torch.utils.flop_counter import FlopCounterMode
 
     from selfhdr_cli.merge.align import AlignConfig, align_bracket
-    from selfhdr_cli.merge.infer import TileConfig, configure_cpu, predict
+    from selfhdr_cli.merge.device import configure_cpu
+    from selfhdr_cli.merge.infer import TileConfig, predict
     from selfhdr_cli.nets import build_network, count_parameters
     from selfhdr_cli.radiometry.response import CameraResponse
 
