@@ -1,7 +1,7 @@
 """Tone-mapped comparisons for the README: debevec | color | SelfHDR (| ground truth).
 
 Real dynamic brackets from ../shared/data/brackets (research data: only these pictures
-of results are shipped, never the frames) and one held-out benchmark scene with its
+of results are shipped, never the frames) and one benchmark-split scene with its
 ground truth. Every panel is tone-mapped with the same Reinhard operator and the
 exposure of the SelfHDR result, so differences are the merges', not the tone mapping's.
 
@@ -16,21 +16,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from selfhdr_cli.io.dataset import scene_frames
+from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, scene_frames
 from selfhdr_cli.io.exposure import estimate_relative_exposures
 from selfhdr_cli.io.frames import read_ldr
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-from selfhdr_cli.radiometry.response import CameraResponse
-from selfhdr_cli.radiometry.tonemap import auto_exposure, luminance, srgb_encode
+from selfhdr_cli.radiometry.luma import rec709_luma
+from selfhdr_cli.radiometry.response import CameraResponse, srgb_encode
+from selfhdr_cli.radiometry.tonemap import auto_exposure
 
 HERE = Path(__file__).resolve().parent
 
 
 def tonemap(hdr: np.ndarray, scale: float) -> np.ndarray:
     img = np.maximum(hdr, 0) * scale
-    return (srgb_encode(img / (1 + luminance(img))[..., None]) * 255 + 0.5).astype(np.uint8)
+    return (srgb_encode(img / (1 + rec709_luma(img))[..., None]) * 255 + 0.5).astype(np.uint8)
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
@@ -72,7 +73,7 @@ def main() -> None:
     figure(load_bracket(horse, ev=",".join(f"{e:.3f}" for e in ev)), args.weights, HERE / "horse.png", 480)
     scene = args.bench / "dyn_006"
     figure(load_bracket(scene_frames(scene)), args.weights, HERE / "benchmark_dyn_006.png", 384,
-           gt=read_hdr_image(scene / "HDRImg.hdr"))
+           gt=read_hdr_image(scene / GROUND_TRUTH_FILE))
 
 
 if __name__ == "__main__":
