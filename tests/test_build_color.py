@@ -59,6 +59,12 @@ def test_dataset_build_skip_force(tmp_path):
     r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--flow", "dis-fast", "--crf", "srgb",
                                   "--json"])
     assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["rebuilt"] * 3
+    # a frame rewritten under the same name (another synth seed, an edit) is seen too
+    frame = data / "scene_002" / "b.tif"
+    frame.write_bytes(frame.read_bytes() + b"\0")
+    r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--flow", "dis-fast", "--crf", "srgb",
+                                  "--json"])
+    assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["skipped", "skipped", "rebuilt"]
 
 
 def test_default_output_beside_dataset(tmp_path):

@@ -84,3 +84,23 @@ def test_declared_dependencies_are_exactly_the_imported_ones():
     declared = {dep.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip().lower()
                 for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
     assert declared == {DISTRIBUTIONS[m].lower() for m in imported}
+
+
+def test_cli_defaults_and_choices_match_the_core():
+    """The CLI repeats a few core constants so that --help imports nothing heavy: they must agree."""
+    import importlib
+
+    from selfhdr_cli.evaluation.synth import SPLIT_ALIASES, SPLITS
+    from selfhdr_cli.merge.align import DEFAULT_FLOW, FLOW_METHODS
+    from selfhdr_cli.merge.method import METHODS
+    from selfhdr_cli.nets import NETWORKS
+    from selfhdr_cli.radiometry.response import CameraResponse
+    from selfhdr_cli.radiometry.tonemap import OPERATORS
+
+    cli_app = importlib.import_module("selfhdr_cli.cli.app")  # the module; the package re-exports the Typer app
+    assert cli_app.DEFAULT_FLOW == DEFAULT_FLOW and DEFAULT_FLOW in FLOW_METHODS
+    assert cli_app.DEFAULT_CRF == str(CameraResponse())
+    assert {m.value for m in cli_app.Method} == set(METHODS)
+    assert {t.value for t in cli_app.Tonemap} == set(OPERATORS)
+    assert {n.value for n in cli_app.Network} == set(NETWORKS)
+    assert {s.value for s in cli_app.Split} == set(SPLITS) | set(SPLIT_ALIASES)

@@ -142,3 +142,12 @@ def test_method_net_with_missing_or_bad_weights_fails_cleanly(tmp_path, bracket_
                             "--weights", str(bad)])
     assert r.exit_code == 1 and "bad.safetensors" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.exr").exists()
+
+
+def test_network_options_with_another_method_are_refused(tmp_path, bracket_files):
+    """--weights, --tile and --device mean nothing to color/debevec/ref: refused, not ignored."""
+    for extra in (["--weights", "x.safetensors"], ["--tile", "256"], ["--device", "cpu"]):
+        r = runner.invoke(app, ["merge", *map(str, bracket_files), "-m", "color", "-o", str(tmp_path / "o.exr"),
+                                *extra])
+        assert r.exit_code == 2 and "--method net only" in r.stderr, (extra, r.stderr)
+    assert not (tmp_path / "o.exr").exists()

@@ -170,6 +170,12 @@ def test_stage1_weights_trained_otherwise_are_refused_not_reused(tmp_path):
     assert r.exit_code == 2 and "other settings" in r.stderr and "steps 6 → 7" in r.stderr
     r = runner.invoke(app, ["train-structure", str(data), "--preset", "tiny", "--network", "ahdrnet"])
     assert r.exit_code == 2 and "network 'fastnet' → 'ahdrnet'" in r.stderr
+    r = runner.invoke(app, ["train-structure", str(data), "--preset", "tiny", "--crf", "srgb"])
+    assert r.exit_code == 2 and "response 'gamma:2.2' → 'srgb'" in r.stderr
+    # the same work folder, another dataset: stage 1 was not trained on these scenes
+    other = make_dataset(tmp_path / "other", n=3)
+    r = runner.invoke(app, ["train-structure", str(other), "--preset", "tiny", "--work", str(tmp_path / "data.selfhdr")])
+    assert r.exit_code == 2 and "scenes" in r.stderr
 
 
 def test_ddp_two_processes_gloo(tmp_path):

@@ -67,7 +67,8 @@ WEIGHTS_HELP = "Network weights (.safetensors from 'selfhdr train'). Default: th
 TILE_HELP = ("Tile size in pixels for network inference, so memory stays bounded (overlap is automatic); "
              "0 = automatic: one pass up to about 2.4 MP, else 768 px tiles.")
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
-DEFAULT_FLOW = "dis-fine"  # align.DEFAULT_FLOW, repeated so that --help does not import the core
+DEFAULT_FLOW = "dis-fine"  # merge.align.DEFAULT_FLOW, repeated so that --help imports no numpy (a test ties them)
+DEFAULT_CRF = "gamma:2.2"  # radiometry.response.CameraResponse() as text (a test ties them)
 FLOW_HELP = ("Optical flow for alignment: dis-fine (default, chosen on the validation split by "
              "benchmarks/flow_choice.py), dis-medium, dis-fast, dis-ultrafast, farneback.")
 
@@ -129,11 +130,11 @@ CROP_OPTION = typer.Option(None, "--crop", min=32, help="Crop size in pixels (12
 LR_OPTION = typer.Option(None, "--lr", help="Adam learning rate (halved at 1/3 and 2/3).")
 SEED_OPTION = typer.Option(0, "--seed", help="Seed of weights and data order.")
 VAL_OPTION = typer.Option(None, "--val", help=VAL_HELP)
-VAL_LIMIT_OPTION = typer.Option(0, "--val-limit", help="Use only the first N validation scenes (0 = all).")
+VAL_LIMIT_OPTION = typer.Option(0, "--val-limit", min=0, help="Use only the first N validation scenes (0 = all).")
 VAL_EVERY_OPTION = typer.Option(None, "--val-every", min=1, help="Validate every N iterations.")
-THREADS_OPTION = typer.Option(None, "--threads", help="CPU threads (default: all cores; shared under torchrun).")
+THREADS_OPTION = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores; shared under torchrun).")
 STEPS_OPTION = typer.Option(None, "--steps", min=1, help="Training iterations (per stage).")
 RESUME_OPTION = typer.Option(False, "--resume", help="Continue from the checkpoints in the work folder (there must be one).")
 DEVICE_OPTION = typer.Option("auto", "--device", help=DEVICE_HELP)
-CRF_OPTION = typer.Option("gamma:2.2", "--crf", help=CRF_HELP)
+CRF_OPTION = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP)
 FLOW_OPTION = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP)

@@ -12,11 +12,10 @@ import typer
 from rich.console import Console
 
 from selfhdr_cli.cli.app import (
-    CRF_HELP,
-    DEFAULT_FLOW,
+    CRF_OPTION,
     EV_HELP,
     EXPOSURES_HELP,
-    FLOW_HELP,
+    FLOW_OPTION,
     REFERENCE_HELP,
     WEIGHTS_HELP,
     Method,
@@ -41,8 +40,8 @@ def build_color_cmd(
     exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
-    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
-    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
+    crf: str = CRF_OPTION,
+    flow: str = FLOW_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -130,7 +129,7 @@ def synth(
     size: str = typer.Option("512x384", "--size", help="Frame size WIDTHxHEIGHT."),
     ev_step: float = typer.Option(2.0, "--ev-step", help="Stops between frames (2 or 3 typical); EV 0, s, 2s."),
     bits: int = typer.Option(16, "--bits", help="Frame bit depth: 16 or 8."),
-    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
+    crf: str = CRF_OPTION,
     static: bool = typer.Option(False, "--static", help="Motion-free scenes (no objects, no camera motion)."),
     nonrigid: float = typer.Option(0.0, "--nonrigid", help="Mild non-rigid background motion, in pixels "
                                                           "(e.g. 1.5); 0 = none."),
@@ -233,8 +232,8 @@ def evaluate(
     method: Optional[Method] = typer.Option(None, "--method", "-m",
                                             help="Run this merge method over DATASET and score it in one go."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net."),
-    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
-    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
+    crf: str = CRF_OPTION,
+    flow: str = FLOW_OPTION,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
     csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr)."),
 ) -> None:
@@ -262,6 +261,8 @@ def evaluate(
                 label = str(source)
             else:
                 color_cfg = _color_config(crf, flow)
+                if weights is not None and method != Method.net:
+                    raise UsageError(f"--weights applies to --method net only, not {method.value}")
                 weights_path = None
                 if method == Method.net:
                     from selfhdr_cli.nets.weights import resolve_weights

@@ -12,12 +12,11 @@ import typer
 from rich.console import Console
 
 from selfhdr_cli.cli.app import (
-    CRF_HELP,
-    DEFAULT_FLOW,
-    DEVICE_HELP,
+    CRF_OPTION,
+    DEVICE_OPTION,
     EV_HELP,
     EXPOSURES_HELP,
-    FLOW_HELP,
+    FLOW_OPTION,
     REFERENCE_HELP,
     TILE_HELP,
     WEIGHTS_HELP,
@@ -76,15 +75,15 @@ def merge(
                                        "(ghosts on motion; a baseline). [bold]ref[/]: the reference frame alone, "
                                        "linearised."),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
-    crf: str = typer.Option("gamma:2.2", "--crf", help=CRF_HELP),
-    flow: str = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP),
+    crf: str = CRF_OPTION,
+    flow: str = FLOW_OPTION,
     units: Units = typer.Option(Units.short, "--units",
                                 help="[bold]short[/]: short-exposure units (shortest frame at t = 1). "
                                      "[bold]seconds[/]: radiance per second of exposure (needs times in "
                                      "seconds)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
     tile: int = typer.Option(0, "--tile", min=0, max=8192, help=TILE_HELP),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    device: str = DEVICE_OPTION,
     half: bool = typer.Option(False, "--half", help="Write .exr as float16 instead of float32."),
     preview: Optional[Path] = typer.Option(None, "--preview", "-p",
                                            help="Also write a tone-mapped 8-bit PNG preview (automatic exposure)."),

@@ -48,7 +48,7 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
         raise UsageError("no such VGG19 weights file", vgg_weights)
     color_cfg = _color_config(crf, flow)
     config = preset_config(preset.value, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
-                           seed=seed, response=crf, vgg_weights=str(vgg_weights) if vgg_weights else None,
+                           seed=seed, response=str(color_cfg.response), flow=color_cfg.align.flow, vgg_weights=str(vgg_weights) if vgg_weights else None,
                            val_every=val_every)
     dev = pick_device(device)
     dist = init_distributed(dev)

@@ -1,16 +1,20 @@
 """Where and how the numerical work runs: device choice, CPU threads, allocator settings.
 
 Settings that make torch fast on this kind of CPU (PLATFORM.md): denormals flushed, and
-glibc told to keep freed memory instead of returning it page by page. Merging,
-evaluation and training all call ``configure_cpu`` once per process.
+glibc told to keep freed memory instead of returning it page by page. The network path of
+merging and evaluation, and training, call ``configure_cpu`` once per process. torch is
+imported inside the functions that need it, so the numpy-only merges (and their batch
+workers, which count cores here) never pay its import.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def available_cores() -> int:
@@ -20,6 +24,8 @@ def available_cores() -> int:
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` → CUDA when available, else CPU."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -29,6 +35,8 @@ def configure_cpu(threads: int | None = None, share: int = 1) -> int:
     """Use ``threads`` intra-op threads (default: the cores this process may use, divided among
     ``share`` processes), flush denormals and keep freed memory (``keep_freed_memory``).
     Returns the thread count."""
+    import torch
+
     torch.set_flush_denormal(True)
     keep_freed_memory()
     if not threads:

@@ -16,7 +16,6 @@ from selfhdr_cli.io.atomic import check_output_path
 from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
 from selfhdr_cli.merge.bracket import decode_plan, plan_bracket, three_frames
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-from selfhdr_cli.nets.weights import resolve_weights
 from selfhdr_cli.radiometry.tonemap import tonemap
 
 
@@ -66,6 +65,8 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
         raise UsageError(f"--units seconds needs exposure times in seconds, but {plan.exposure_source} "
                          "gives only relative stops; pass --exposures")
     if config.method == "net":
+        from selfhdr_cli.nets.weights import resolve_weights  # torch: only the network path needs it
+
         three_frames(len(plan.paths), plan.reference)
         config = replace(config, weights=resolve_weights(config.weights))
     bracket = decode_plan(plan)

@@ -17,8 +17,6 @@ from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import Bracket
 from selfhdr_cli.merge.colour import ColorConfig, build_color
 from selfhdr_cli.merge.debevec import merge_debevec
-from selfhdr_cli.merge.infer import DEFAULT_TILE, TileConfig, merge_with_network
-from selfhdr_cli.nets.weights import default_weights
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.tonemap import OPERATORS
 
@@ -43,7 +41,7 @@ class MergeConfig:
     align: AlignConfig = field(default_factory=AlignConfig)
     units: str = "short"
     weights: str | None = None  # None: the shipped default (nets.weights.default_weights)
-    tile: int = DEFAULT_TILE
+    tile: int = 0  # 0: automatic (merge.infer.DEFAULT_TILE)
     device: str = "auto"
     threads: int | None = None
     half: bool = False
@@ -57,6 +55,10 @@ class MergeConfig:
             raise UsageError(f"unknown units {self.units!r}; use {' or '.join(UNITS)}")
         if self.tonemap not in OPERATORS:
             raise UsageError(f"--tonemap {self.tonemap!r}: choose one of {', '.join(OPERATORS)}")
+        if self.method != "net" and (self.weights is not None or self.tile != 0 or self.device != "auto"):
+            raise UsageError(f"--weights, --tile and --device apply to --method net only, not {self.method}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"threads must be at least 1, got {self.threads}")
 
     @property
     def color(self) -> ColorConfig:
@@ -88,6 +90,11 @@ def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),
     if config.method == "color":
         hdr = build_color(bracket, config.color).y_color
     elif config.method == "net":
+        # torch loads here only: the color, debevec and ref paths (and their batch workers) never pay its
+        # 1.5 s import
+        from selfhdr_cli.merge.infer import TileConfig, merge_with_network
+        from selfhdr_cli.nets.weights import default_weights
+
         weights = config.weights or default_weights()
         hdr = merge_with_network(bracket, weights, config.response, config.align, TileConfig(tile=config.tile),
                                  config.device, progress, config.threads)

@@ -73,13 +73,15 @@ class ColorCache:
         return read_hdr_image(self.y_color), aligned, meta
 
 
-SETTINGS_KEYS = ("frames", "relative_times", "reference", "response", "align")
+SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "align")
 
 
 def settings_record(plan: BracketPlan, config: ColorConfig) -> dict:
-    """What a colour cache depends on: the frames (names), their relative exposures, the
-    reference, the camera response and the alignment settings. JSON-ready."""
-    return {"frames": [p.name for p in plan.paths],
+    """What a colour cache depends on: the frames (names, and size and modification time, so a
+    frame rewritten under the same name is seen), their relative exposures, the reference,
+    the camera response and the alignment settings. JSON-ready."""
+    stats = [Path(p).stat() for p in plan.paths]
+    return {"frames": [p.name for p in plan.paths], "frame_stats": [[s.st_size, s.st_mtime_ns] for s in stats],
             "relative_times": [round(float(t / plan.times[0]), 9) for t in plan.times],
             "reference": int(plan.reference), "response": str(config.response), "align": asdict(config.align)}
 

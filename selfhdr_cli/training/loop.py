@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.atomic import atomic_path
+from selfhdr_cli.merge.align import DEFAULT_FLOW
 from selfhdr_cli.nets import build_network
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse, parse_response
@@ -48,7 +49,8 @@ class TrainConfig:
     seed: int = 0
     checkpoint_minutes: float = 2.0
     val_every: int = 250
-    response: str = "gamma:2.2"
+    response: str = str(CameraResponse())  # the colour component's g, as text (also the networks' input)
+    flow: str = DEFAULT_FLOW  # the colour component's alignment: the caches and FastNet's fixed layer
     vgg_weights: str | None = None
 
     def to_dict(self) -> dict:
@@ -79,7 +81,12 @@ _RESUMABLE_CHANGES = ("checkpoint_minutes", "val_every")
 def config_difference(recorded: dict, asked: dict, ignore: tuple[str, ...] = _RESUMABLE_CHANGES) -> str:
     """One line naming the settings that differ between a recorded and an asked config ('' if none)."""
     keys = sorted((set(recorded) | set(asked)) - set(ignore))
-    return ", ".join(f"{k} {recorded.get(k)!r} → {asked.get(k)!r}" for k in keys if recorded.get(k) != asked.get(k))
+
+    def shown(value) -> str:
+        return f"{len(value)} items" if isinstance(value, (list, tuple)) and len(value) > 4 else repr(value)
+
+    return ", ".join(f"{k} {shown(recorded.get(k))} → {shown(asked.get(k))}" for k in keys
+                     if recorded.get(k) != asked.get(k))
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:

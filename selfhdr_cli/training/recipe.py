@@ -158,18 +158,22 @@ def _barrier(dist: Distributed) -> None:
         torch_dist.barrier()
 
 
-def structure_record(config: TrainConfig, color: ColorConfig) -> dict:
-    """What stage-1 weights depend on: the training config and the colour component's settings."""
-    return {**config.to_dict(), "color_response": str(color.response), "color_flow": color.align.flow,
-            "color_interpolation": color.align.interpolation}
+def structure_record(config: TrainConfig, color: ColorConfig, scenes: list[Path]) -> dict:
+    """What stage-1 weights depend on: the training config (response and flow included), the
+    colour component's settings and the scenes they were trained on."""
+    if config.response != str(color.response) or config.flow != color.align.flow:
+        raise UsageError(f"the training config ({config.response}, {config.flow}) and the colour component "
+                         f"({color.response}, {color.align.flow}) disagree")
+    return {**config.to_dict(), "interpolation": color.align.interpolation, "scenes": sorted(s.name for s in scenes)}
 
 
-def _reusable_structure(work: Workdir, config: TrainConfig, color: ColorConfig, force: bool) -> bool:
+def _reusable_structure(work: Workdir, config: TrainConfig, color: ColorConfig, scenes: list[Path],
+                        force: bool) -> bool:
     """Whether the existing stage-1 weights were trained as asked; refuses (one line) when not."""
     if force or not work.structure_weights.is_file():
         return False
     recorded = read_weights_metadata(work.structure_weights)["info"].get("record")
-    asked = structure_record(config, color)
+    asked = structure_record(config, color, scenes)
     if recorded is None:
         raise UsageError("stage-1 weights without a record of how they were trained: pass --force to retrain",
                          work.structure_weights)
@@ -191,7 +195,7 @@ def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: Co
     for every scene that lacks it. Returns None when stage 1 was reused.
     """
     scenes = find_scenes(dataset)
-    reuse = _reusable_structure(work, config, color, force)
+    reuse = _reusable_structure(work, config, color, scenes, force)
     if reuse and work.structure_checkpoint.is_file():
         raise UsageError("stage-1 weights and an unfinished stage-1 checkpoint both exist: remove one",
                          work.structure_checkpoint)
@@ -215,7 +219,7 @@ def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: Co
         net = result.net
         if dist.is_main:
             save_weights(work.structure_weights, net, config.network,
-                         {"stage": "structure", "steps": config.steps, "record": structure_record(config, color),
+                         {"stage": "structure", "steps": config.steps, "record": structure_record(config, color, scenes),
                           "history": result.history})
             work.structure_checkpoint.unlink(missing_ok=True)  # a checkpoint means an unfinished run
             for scene in scenes:  # Y_stru of older stage-1 weights must not survive
