@@ -4,9 +4,11 @@ Output contract: float32, shape (H, W, 3), RGB, values in [0, 1] (uint8 / 255,
 uint16 / 65535, float clipped). The size is read from the header and checked
 against a pixel cap before any decoding, against decompression bombs.
 
-Libraries: TIFF through tifffile (exact for 8/16-bit and float); PNG and JPEG headers
-through imageio, their pixels through OpenCV, because imageio's Pillow plugin reduces a
-16-bit RGB PNG to 8 bits (measured with imageio 2.38) while OpenCV keeps all 16.
+Libraries: TIFF through tifffile (exact for 8/16-bit and float); JPEG headers through
+imageio; PNG headers read directly (24 bytes of IHDR: Pillow under imageio refuses headers
+above 179 MP, below our own cap); PNG and JPEG pixels through OpenCV, because imageio's
+Pillow plugin reduces a 16-bit RGB PNG to 8 bits (measured with imageio 2.38) while
+OpenCV keeps all 16.
 """
 
 from __future__ import annotations
@@ -37,11 +39,17 @@ def frame_files(folder: Path) -> list[Path]:
 
 
 def max_pixels() -> int:
-    """The pixel cap: ``SELFHDR_MAX_PIXELS`` from the environment, else 200 MP."""
-    try:
-        return int(os.environ.get("SELFHDR_MAX_PIXELS", DEFAULT_MAX_PIXELS))
-    except ValueError:
+    """The pixel cap: ``SELFHDR_MAX_PIXELS`` from the environment (a positive integer), else 200 MP."""
+    text = os.environ.get("SELFHDR_MAX_PIXELS")
+    if text is None:
         return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise UsageError(f"SELFHDR_MAX_PIXELS={text!r}: expected a positive number of pixels, e.g. 300000000")
+    return value
 
 
 def _quiet_decoders() -> None:
@@ -65,14 +73,36 @@ def probe_size(path: Path) -> tuple[int, int]:
             with tifffile.TiffFile(path) as tif:
                 page = tif.pages[0]
                 return int(page.imagelength), int(page.imagewidth)
+        if suffix == ".png":
+            return _png_size(path)  # exact and header-only, with no third-party limit below our own cap
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's bomb warning: our own cap applies, with our own message
             props = iio.improps(path)
         return int(props.shape[0]), int(props.shape[1])
-    except Exception as exc:
-        if "decompression bomb" in str(exc).lower():  # Pillow refuses to parse headers of > 179 MP
-            raise InputFileError("image is over 179 MP, too large to read safely", path) from None  # any decoder failure means the header is unusable
+    except Exception as exc:  # any decoder failure means the header is unusable
+        if "decompression bomb" in str(exc).lower():  # Pillow (under imageio) refuses JPEG headers over 179 MP
+            raise InputFileError("JPEG image over 179 MP, too large to read safely", path) from None
         raise InputFileError(f"not a readable {suffix[1:].upper()} image ({_reason(exc)})", path) from None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_header(path: Path) -> bytes:
+    """The first 25 bytes: signature, IHDR length and type, width, height, bit depth (PNG spec §11.2.2)."""
+    with open(path, "rb") as fh:
+        header = fh.read(25)
+    if len(header) < 25 or not header.startswith(_PNG_SIGNATURE) or header[12:16] != b"IHDR":
+        raise ValueError("no PNG signature and IHDR chunk")
+    return header
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = _png_header(path)
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    if width == 0 or height == 0:
+        raise ValueError("zero width or height")
+    return height, width
 
 
 @contextmanager
@@ -179,9 +209,7 @@ def bit_depth(path: Path) -> str:
         with tifffile.TiffFile(path) as tif:
             return str(tif.pages[0].dtype)
     if suffix == ".png":
-        with open(path, "rb") as fh:
-            header = fh.read(25)  # signature (8), IHDR length and type (8), width, height (8), bit depth (1)
-        return "uint16" if len(header) == 25 and header[24] == 16 else "uint8"
+        return "uint16" if _png_header(path)[24] == 16 else "uint8"
     return "uint8"  # baseline JPEG
 
 

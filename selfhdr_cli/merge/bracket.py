@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from selfhdr_cli.errors import InputFileError, UsageError
-from selfhdr_cli.io.exposure import Exposures, resolve_exposures
+from selfhdr_cli.io.exposure import Exposures, resolve_exposures, validate_exposures
 from selfhdr_cli.io.frames import max_pixels, probe_size, read_ldr
 
 
@@ -137,11 +137,33 @@ def decode_plan(plan: BracketPlan) -> Bracket:
 
 
 def bracket_from_arrays(frames: Sequence[np.ndarray], times: Sequence[float], reference: int | None = None) -> Bracket:
-    """A Bracket from in-memory frames (any order) and their exposure times."""
+    """A Bracket from in-memory frames and their exposure times (the library's entry point).
+
+    Parameters
+    ----------
+    frames : sequence of ndarray, float (H, W, 3), LDR in [0, 1], one size, any order
+        Integer arrays are refused (divide by 255 or 65535 first); values outside [0, 1]
+        are refused rather than clipped.
+    times : sequence of float
+        One positive, distinct exposure time per frame, any one unit.
+    reference : int, optional
+        Index in exposure order (0 = shortest); default the middle frame.
+    """
     if len(frames) < 2 or len(frames) != len(times):
-        raise UsageError("need ≥ 2 frames and one exposure time per frame")
+        raise UsageError(f"need ≥ 2 frames and one exposure time per frame (got {len(frames)} and {len(times)})")
+    arrays = [np.asarray(f) for f in frames]
+    for k, a in enumerate(arrays):
+        if a.dtype.kind != "f":
+            raise UsageError(f"frame {k} is {a.dtype}: pass float LDR in [0, 1] (divide by 255 or 65535 first)")
+        if a.ndim != 3 or a.shape[2] != 3 or a.shape != arrays[0].shape:
+            raise UsageError(f"frame {k} has shape {a.shape}; every frame must be (H, W, 3) like frame 0 "
+                             f"{arrays[0].shape}")
+        if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
+            raise UsageError(f"frame {k} has values outside [0, 1] (or NaN): pass LDR normalised to [0, 1]")
     t = np.asarray(times, dtype=np.float64)
+    validate_exposures(Exposures(t, False, "times"), [Path(f"frame {k}") for k in range(len(t))])
     order = np.argsort(t, kind="stable")
-    sorted_frames = [np.clip(np.asarray(frames[i], dtype=np.float32), 0, 1) for i in order]
-    ref = default_reference(len(frames)) if reference is None else reference
-    return Bracket(frames=sorted_frames, times=t[order], reference=ref)
+    ref = default_reference(len(frames)) if reference is None else int(reference)
+    if not 0 <= ref < len(frames):
+        raise UsageError(f"reference {ref} is out of range: frames are numbered 0..{len(frames) - 1}")
+    return Bracket(frames=[arrays[i].astype(np.float32) for i in order], times=t[order], reference=ref)
