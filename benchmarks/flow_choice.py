@@ -24,12 +24,12 @@ from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.response import CameraResponse
-from selfhdr_cli.radiometry.tonemap import mu_law
+from selfhdr_cli.evaluation.metrics import psnr
+from selfhdr_cli.radiometry.mulaw import mu_law
 
 
 def psnr_mu(pred: np.ndarray, gt: np.ndarray) -> float:
-    mse = float(np.mean((mu_law(pred) - mu_law(gt)) ** 2))
-    return 10 * np.log10(1.0 / max(mse, 1e-12))
+    return psnr(mu_law(pred), mu_law(gt))
 
 
 def ntire_brackets(shared: Path):

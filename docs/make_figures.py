@@ -22,16 +22,10 @@ from selfhdr_cli.io.frames import read_ldr
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-from selfhdr_cli.radiometry.luma import rec709_luma
-from selfhdr_cli.radiometry.response import CameraResponse, srgb_encode
-from selfhdr_cli.radiometry.tonemap import auto_exposure
+from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.radiometry.tonemap import auto_exposure, reinhard
 
 HERE = Path(__file__).resolve().parent
-
-
-def tonemap(hdr: np.ndarray, scale: float) -> np.ndarray:
-    img = np.maximum(hdr, 0) * scale
-    return (srgb_encode(img / (1 + rec709_luma(img))[..., None]) * 255 + 0.5).astype(np.uint8)
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
@@ -50,7 +44,7 @@ def figure(bracket, weights: Path, out: Path, width: int, gt: np.ndarray | None 
     scale = auto_exposure(results[2][1])
     panels = []
     for name, hdr in results:
-        img = tonemap(hdr, scale)
+        img = reinhard(hdr, scale=scale)
         h = int(round(img.shape[0] * width / img.shape[1]))
         panels.append(label(cv2.resize(img, (width, h), interpolation=cv2.INTER_AREA), name))
     write_png(out, np.concatenate(panels, axis=1))

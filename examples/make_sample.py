@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from selfhdr_cli.evaluation.synth import SceneConfig, make_scene
-from selfhdr_cli.io.frames import quantise
-from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
+from selfhdr_cli.io.dataset import write_scene
+from selfhdr_cli.io.hdrfile import read_hdr_image
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data" / "hdr"
@@ -29,14 +28,11 @@ def main() -> None:
     config = SceneConfig(size=(320, 448), n_objects=(2, 2), motion_px=(25, 35))
     scene = make_scene(background, [source], np.random.default_rng(2024), config)
     out = HERE / "bracket"
-    out.mkdir(exist_ok=True)
-    for k, frame in enumerate(scene.frames):
-        tifffile.imwrite(out / f"frame_{k}.tif", quantise(frame, 16), photometric="rgb", compression="zlib", predictor=True)
-    (out / "exposure.txt").write_text("".join(f"{e:g}\n" for e in scene.ev_stops))
-    target = out / "HDRImg.hdr"
-    if target.exists():
-        target.unlink()
-    write_hdr_image(target, scene.ground_truth)
+    meta = {"made_by": "examples/make_sample.py", "background": "chinese_garden_1k.hdr",
+            "objects": ["kloofendal_overcast_1k.hdr"] * 2, "seed": 2024, "static": False,
+            "ev_stops": scene.ev_stops, "reference": scene.reference, "size": [448, 320], "bits": 16,
+            "moving_fraction": round(float(scene.moving.mean()), 4), "units": "short-exposure"}
+    write_scene(out, scene.frames, scene.ev_stops, scene.ground_truth, meta, bits=16)
     print(f"wrote {out}: moving region {scene.moving.mean():.1%} of the frame")
 
 

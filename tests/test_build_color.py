@@ -155,7 +155,7 @@ def test_large_images_get_flow_at_reduced_size(monkeypatch):
     full = build_color(bracket, ColorConfig()).y_color
     monkeypatch.setattr(align, "FLOW_MAX_PIXELS", 128 * 160 // 4)
     reduced = build_color(bracket, ColorConfig()).y_color
-    from selfhdr_cli.radiometry.tonemap import mu_law
+    from selfhdr_cli.radiometry.mulaw import mu_law
 
     def p(x):
         return 10 * np.log10(1 / np.mean((mu_law(x) - mu_law(gt)) ** 2))

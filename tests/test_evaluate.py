@@ -70,3 +70,22 @@ def test_argument_errors(tmp_path, labelled):
     assert r.exit_code == 2
     r = runner.invoke(app, ["evaluate", str(tmp_path), "--method", "color"])
     assert r.exit_code == 2 and "no scenes" in r.stderr
+
+
+def test_a_prediction_with_nan_is_refused_not_scored(tmp_path, labelled):
+    import numpy as np
+    import OpenEXR
+
+    preds = tmp_path / "pred"
+    preds.mkdir()
+    for scene in labelled.iterdir():
+        gt = read_hdr_image(scene / "HDRImg.hdr")
+        if scene.name == "s1":
+            gt[10:12, 10:12] = np.nan  # written past our own writer, which would clean it
+            OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                         {"RGB": np.ascontiguousarray(gt)}).write(str(preds / "s1.exr"))
+        else:
+            write_hdr_image(preds / f"{scene.name}.exr", gt)
+    r = runner.invoke(app, ["evaluate", str(preds), str(labelled)])
+    assert r.exit_code == 1 and "s1.exr" in r.stderr and "12 non-finite" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

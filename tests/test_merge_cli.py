@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from conftest import dynamic_bracket, write_bracket
 from selfhdr_cli.cli import app
 from selfhdr_cli.io.hdrfile import read_hdr_image
-from selfhdr_cli.radiometry.tonemap import mu_law
+from selfhdr_cli.radiometry.mulaw import mu_law
 
 runner = CliRunner()
 

@@ -42,7 +42,7 @@ def test_untrained_fastnet_is_the_colour_component():
     frames = torch.cat([h, x], dim=2)
     with torch.no_grad():
         y = build_network("fastnet").eval()(frames, frames)[0].movedim(0, -1).numpy()
-    from selfhdr_cli.radiometry.tonemap import mu_law
+    from selfhdr_cli.radiometry.mulaw import mu_law
 
     assert np.abs(mu_law(y) - mu_law(y_color)).max() < 0.01  # equal up to the 1e-4 softmax floor
 

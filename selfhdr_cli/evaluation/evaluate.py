@@ -60,8 +60,11 @@ def evaluate_predictions(pred_dir: Path, gt_root: Path,
     results = []
     for scene, pred_path in pairs:
         pred = read_hdr_image(pred_path)
-        results.append(SceneResult(scene.name, score_hdr(pred, _ground_truth(scene, pred.shape)),
-                                   scene_is_static(scene)))
+        try:
+            scores = score_hdr(pred, _ground_truth(scene, pred.shape))
+        except ValueError as exc:
+            raise InputFileError(str(exc), pred_path) from None
+        results.append(SceneResult(scene.name, scores, scene_is_static(scene)))
         if progress:
             progress(scene.name)
     return results
@@ -69,7 +72,9 @@ def evaluate_predictions(pred_dir: Path, gt_root: Path,
 
 def evaluate_method(dataset: Path, config: MergeConfig,
                     progress: Callable[[str], None] | None = None) -> list[SceneResult]:
-    """Run a merge method on every labelled scene (exposures from each scene's metadata) and score it."""
+    """Merge every labelled scene of ``dataset`` with ``config`` (exposures from each scene's
+    metadata) and score it against its ``HDRImg.hdr`` (SPEC §6). Returns one SceneResult per
+    scene, with the merge's seconds."""
     results = []
     for scene in labelled_scenes(dataset):
         bracket = load_bracket(scene_frames(scene))

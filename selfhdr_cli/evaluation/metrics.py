@@ -62,7 +62,9 @@ def ssim(pred: np.ndarray, target: np.ndarray, data_range: float = 255.0) -> flo
 
 
 def pu21_encode(luminance_cd_m2: np.ndarray) -> np.ndarray:
-    """PU21 perceptually uniform values of absolute luminance (cd/m², clipped to [0.005, 10⁴])."""
+    """PU21 perceptually uniform values (Mantiuk & Azimi 2021, eq. 3, "banding + glare" row of
+    Table 1) of absolute luminance in cd/m² (any shape; clipped to [0.005, 10⁴]). Float64, about
+    0 at 0.005 cd/m² and 256 at 100 cd/m²."""
     p = PU21_PARAMS
     y = np.clip(np.asarray(luminance_cd_m2, np.float64), *PU21_RANGE_CD_M2)
     yp = y ** p[3]
@@ -70,8 +72,9 @@ def pu21_encode(luminance_cd_m2: np.ndarray) -> np.ndarray:
 
 
 def pu21_psnr(pred: np.ndarray, target: np.ndarray, peak_cd_m2: float = DISPLAY_PEAK_CD_M2) -> float:
-    """PSNR on PU21-encoded RGB, HDR values scaled so 1 → ``peak_cd_m2``; the peak
-    signal is PU21(peak_cd_m2). A perceptual extra, not part of SPEC §6."""
+    """PSNR on PU21-encoded RGB: HDR in short-exposure units (float (H, W, 3)) scaled so that
+    1 shows at ``peak_cd_m2``; the peak signal is PU21(peak_cd_m2). A perceptual extra, not
+    part of SPEC §6."""
     a = pu21_encode(np.clip(pred, 0, None) * peak_cd_m2)
     b = pu21_encode(np.clip(target, 0, None) * peak_cd_m2)
     return psnr(a, b, data_range=float(pu21_encode(np.array(peak_cd_m2))))
@@ -106,7 +109,10 @@ def score_hdr(pred: np.ndarray, gt: np.ndarray) -> Scores:
     """
     if pred.shape != gt.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
-    pred = np.nan_to_num(np.asarray(pred, np.float32))
+    pred = np.asarray(pred, np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(pred)))
+    if bad:  # a score must not hide a broken prediction
+        raise ValueError(f"the prediction has {bad} non-finite values (NaN or inf)")
     t_pred, t_gt = mu_law(pred), mu_law(gt)
     return Scores(
         psnr_mu=psnr(t_pred, t_gt),

@@ -16,6 +16,7 @@ import tifffile
 
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.atomic import atomic_path, write_bytes_atomic
+from selfhdr_cli.io.exposure import EXPOSURE_TXT
 from selfhdr_cli.io.frames import frame_files, quantise
 from selfhdr_cli.io.hdrfile import write_hdr_image
 
@@ -66,7 +67,7 @@ def write_scene(folder: Path, frames: list[np.ndarray], ev_stops: list[float], g
     for k, frame in enumerate(frames):
         with atomic_path(folder / f"frame_{k}.tif") as tmp:
             tifffile.imwrite(tmp, quantise(frame, bits), photometric="rgb", compression="zlib", predictor=True)
-    write_bytes_atomic(folder / "exposure.txt", "".join(f"{e:g}\n" for e in ev_stops).encode())
+    write_bytes_atomic(folder / EXPOSURE_TXT, "".join(f"{e:g}\n" for e in ev_stops).encode())
     if ground_truth is not None:
         write_hdr_image(folder / GROUND_TRUTH_FILE, ground_truth)
     write_bytes_atomic(folder / SCENE_META, (json.dumps(meta, indent=2) + "\n").encode())

@@ -56,7 +56,8 @@ def exposure_match(ldr: np.ndarray, t_from: float, t_to: float, response: Camera
 
 
 def to_gray_u8(img: np.ndarray) -> np.ndarray:
-    """Rec.709 luma of an RGB [0, 1] image as uint8, the input the OpenCV flows want."""
+    """Rec.709 luma of an RGB image in [0, 1] (float (H, W, 3)) as uint8 (H, W), the input
+    OpenCV's flows want."""
     gray = rec709_luma(img)
     return np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8)
 

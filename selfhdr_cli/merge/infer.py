@@ -141,8 +141,14 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
                        tiles: TileConfig = TileConfig(),
                        device: str = "auto", progress: Callable[[int, int], None] | None = None,
                        threads: int | None = None) -> np.ndarray:
-    """Merge a Bracket with trained weights: pick (short, reference, long), align when the
-    network wants it (the colour component's flow), run it tiled."""
+    """Merge a Bracket with trained weights (the ``net`` method).
+
+    Picks (shortest, reference, longest) among the bracket's frames, aligns them with the
+    colour component's flow when the network wants it (``needs_alignment``), and runs it
+    tiled. ``weights``: a ``.safetensors`` file from ``selfhdr train``. ``response``: the
+    g used for the network's H_k = g(I_k) / t_k inputs. Returns float32 (H, W, 3) HDR in
+    short-exposure units, in [0, 1].
+    """
     dev = pick_device(device)
     if dev.type == "cpu":
         configure_cpu(threads)

@@ -41,7 +41,10 @@ def mu_law(hdr, mu: float = MU):
 
 
 def inverse_mu_law(tone, mu: float = MU):
-    """T⁻¹(t) = ((1 + μ)^t − 1) / μ for t in [0, 1]: back to short-exposure units."""
+    """T⁻¹(t) = ((1 + μ)^t − 1) / μ: μ-law values in [0, 1] back to short-exposure units.
+
+    numpy in, float32 out; a torch tensor in, a tensor of its dtype out.
+    """
     if _is_tensor(tone):
         return (tone * math.log1p(mu)).expm1() / mu
     t = np.asarray(tone, dtype=np.float32)

@@ -55,7 +55,8 @@ class CameraResponse:
             raise UsageError(f"invalid camera response gamma {self.gamma!r}: a number in [0.1, 10]")
 
     def to_linear(self, ldr: np.ndarray) -> np.ndarray:
-        """g(I): LDR values in [0, 1] to linear exposure in [0, 1]."""
+        """g(I) (SPEC §1): LDR values (float, any shape, clipped to [0, 1]) to linear exposure in
+        [0, 1], float32."""
         x = np.clip(ldr, 0.0, 1.0).astype(np.float32, copy=False)
         if self.kind == "linear":
             return x.copy()
@@ -64,7 +65,8 @@ class CameraResponse:
         return np.power(x, np.float32(self.gamma))
 
     def from_linear(self, linear: np.ndarray) -> np.ndarray:
-        """g⁻¹(L): linear exposure (clipped to [0, 1]) back to LDR values in [0, 1]."""
+        """g⁻¹(L): linear exposure (float, any shape, clipped to [0, 1]) back to LDR values in
+        [0, 1], float32."""
         x = np.clip(linear, 0.0, 1.0).astype(np.float32, copy=False)
         if self.kind == "linear":
             return x.copy()
@@ -73,7 +75,8 @@ class CameraResponse:
         return np.power(x, np.float32(1.0 / self.gamma))
 
     def to_linear_tensor(self, ldr):
-        """g(I) on a torch tensor (same curves as ``to_linear``)."""
+        """g(I) on a torch tensor (any shape, clamped to [0, 1]): the same curves as ``to_linear``,
+        differentiable, in the tensor's dtype."""
         x = ldr.clamp(0.0, 1.0)
         if self.kind == "linear":
             return x

@@ -19,7 +19,8 @@ KEY = 0.18
 
 
 def auto_exposure(image: np.ndarray, key: float = KEY) -> float:
-    """Scale that maps the log-average luminance to ``key`` (Reinhard 2002, eq. 1–2)."""
+    """The scale that maps the log-average luminance of ``image`` (linear HDR float (H, W, 3) RGB,
+    negatives ignored) to ``key`` (Reinhard et al. 2002, eq. 1–2)."""
     lum = np.maximum(rec709_luma(np.maximum(image, 0)), 0)
     log_avg = float(np.exp(np.mean(np.log(lum + 1e-6))))
     return key / max(log_avg, 1e-6)
@@ -28,18 +29,24 @@ def auto_exposure(image: np.ndarray, key: float = KEY) -> float:
 OPERATORS = ("reinhard", "mu-law", "gamma")
 
 
-def _exposed(image: np.ndarray, key: float, stops: float) -> np.ndarray:
+def _exposed(image: np.ndarray, key: float, stops: float, scale: float | None = None) -> np.ndarray:
     img = np.maximum(np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=0.0), 0)
-    return img * np.float32(auto_exposure(img, key) * 2.0 ** stops)
+    return img * np.float32((auto_exposure(img, key) if scale is None else scale) * 2.0 ** stops)
 
 
 def _to_u8(x: np.ndarray) -> np.ndarray:
     return (np.clip(x, 0, 1) * 255.0 + 0.5).astype(np.uint8)
 
 
-def reinhard(image: np.ndarray, key: float = KEY, stops: float = 0.0) -> np.ndarray:
-    """Global Reinhard operator on luminance, colour kept by ratio; returns uint8 sRGB."""
-    img = _exposed(image, key, stops)
+def reinhard(image: np.ndarray, key: float = KEY, stops: float = 0.0, scale: float | None = None) -> np.ndarray:
+    """Global Reinhard operator (Reinhard et al. 2002, eq. 3: L / (1 + L)) on Rec.709 luminance,
+    colour kept by ratio.
+
+    ``image``: linear HDR float (H, W, 3) RGB. Exposure: ``scale`` times the image when given
+    (to show several images alike), else the automatic one (``auto_exposure``); then ``stops``.
+    Returns uint8 (H, W, 3) sRGB-encoded RGB.
+    """
+    img = _exposed(image, key, stops, scale)
     scale = (1.0 / (1.0 + rec709_luma(img)))[..., None]
     return _to_u8(srgb_encode(img * scale))
 

@@ -69,7 +69,7 @@ def _gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
 class StructureLoss(nn.Module):
     """The default, weight-free L_stru on μ-law images (SPEC §4).
 
-    (1 − SSIM structure term on luma) + Σ L1 over three Laplacian-pyramid detail
+    (1 − SSIM structure term on the channel mean) + Σ L1 over three Laplacian-pyramid detail
     bands per channel. The structure term s = (σ_xy + C3) / (σ_x σ_y + C3) ignores
     local mean and contrast, and detail bands drop the low-pass residual, so
     low-frequency colour is left to L_color.
