@@ -45,3 +45,24 @@ def test_progress_counts_tiles(bracket):
     predict(build_network("fastnet").eval(), ldr, ldr, times, CameraResponse(), TileConfig(tile=128),
             progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (6, 6)  # 200×264 in 128 px tiles: rows start 0, 128; columns 0, 128, 256
+
+
+def test_a_network_merges_behind_the_flow_it_was_trained_with(tmp_path, monkeypatch, bracket):
+    """FastNet's alignment is a fixed layer: weights trained behind dis-fast merge behind dis-fast
+    unless a flow is asked for explicitly."""
+    import selfhdr_cli.merge.infer as infer
+    from selfhdr_cli.merge.align import AlignConfig
+    from selfhdr_cli.merge.bracket import bracket_from_arrays
+    from selfhdr_cli.nets.weights import save_weights
+
+    weights = tmp_path / "w.safetensors"
+    save_weights(weights, build_network("fastnet"), "fastnet", {"stage": "reconstruct",
+                                                                "config": {"flow": "dis-fast"}})
+    used = []
+    real_align = infer.align_bracket
+    monkeypatch.setattr(infer, "align_bracket", lambda *a: used.append(a[-1].flow) or real_align(*a))
+    ldr, times = bracket
+    b = bracket_from_arrays(list(ldr), list(times))
+    infer.merge_with_network(b, str(weights), CameraResponse(), None)
+    infer.merge_with_network(b, str(weights), CameraResponse(), AlignConfig(flow="dis-medium"))
+    assert used == ["dis-fast", "dis-medium"]

@@ -69,8 +69,9 @@ TILE_HELP = ("Tile size in pixels for network inference, so memory stays bounded
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
 DEFAULT_FLOW = "dis-fine"  # merge.align.DEFAULT_FLOW, repeated so that --help imports no numpy (a test ties them)
 DEFAULT_CRF = "gamma:2.2"  # radiometry.response.CameraResponse() as text (a test ties them)
-FLOW_HELP = ("Optical flow for alignment: dis-fine (default, chosen on the validation split by "
-             "benchmarks/flow_choice.py), dis-medium, dis-fast, dis-ultrafast, farneback.")
+FLOW_HELP = ("Optical flow for alignment: dis-fine (the default, chosen on the validation split by "
+             "benchmarks/flow_choice.py), dis-medium, dis-fast, dis-ultrafast, farneback. With --method net "
+             "the default is the flow the weights were trained behind.")
 
 
 def fail(exc: SelfHDRError) -> None:
@@ -78,14 +79,14 @@ def fail(exc: SelfHDRError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _color_config(crf: str, flow: str):
+def _color_config(crf: str, flow: str | None):
     from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
     from selfhdr_cli.merge.colour import ColorConfig
     from selfhdr_cli.radiometry.response import parse_response
 
-    if flow not in FLOW_METHODS:
+    if flow is not None and flow not in FLOW_METHODS:
         raise UsageError(f"--flow {flow!r}: choose one of {', '.join(FLOW_METHODS)}")
-    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow))
+    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW))
 
 
 class Tonemap(str, Enum):
@@ -137,4 +138,4 @@ STEPS_OPTION = typer.Option(None, "--steps", min=1, help="Training iterations (p
 RESUME_OPTION = typer.Option(False, "--resume", help="Continue from the checkpoints in the work folder (there must be one).")
 DEVICE_OPTION = typer.Option("auto", "--device", help=DEVICE_HELP)
 CRF_OPTION = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP)
-FLOW_OPTION = typer.Option(DEFAULT_FLOW, "--flow", help=FLOW_HELP)
+FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False)

@@ -41,7 +41,7 @@ def build_color_cmd(
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
     crf: str = CRF_OPTION,
-    flow: str = FLOW_OPTION,
+    flow: Optional[str] = FLOW_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -233,7 +233,7 @@ def evaluate(
                                             help="Run this merge method over DATASET and score it in one go."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net."),
     crf: str = CRF_OPTION,
-    flow: str = FLOW_OPTION,
+    flow: Optional[str] = FLOW_OPTION,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
     csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr)."),
 ) -> None:
@@ -268,8 +268,8 @@ def evaluate(
                     from selfhdr_cli.nets.weights import resolve_weights
 
                     weights_path = resolve_weights(weights)
-                cfg = MergeConfig(method=method.value, response=color_cfg.response, align=color_cfg.align,
-                                  weights=weights_path)
+                cfg = MergeConfig(method=method.value, response=color_cfg.response,
+                                  align=color_cfg.align if flow else None, weights=weights_path)
                 results = evaluate_method(source, cfg, advance)
                 label = f"{method.value} on {source}" + (f" ({Path(weights_path).name})" if weights_path else "")
         _print_results(results, summarise(results), label, json_out, csv_out)

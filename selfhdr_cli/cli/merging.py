@@ -76,7 +76,7 @@ def merge(
                                        "linearised."),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
     crf: str = CRF_OPTION,
-    flow: str = FLOW_OPTION,
+    flow: Optional[str] = FLOW_OPTION,
     units: Units = typer.Option(Units.short, "--units",
                                 help="[bold]short[/]: short-exposure units (shortest frame at t = 1). "
                                      "[bold]seconds[/]: radiance per second of exposure (needs times in "
@@ -115,7 +115,9 @@ def merge(
 
     try:
         color = _color_config(crf, flow)
-        config = MergeConfig(method=method.value, response=color.response, align=color.align, units=units.value,
+        # no --flow: None, so that the network path uses the flow its weights were trained behind
+        config = MergeConfig(method=method.value, response=color.response, align=color.align if flow else None,
+                             units=units.value,
                              weights=str(weights) if weights else None, tile=tile, device=device, half=half,
                              tonemap=tonemap_op.value, force=force)
     except SelfHDRError as exc:

@@ -112,7 +112,7 @@ def train_structure_cmd(
     device: str = DEVICE_OPTION,
     threads: Optional[int] = THREADS_OPTION,
     crf: str = CRF_OPTION,
-    flow: str = FLOW_OPTION,
+    flow: Optional[str] = FLOW_OPTION,
 ) -> None:
     """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
 
@@ -166,7 +166,7 @@ def train(
     device: str = DEVICE_OPTION,
     threads: Optional[int] = THREADS_OPTION,
     crf: str = CRF_OPTION,
-    flow: str = FLOW_OPTION,
+    flow: Optional[str] = FLOW_OPTION,
 ) -> None:
     """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.merge.align import AlignConfig, align_bracket
+from selfhdr_cli.merge.align import DEFAULT_FLOW, AlignConfig, align_bracket
 from selfhdr_cli.merge.bracket import Bracket, three_frames
 from selfhdr_cli.merge.device import configure_cpu, pick_device
 from selfhdr_cli.nets.weights import load_weights
@@ -129,15 +129,23 @@ def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=2)
-def _network_for(weights: str, mtime_ns: int, device: str) -> nn.Module:
+def _network_for(weights: str, mtime_ns: int, device: str) -> tuple[nn.Module, dict]:
     """Load once per process (batches and evaluations merge many brackets with one file)."""
-    net, _ = load_weights(weights)
+    net, meta = load_weights(weights)
     if device == "cpu":
         net = net.to(memory_format=torch.channels_last)  # 1.3–1.6× faster CPU inference (PLATFORM.md)
-    return net.to(device)
+    return net.to(device), meta
 
 
-def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse, align_config: AlignConfig,
+def trained_alignment(meta: dict) -> AlignConfig:
+    """The alignment a network was trained behind (recorded in its weights' training config):
+    for FastNet the flow is a fixed layer, so merging with another one is a different network.
+    Weights without a record get the default alignment."""
+    config = meta.get("info", {}).get("config", {})
+    return AlignConfig(flow=config.get("flow", DEFAULT_FLOW), interpolation=config.get("interpolation", "cubic"))
+
+
+def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse, align_config: AlignConfig | None,
                        tiles: TileConfig = TileConfig(),
                        device: str = "auto", progress: Callable[[int, int], None] | None = None,
                        threads: int | None = None) -> np.ndarray:
@@ -145,7 +153,8 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
 
     Picks (shortest, reference, longest) among the bracket's frames, aligns them with the
     colour component's flow when the network wants it (``needs_alignment``), and runs it
-    tiled. ``weights``: a ``.safetensors`` file from ``selfhdr train``. ``response``: the
+    tiled. ``align_config`` None: the alignment the weights were trained behind
+    (``trained_alignment``). ``weights``: a ``.safetensors`` file from ``selfhdr train``. ``response``: the
     g used for the network's H_k = g(I_k) / t_k inputs. Returns float32 (H, W, 3) HDR in
     short-exposure units, in [0, 1].
     """
@@ -154,7 +163,8 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
         configure_cpu(threads)
     if not Path(weights).is_file():
         raise UsageError("no such weights file", weights)
-    net = _network_for(str(weights), Path(weights).stat().st_mtime_ns, str(dev))
+    net, meta = _network_for(str(weights), Path(weights).stat().st_mtime_ns, str(dev))
+    align_config = align_config or trained_alignment(meta)
     pick = three_frames(len(bracket), bracket.reference)
     ldr = [bracket.frames[i] for i in pick]  # no stacking: large images are not copied
     times = np.asarray([bracket.relative_times[i] for i in pick], np.float32)

@@ -38,7 +38,7 @@ class MergeConfig:
 
     method: str = DEFAULT_METHOD
     response: CameraResponse = field(default_factory=CameraResponse)
-    align: AlignConfig = field(default_factory=AlignConfig)
+    align: AlignConfig | None = None  # None: the default flow; for ``net``, the one the weights were trained with
     units: str = "short"
     weights: str | None = None  # None: the shipped default (nets.weights.default_weights)
     tile: int = 0  # 0: automatic (merge.infer.DEFAULT_TILE)
@@ -63,7 +63,7 @@ class MergeConfig:
     @property
     def color(self) -> ColorConfig:
         """The colour component's settings (response and alignment) inside this config."""
-        return ColorConfig(response=self.response, align=self.align)
+        return ColorConfig(response=self.response, align=self.align or AlignConfig())
 
 
 def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),
