@@ -49,3 +49,13 @@ def test_shipped_weights_beat_the_colour_component_on_held_out_scenes(tmp_path):
         assert r.exit_code == 0, r.output
         scores[method] = json.loads(r.stdout)["mean"]["all"]["psnr_mu"]
     assert scores["net"] > scores["color"] + 1.0, scores
+
+
+def test_shipped_weights_record_the_default_alignment():
+    """A flow change must come with retrained weights: the default flow and the one the shipped
+    weights were trained behind are the same."""
+    from selfhdr_cli.merge.align import DEFAULT_FLOW
+    from selfhdr_cli.merge.infer import trained_alignment
+
+    _, meta = load_weights(default_weights())
+    assert meta["info"]["config"].get("flow") == DEFAULT_FLOW == trained_alignment(meta).flow
