@@ -12,6 +12,7 @@
 #   SELFHDR="python -m selfhdr_cli" to run from a checkout without installing; SHARED=path/to/shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's code, also for the python scripts
 OUT=${1:-/tmp/selfhdr_train}
 SELFHDR=${SELFHDR:-selfhdr}
 PY=${PYTHON:-python}
@@ -39,10 +40,14 @@ mkdir -p "$OUT/cmp20"
 for i in $(seq -f "%03g" 0 19); do ln -sfn "$OUT/scenes/syn_$i" "$OUT/cmp20/syn_$i"; done
 SELFHDR="$SELFHDR" bash benchmarks/compare_networks.sh "$OUT/cmp20" "$OUT/val" "$OUT/compare"
 
+log "shipped weights: the alignment record (the training config holds the flow from now on)"
+[ -e "$OUT/selfhdr-fastnet.recorded.safetensors" ] || $PY training/add_alignment_record.py \
+  "$OUT/selfhdr-fastnet.safetensors" "$OUT/scenes.selfhdr" "$OUT/selfhdr-fastnet.recorded.safetensors"
+
 log "benchmark"
 $PY benchmarks/benchmark.py ${SHARED:+--hdr "$SHARED/data/hdr"} --methods ref,debevec,color,net \
   --model "SelfHDR stage 1=$OUT/scenes.selfhdr/structure.safetensors" \
-  --model "SelfHDR=$OUT/selfhdr-fastnet.safetensors" \
+  --model "SelfHDR=$OUT/selfhdr-fastnet.recorded.safetensors" \
   --model "supervised FastNet=$OUT/supervised-fastnet.safetensors" \
   --model "AHDRNet (reduced schedule)=$OUT/compare/ahdrnet.safetensors" \
   --model "FastNet (reduced schedule)=$OUT/compare/fastnet.safetensors"
