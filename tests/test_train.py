@@ -158,6 +158,9 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path):
     assert r.exit_code == 2 and "nothing to resume" in r.stderr
     r = runner.invoke(app, ["train-structure", str(data), "--preset", "tiny", "--resume"])
     assert r.exit_code == 2 and "nothing to resume" in r.stderr
+    r = runner.invoke(app, ["train", str(data), "--supervised", "--preset", "tiny", "--resume"])
+    assert r.exit_code == 2 and "supervised.ckpt" in r.stderr
+    assert not (tmp_path / "data.selfhdr").exists()  # a refused run leaves nothing behind
 
 
 def test_stage1_weights_trained_otherwise_are_refused_not_reused(tmp_path):

@@ -37,7 +37,10 @@ from selfhdr_cli.errors import SelfHDRError, UsageError
 
 def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
                     seed, crf: str, flow: str, device: str, threads: Optional[int], val: Optional[Path],
-                    val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None):
+                    val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None,
+                    resume: str | None = None):
+    """Everything both training commands need; ``resume`` names the run to resume (checked before
+    anything is created)."""
     from selfhdr_cli.merge.device import configure_cpu, pick_device
     from selfhdr_cli.training.loop import init_distributed, preset_config
     from selfhdr_cli.training.recipe import load_validation, workdir_for
@@ -57,7 +60,10 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
     if dist.world > 1 and dist.is_main:
         err.print(f"distributed: {dist.world} processes ({'nccl' if dev.type == 'cuda' else 'gloo'})",
                   highlight=False)
-    work_dir = workdir_for(dataset, work)
+    work_dir = workdir_for(dataset, work, create=False)
+    if resume:
+        work_dir.check_resumable(resume)
+    work_dir.root.mkdir(exist_ok=True)
     validation = None
     if val is not None and dist.is_main:
         with err.status("loading the validation set…"):
@@ -123,9 +129,7 @@ def train_structure_cmd(
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
-            None, val_every)
-        if resume and not work_dir.structure_checkpoint.is_file():
-            raise UsageError("nothing to resume: no stage-1 checkpoint", work_dir.structure_checkpoint)
+            None, val_every, resume="structure" if resume else None)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "stage 1")
             result = train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
@@ -180,10 +184,8 @@ def train(
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
-            vgg_weights, val_every)
+            vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None)
         out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
-        if resume:
-            work_dir.check_resumable(supervised)
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))
         if supervised:

@@ -67,20 +67,24 @@ class Workdir:
     def supervised_weights(self) -> Path:
         return self.root / "supervised.safetensors"
 
-    def check_resumable(self, supervised: bool) -> None:
-        """``--resume`` needs a checkpoint to continue: refuse when there is none."""
-        checkpoints = [self.supervised_checkpoint] if supervised else [self.structure_checkpoint,
-                                                                         self.reconstruct_checkpoint]
+    def check_resumable(self, run: str) -> None:
+        """``--resume`` needs a checkpoint to continue: refuse when ``run`` (``structure``, ``both``
+        stages or ``supervised``) has none."""
+        checkpoints = {"structure": [self.structure_checkpoint],
+                       "both": [self.structure_checkpoint, self.reconstruct_checkpoint],
+                       "supervised": [self.supervised_checkpoint]}[run]
         if not any(c.is_file() for c in checkpoints):
             raise UsageError(f"nothing to resume: no {' or '.join(c.name for c in checkpoints)} in the work folder",
                              self.root)
 
 
-def workdir_for(dataset: Path, work: Path | None) -> Workdir:
+def workdir_for(dataset: Path, work: Path | None, create: bool = True) -> Workdir:
+    """The work folder (``work``, else ``<dataset>.selfhdr``); created unless ``create`` is False."""
     root = Path(work) if work is not None else default_cache_root(dataset)
     if not root.parent.resolve().is_dir():
         raise UsageError("work folder's parent does not exist", root.parent)
-    root.mkdir(exist_ok=True)
+    if create:
+        root.mkdir(exist_ok=True)
     return Workdir(root)
 
 
