@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from selfhdr_cli.evaluation.metrics import psnr
 from selfhdr_cli.evaluation.synth import SceneConfig, make_scene, radiance_maps, synthesise
 from selfhdr_cli.io.frames import read_ldr
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-from selfhdr_cli.radiometry.response import CameraResponse
-from selfhdr_cli.evaluation.metrics import psnr
 from selfhdr_cli.radiometry.mulaw import mu_law
+from selfhdr_cli.radiometry.response import CameraResponse
 
 
 def psnr_mu(pred: np.ndarray, gt: np.ndarray) -> float:

@@ -12,8 +12,8 @@ import numpy as np
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.infer import TileConfig, merge_with_network
-from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.mulaw import mu_law
+from selfhdr_cli.radiometry.response import CameraResponse
 
 
 def main() -> None:

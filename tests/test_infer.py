@@ -9,8 +9,8 @@ import torch
 from conftest import dynamic_bracket
 from selfhdr_cli.merge.infer import TileConfig, predict
 from selfhdr_cli.nets import build_network
-from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.mulaw import mu_law
+from selfhdr_cli.radiometry.response import CameraResponse
 
 
 @pytest.fixture(scope="module")

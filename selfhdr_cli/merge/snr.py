@@ -1,0 +1,121 @@
+"""A noise-optimal merge of aligned frames: every frame weighted by its signal-to-noise ratio.
+
+The first departure SPEC §8 names, for issue 10. Each frame's radiance estimate
+H_k = g(I_k) / t_k is weighted by 1 / var(H_k) under a noise model (shot and read noise on
+the linear value, plus the LDR quantisation step carried through g); clipped values get no
+weight; a frame that disagrees with the reference by more than ``reject_sigma`` standard
+deviations (motion the flow missed) is dropped at that pixel, the robustness idea of burst
+pipelines (HDR+). Where no frame is usable, the triangle merge (SPEC §2.4) decides.
+
+It is selectable, not the default: Y_color is still SPEC §2.4's triangle merge until an
+ablation on the validation split (``benchmarks/colour_merge_choice.py``) and a retrained
+network make the case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.merge.colour import merge_triangle
+from selfhdr_cli.radiometry.response import CameraResponse
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Noise of a frame's linear value L = g(I) in [0, 1]: var = shot·L + read² + (g'(I)·Δ)²/12,
+    with Δ = 1 / (2^bits − 1) the LDR quantisation step. The defaults are a guess for a
+    16-bit bracket of a small sensor (the synthetic benchmark's camera uses the same form)."""
+
+    shot: float = 2e-4
+    read: float = 1e-3
+    bits: int = 16
+
+    def __post_init__(self) -> None:
+        if not (self.shot >= 0 and self.read >= 0 and self.shot + self.read > 0):
+            raise UsageError(f"noise model needs shot, read ≥ 0 and not both 0 (got {self.shot}, {self.read})")
+        if not 1 <= self.bits <= 32:
+            raise UsageError(f"noise model bits must be 1..32, got {self.bits}")
+
+    def linear_variance(self, ldr: np.ndarray, response: CameraResponse) -> np.ndarray:
+        """Variance of g(I) for LDR values ``ldr`` (float32 (..., 3) in [0, 1]); float32, same shape."""
+        step = np.float32(1.0 / (2 ** self.bits - 1))
+        eps = np.float32(1e-3)
+        slope = (response.to_linear(ldr + eps) - response.to_linear(ldr - eps)) / (2 * eps)  # g'(I)
+        linear = response.to_linear(ldr)
+        return (np.float32(self.shot) * linear + np.float32(self.read ** 2)
+                + (slope * step) ** 2 / np.float32(12.0)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SNRMergeConfig:
+    """The SNR merge's settings: the noise model, the clipping level (LDR), the rejection
+    threshold in standard deviations (0: no rejection) and its neighbourhood (px, odd)."""
+
+    noise: NoiseModel = field(default_factory=NoiseModel)
+    clip: float = 0.98
+    reject_sigma: float = 3.0
+    reject_window: int = 5
+
+
+def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+              response: CameraResponse, config: SNRMergeConfig = SNRMergeConfig()) -> np.ndarray:
+    """Inverse-variance merge of all aligned frames, clipped values excluded, disagreeing frames
+    rejected per pixel.
+
+    Parameters
+    ----------
+    aligned : list of ndarray, float32 (H, W, 3), LDR in [0, 1]
+        Every frame of the bracket in exposure order, warped onto the reference.
+    relative_times : ndarray (N,)
+        Exposure times relative to the shortest frame (t_1 = 1).
+    reference : int
+        The reference frame: the one others must agree with.
+    response : CameraResponse
+        g, to linearise: H_k = g(I_k) / t_k.
+    config : SNRMergeConfig
+
+    Returns
+    -------
+    ndarray, float32 (H, W, 3): HDR in short-exposure units. Pixels where no frame is usable
+    (every frame clipped, or every other frame rejected while the reference is clipped)
+    take the triangle merge (SPEC §2.4).
+    """
+    t = np.asarray(relative_times, dtype=np.float64)
+    ref = aligned[reference]
+    h_ref = response.to_linear(ref) / np.float32(t[reference])
+    var_ref = config.noise.linear_variance(ref, response) / np.float32(t[reference] ** 2)
+    ref_usable = ref < config.clip
+    num = np.zeros_like(h_ref)
+    den = np.zeros_like(h_ref)
+    for k, frame in enumerate(aligned):
+        h = response.to_linear(frame) / np.float32(t[k])
+        var = config.noise.linear_variance(frame, response) / np.float32(t[k] ** 2)
+        weight = (frame < config.clip) / var
+        if k != reference and config.reject_sigma > 0:
+            weight *= _agrees(h, var, h_ref, var_ref, ref_usable, frame < config.clip, config)[..., None]
+        num += weight * h
+        den += weight
+    merged = num / np.maximum(den, np.float32(1e-20))
+    fallback = den <= 0
+    if fallback.any():
+        merged[fallback] = merge_triangle(aligned, t, reference, response)[fallback]
+    return merged.astype(np.float32)
+
+
+def _agrees(h: np.ndarray, var: np.ndarray, h_ref: np.ndarray, var_ref: np.ndarray, ref_usable: np.ndarray,
+            usable: np.ndarray, config: SNRMergeConfig) -> np.ndarray:
+    """(H, W) float mask: 1 where the frame agrees with the reference within ``reject_sigma``,
+    judged on the channels both measure, averaged over a small window so that noise alone
+    rarely rejects. Where the reference measures nothing (clipped) there is nothing to judge."""
+    both = (ref_usable & usable).astype(np.float32)
+    z2 = ((h - h_ref) ** 2 / (var + var_ref)) * both
+    count = both.sum(axis=-1)
+    z2_pixel = z2.sum(axis=-1) / np.maximum(count, 1)
+    win = int(config.reject_window)
+    z2_local = cv2.blur(z2_pixel, (win, win), borderType=cv2.BORDER_REFLECT) if win > 1 else z2_pixel
+    judged = count > 0
+    return np.where(judged, z2_local < config.reject_sigma ** 2, True).astype(np.float32)
