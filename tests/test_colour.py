@@ -130,3 +130,7 @@ def test_snr_merge_rejects_what_disagrees_with_the_reference():
     without = merge_snr(ghosted, t, 1, g, SNRMergeConfig(reject_sigma=0))
     assert _psnr_mu(with_rejection[region], gt[region]) > _psnr_mu(without[region], gt[region]) + 10
     assert _psnr_mu(with_rejection, gt) > _psnr_mu(merge_triangle(ghosted, t, 1, g), gt)
+    from selfhdr_cli.merge.snr import agreement
+
+    agree = agreement(ghosted, t, 1, g)
+    assert agree[region].mean() < 0.2 and agree[70:, 90:].mean() > 0.95  # motion seen there, and only there

@@ -106,6 +106,24 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
     return merged.astype(np.float32)
 
 
+def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int, response: CameraResponse,
+              config: SNRMergeConfig = SNRMergeConfig()) -> np.ndarray:
+    """(H, W) float32 in {0, 1}: 1 where every other frame agrees with the reference (as
+    ``merge_snr`` judges it), 0 where at least one was rejected: where motion was seen."""
+    t = np.asarray(relative_times, dtype=np.float64)
+    ref = aligned[reference]
+    h_ref = response.to_linear(ref) / np.float32(t[reference])
+    var_ref = config.noise.linear_variance(ref, response) / np.float32(t[reference] ** 2)
+    out = np.ones(ref.shape[:2], np.float32)
+    for k, frame in enumerate(aligned):
+        if k == reference:
+            continue
+        h = response.to_linear(frame) / np.float32(t[k])
+        var = config.noise.linear_variance(frame, response) / np.float32(t[k] ** 2)
+        out *= _agrees(h, var, h_ref, var_ref, ref < config.clip, frame < config.clip, config)
+    return out
+
+
 def _agrees(h: np.ndarray, var: np.ndarray, h_ref: np.ndarray, var_ref: np.ndarray, ref_usable: np.ndarray,
             usable: np.ndarray, config: SNRMergeConfig) -> np.ndarray:
     """(H, W) float mask: 1 where the frame agrees with the reference within ``reject_sigma``,
