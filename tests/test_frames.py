@@ -71,3 +71,23 @@ def test_unsupported_and_missing(tmp_path):
         probe_size(tmp_path / "x.bmp")
     with pytest.raises(UsageError, match="no such file"):
         probe_size(tmp_path / "x.png")
+
+
+def test_png_header_gives_size_and_depth_without_a_third_party_limit(tmp_path):
+    """PNG size and bit depth come from IHDR: a 16-bit RGB PNG reports uint16, and a 195 MP header
+    (over Pillow's 179 MP bomb limit, under our 200 MP cap) is measured, not refused by Pillow."""
+    import struct
+    import zlib
+
+    import cv2
+
+    from selfhdr_cli.io.frames import bit_depth
+
+    small = tmp_path / "16bit.png"
+    cv2.imwrite(str(small), np.full((20, 30, 3), 40000, np.uint16))
+    assert bit_depth(small) == "uint16" and probe_size(small) == (20, 30)
+    big = tmp_path / "big.png"
+    ihdr = struct.pack(">IIBBBBB", 15000, 13000, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    assert probe_size(big) == (13000, 15000)
