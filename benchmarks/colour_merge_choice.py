@@ -2,7 +2,8 @@
 
 Compares SPEC §2.4's triangle weights (the paper's Y_color) with the SNR merge of
 ``selfhdr_cli.merge.snr`` (every frame, inverse-variance weights, clipped values excluded),
-without and with rejection of frames that disagree with the reference. Scenes are
+without and with rejection of frames that disagree with the reference, with the default
+noise model or one estimated from the bracket itself (``estimate_noise``). Scenes are
 synthesised from the validation split's maps exactly as ``synth --split val`` would (seed 7):
 dynamic and static brackets, 3 frames at EV 0/2/4, and 5-frame static brackets at EV 0..4 in
 1-stop steps (where the triangle merge uses only 3 of the 5). All methods see the same
@@ -24,13 +25,15 @@ from selfhdr_cli.evaluation.synth import SceneConfig, radiance_maps, render_brac
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.align import AlignConfig, align_bracket
 from selfhdr_cli.merge.colour import merge_triangle
-from selfhdr_cli.merge.snr import SNRMergeConfig, merge_snr
+from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr
 from selfhdr_cli.radiometry.response import CameraResponse
 
 METHODS = {
     "triangle (SPEC §2.4)": lambda al, t, r, g: merge_triangle(al, t, r, g),
     "SNR, no rejection": lambda al, t, r, g: merge_snr(al, t, r, g, SNRMergeConfig(reject_sigma=0)),
     "SNR + rejection (3σ)": lambda al, t, r, g: merge_snr(al, t, r, g, SNRMergeConfig()),
+    "SNR + rejection, noise estimated from the bracket":
+        lambda al, t, r, g: merge_snr(al, t, r, g, SNRMergeConfig(noise=estimate_noise(al, t, g))),
 }
 
 

@@ -137,3 +137,44 @@ def _agrees(h: np.ndarray, var: np.ndarray, h_ref: np.ndarray, var_ref: np.ndarr
     z2_local = cv2.blur(z2_pixel, (win, win), borderType=cv2.BORDER_REFLECT) if win > 1 else z2_pixel
     judged = count > 0
     return np.where(judged, z2_local < config.reject_sigma ** 2, True).astype(np.float32)
+
+
+def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, response: CameraResponse,
+                   bits: int = 16, clip: float = 0.98) -> NoiseModel:
+    """Fit the bracket's own shot and read noise from pairs of adjacent aligned frames.
+
+    Where two frames both measure a pixel (unclipped, smooth, not far apart), the difference of
+    their radiance estimates H_a − H_b is noise: its variance is
+    shot·(L_a/t_a² + L_b/t_b²) + read²·(1/t_a² + 1/t_b²) (quantisation is small beside it). A
+    least-squares fit of that line to binned medians of the squared differences (medians
+    resist motion and misalignment) gives ``shot`` and ``read``, floored at small positive
+    values. ``aligned``: float32 (H, W, 3) LDR in [0, 1], exposure order; ``relative_times``
+    (N,). Returns a NoiseModel with ``bits``.
+    """
+    t = np.asarray(relative_times, dtype=np.float64)
+    feats, targets = [], []
+    for a, b in zip(range(len(aligned) - 1), range(1, len(aligned))):
+        fa, fb = aligned[a], aligned[b]
+        la, lb = response.to_linear(fa), response.to_linear(fb)
+        ha, hb = la / t[a], lb / t[b]
+        smooth = cv2.blur(fb.mean(axis=-1), (5, 5))
+        gradient = np.abs(fb.mean(axis=-1) - smooth)
+        ok = (fa < clip) & (fb < clip) & (fa > 0.02) & (fb > 0.02) & (gradient < 0.01)[..., None]
+        d2 = ((ha - hb) ** 2)[ok]
+        x_shot = (la / t[a] ** 2 + lb / t[b] ** 2)[ok]
+        x_read = np.full_like(x_shot, 1 / t[a] ** 2 + 1 / t[b] ** 2)
+        if d2.size < 1000:
+            continue
+        # medians of d² in bins of the shot feature; for Gaussian noise, median(d²) = 0.455·var
+        edges = np.quantile(x_shot, np.linspace(0, 1, 21))
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            sel = (x_shot >= lo) & (x_shot < hi)
+            if sel.sum() >= 50:
+                feats.append([float(np.median(x_shot[sel])), float(x_read[sel][0])])
+                targets.append(float(np.median(d2[sel])) / 0.455)
+    if len(targets) < 3:
+        return NoiseModel(bits=bits)  # too little to fit: the default guess, as documented
+    coef, *_ = np.linalg.lstsq(np.asarray(feats), np.asarray(targets), rcond=None)
+    shot = max(float(coef[0]), 1e-6)
+    read = float(np.sqrt(max(float(coef[1]), 1e-10)))
+    return NoiseModel(shot=shot, read=read, bits=bits)
