@@ -65,6 +65,9 @@ def test_dataset_build_skip_force(tmp_path):
     r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--flow", "dis-fast", "--crf", "srgb",
                                   "--json"])
     assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["skipped", "skipped", "rebuilt"]
+    r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--flow", "dis-fast", "--crf", "srgb",
+                                  "--colour-merge", "snr", "--json"])
+    assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["rebuilt"] * 3 and "merge" in r.stderr
 
 
 def test_default_output_beside_dataset(tmp_path):

@@ -79,14 +79,14 @@ def fail(exc: SelfHDRError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _color_config(crf: str, flow: str | None):
+def _color_config(crf: str, flow: str | None, colour_merge: str = "triangle"):
     from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
     from selfhdr_cli.merge.colour import ColorConfig
     from selfhdr_cli.radiometry.response import parse_response
 
     if flow is not None and flow not in FLOW_METHODS:
         raise UsageError(f"--flow {flow!r}: choose one of {', '.join(FLOW_METHODS)}")
-    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW))
+    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW), merge=colour_merge)
 
 
 class Tonemap(str, Enum):
@@ -139,3 +139,7 @@ RESUME_OPTION = typer.Option(False, "--resume", help="Continue from the checkpoi
 DEVICE_OPTION = typer.Option("auto", "--device", help=DEVICE_HELP)
 CRF_OPTION = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP)
 FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False)
+COLOUR_MERGE_OPTION = typer.Option("triangle", "--colour-merge",
+                                   help="The colour component's fixed merge: [bold]triangle[/] (SPEC §2.4, the paper's; "
+                                        "default) or [bold]snr[/] (every frame by its SNR, noise fitted from the "
+                                        "bracket, disagreeing frames rejected; under evaluation, issue 10).")

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from selfhdr_cli.cli.app import (
+    COLOUR_MERGE_OPTION,
     CRF_OPTION,
     EV_HELP,
     EXPOSURES_HELP,
@@ -42,6 +43,7 @@ def build_color_cmd(
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
+    colour_merge: str = COLOUR_MERGE_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -55,7 +57,7 @@ def build_color_cmd(
         from selfhdr_cli.io.dataset import find_scenes, scene_frames
         from selfhdr_cli.training.caches import build_color_scene, default_cache_root
 
-        color_cfg = _color_config(crf, flow)
+        color_cfg = _color_config(crf, flow, colour_merge)
         if len(source) == 1 and source[0].is_dir():
             scenes = find_scenes(source[0])
             single = len(scenes) == 1 and scenes[0] == source[0]
@@ -234,6 +236,7 @@ def evaluate(
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net."),
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
+    colour_merge: str = COLOUR_MERGE_OPTION,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
     csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr)."),
 ) -> None:
@@ -260,7 +263,7 @@ def evaluate(
                 results = evaluate_predictions(source, gt_dir, advance)
                 label = str(source)
             else:
-                color_cfg = _color_config(crf, flow)
+                color_cfg = _color_config(crf, flow, colour_merge)
                 if weights is not None and method != Method.net:
                     raise UsageError(f"--weights applies to --method net only, not {method.value}")
                 weights_path = None
@@ -269,7 +272,8 @@ def evaluate(
 
                     weights_path = resolve_weights(weights)
                 cfg = MergeConfig(method=method.value, response=color_cfg.response,
-                                  align=color_cfg.align if flow else None, weights=weights_path)
+                                  align=color_cfg.align if flow else None, weights=weights_path,
+                                  colour_merge=colour_merge)
                 results = evaluate_method(source, cfg, advance)
                 label = f"{method.value} on {source}" + (f" ({Path(weights_path).name})" if weights_path else "")
         _print_results(results, summarise(results), label, json_out, csv_out)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from selfhdr_cli.cli.app import (
+    COLOUR_MERGE_OPTION,
     CRF_OPTION,
     DEVICE_OPTION,
     EV_HELP,
@@ -77,6 +78,7 @@ def merge(
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
+    colour_merge: str = COLOUR_MERGE_OPTION,
     units: Units = typer.Option(Units.short, "--units",
                                 help="[bold]short[/]: short-exposure units (shortest frame at t = 1). "
                                      "[bold]seconds[/]: radiance per second of exposure (needs times in "
@@ -114,12 +116,12 @@ def merge(
     from selfhdr_cli.merge.method import MergeConfig
 
     try:
-        color = _color_config(crf, flow)
+        color = _color_config(crf, flow, colour_merge)
         # no --flow: None, so that the network path uses the flow its weights were trained behind
         config = MergeConfig(method=method.value, response=color.response, align=color.align if flow else None,
                              units=units.value,
                              weights=str(weights) if weights else None, tile=tile, device=device, half=half,
-                             tonemap=tonemap_op.value, force=force)
+                             tonemap=tonemap_op.value, force=force, colour_merge=colour_merge)
     except SelfHDRError as exc:
         fail(exc)
         return

@@ -9,6 +9,7 @@ import typer
 
 from selfhdr_cli.cli.app import (
     BATCH_OPTION,
+    COLOUR_MERGE_OPTION,
     CRF_OPTION,
     CROP_OPTION,
     DATASET_HELP,
@@ -36,7 +37,7 @@ from selfhdr_cli.errors import SelfHDRError, UsageError
 
 
 def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
-                    seed, crf: str, flow: str, device: str, threads: Optional[int], val: Optional[Path],
+                    seed, crf: str, flow: str, colour_merge: str, device: str, threads: Optional[int], val: Optional[Path],
                     val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None,
                     resume: str | None = None):
     """Everything both training commands need; ``resume`` names the run to resume (checked before
@@ -49,9 +50,10 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
         raise UsageError("no such folder", dataset)
     if vgg_weights is not None and not vgg_weights.is_file():
         raise UsageError("no such VGG19 weights file", vgg_weights)
-    color_cfg = _color_config(crf, flow)
+    color_cfg = _color_config(crf, flow, colour_merge)
     config = preset_config(preset.value, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
-                           seed=seed, response=str(color_cfg.response), flow=color_cfg.align.flow, vgg_weights=str(vgg_weights) if vgg_weights else None,
+                           seed=seed, response=str(color_cfg.response), flow=color_cfg.align.flow,
+                           colour_merge=color_cfg.merge, vgg_weights=str(vgg_weights) if vgg_weights else None,
                            val_every=val_every)
     dev = pick_device(device)
     dist = init_distributed(dev)
@@ -119,6 +121,7 @@ def train_structure_cmd(
     threads: Optional[int] = THREADS_OPTION,
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
+    colour_merge: str = COLOUR_MERGE_OPTION,
 ) -> None:
     """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
 
@@ -128,7 +131,7 @@ def train_structure_cmd(
         from selfhdr_cli.training.recipe import train_structure
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
-            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
+            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
             None, val_every, resume="structure" if resume else None)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "stage 1")
@@ -171,6 +174,7 @@ def train(
     threads: Optional[int] = THREADS_OPTION,
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
+    colour_merge: str = COLOUR_MERGE_OPTION,
 ) -> None:
     """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
 
@@ -183,7 +187,7 @@ def train(
         from selfhdr_cli.training.recipe import train_reconstruction, train_structure, train_supervised
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
-            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, device, threads, val, val_limit,
+            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
             vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None)
         out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
         if dist.is_main:

@@ -10,18 +10,32 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import AlignConfig, align_bracket
 from selfhdr_cli.merge.bracket import Bracket
+from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.weighting import triangle_weights
+
+COLOUR_MERGES = ("triangle", "snr")
 
 
 @dataclass(frozen=True)
 class ColorConfig:
-    """Settings of the colour component: camera response and alignment."""
+    """Settings of the colour component: camera response, alignment, and the fixed merge.
+
+    ``merge``: ``triangle`` (SPEC §2.4, the paper's Y_color; the default) or ``snr``
+    (``merge.snr``: every frame by its SNR, noise fitted from the bracket, disagreeing frames
+    rejected; issue 10, under evaluation).
+    """
 
     response: CameraResponse = field(default_factory=CameraResponse)
     align: AlignConfig = field(default_factory=AlignConfig)
+    merge: str = "triangle"
+
+    def __post_init__(self) -> None:
+        if self.merge not in COLOUR_MERGES:
+            raise UsageError(f"unknown colour merge {self.merge!r}; choose one of {', '.join(COLOUR_MERGES)}")
 
 
 @dataclass
@@ -72,6 +86,17 @@ def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, refere
     return out.astype(np.float32)
 
 
+def merge_colour(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+                 config: ColorConfig = ColorConfig()) -> np.ndarray:
+    """Y_color from already aligned frames with ``config.merge``: ``merge_triangle`` (SPEC §2.4)
+    or ``merge.snr.merge_snr`` with the noise fitted from the bracket. Same contract as
+    ``merge_triangle``."""
+    if config.merge == "snr":
+        noise = estimate_noise(aligned, relative_times, config.response)
+        return merge_snr(aligned, relative_times, reference, config.response, SNRMergeConfig(noise=noise))
+    return merge_triangle(aligned, relative_times, reference, config.response)
+
+
 def build_color(bracket: Bracket, config: ColorConfig = ColorConfig()) -> ColorResult:
     """Align every frame of ``bracket`` to its reference and merge them into Y_color (SPEC §2).
 
@@ -79,5 +104,5 @@ def build_color(bracket: Bracket, config: ColorConfig = ColorConfig()) -> ColorR
     (float32 (H, W, 3) in [0, 1], exposure order).
     """
     aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, config.response, config.align)
-    y = merge_triangle(aligned, bracket.relative_times, bracket.reference, config.response)
+    y = merge_colour(aligned, bracket.relative_times, bracket.reference, config)
     return ColorResult(y_color=y, aligned=aligned)

@@ -47,6 +47,7 @@ class MergeConfig:
     half: bool = False
     tonemap: str = "reinhard"
     force: bool = False
+    colour_merge: str = "triangle"  # --method color: merge.colour.COLOUR_MERGES
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -57,13 +58,15 @@ class MergeConfig:
             raise UsageError(f"--tonemap {self.tonemap!r}: choose one of {', '.join(OPERATORS)}")
         if self.method != "net" and (self.weights is not None or self.tile != 0 or self.device != "auto"):
             raise UsageError(f"--weights, --tile and --device apply to --method net only, not {self.method}")
+        if self.method != "color" and self.colour_merge != "triangle":
+            raise UsageError(f"--colour-merge applies to --method color only, not {self.method}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"threads must be at least 1, got {self.threads}")
 
     @property
     def color(self) -> ColorConfig:
         """The colour component's settings (response and alignment) inside this config."""
-        return ColorConfig(response=self.response, align=self.align or AlignConfig())
+        return ColorConfig(response=self.response, align=self.align or AlignConfig(), merge=self.colour_merge)
 
 
 def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),

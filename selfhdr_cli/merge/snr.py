@@ -5,11 +5,11 @@ H_k = g(I_k) / t_k is weighted by 1 / var(H_k) under a noise model (shot and rea
 the linear value, plus the LDR quantisation step carried through g); clipped values get no
 weight; a frame that disagrees with the reference by more than ``reject_sigma`` standard
 deviations (motion the flow missed) is dropped at that pixel, the robustness idea of burst
-pipelines (HDR+). Where no frame is usable, the triangle merge (SPEC §2.4) decides.
+pipelines (HDR+). Where every frame is clipped, the shortest frame's value stands.
 
-It is selectable, not the default: Y_color is still SPEC §2.4's triangle merge until an
-ablation on the validation split (``benchmarks/colour_merge_choice.py``) and a retrained
-network make the case.
+It is selectable (``ColorConfig(merge="snr")``, ``--colour-merge snr``), not the default:
+Y_color is still SPEC §2.4's triangle merge until an ablation on the validation split
+(``benchmarks/colour_merge_choice.py``) and a retrained network make the case.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.merge.colour import merge_triangle
 from selfhdr_cli.radiometry.response import CameraResponse
 
 
@@ -80,9 +79,8 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
 
     Returns
     -------
-    ndarray, float32 (H, W, 3): HDR in short-exposure units. Pixels where no frame is usable
-    (every frame clipped, or every other frame rejected while the reference is clipped)
-    take the triangle merge (SPEC §2.4).
+    ndarray, float32 (H, W, 3): HDR in short-exposure units. Values no frame measures (every
+    frame clipped) take the shortest frame's, as the triangle merge does there (SPEC §2.4).
     """
     t = np.asarray(relative_times, dtype=np.float64)
     ref = aligned[reference]
@@ -102,7 +100,7 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
     merged = num / np.maximum(den, np.float32(1e-20))
     fallback = den <= 0
     if fallback.any():
-        merged[fallback] = merge_triangle(aligned, t, reference, response)[fallback]
+        merged[fallback] = (response.to_linear(aligned[0]) / np.float32(t[0]))[fallback]
     return merged.astype(np.float32)
 
 

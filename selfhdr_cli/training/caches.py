@@ -73,7 +73,7 @@ class ColorCache:
         return read_hdr_image(self.y_color), aligned, meta
 
 
-SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "align")
+SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "align", "merge")
 
 
 def settings_record(plan: BracketPlan, config: ColorConfig) -> dict:
@@ -83,7 +83,8 @@ def settings_record(plan: BracketPlan, config: ColorConfig) -> dict:
     stats = [Path(p).stat() for p in plan.paths]
     return {"frames": [p.name for p in plan.paths], "frame_stats": [[s.st_size, s.st_mtime_ns] for s in stats],
             "relative_times": [round(float(t / plan.times[0]), 9) for t in plan.times],
-            "reference": int(plan.reference), "response": str(config.response), "align": asdict(config.align)}
+            "reference": int(plan.reference), "response": str(config.response), "align": asdict(config.align),
+            "merge": config.merge}
 
 
 def describe_difference(old: dict | None, new: dict) -> str:

@@ -51,6 +51,7 @@ class TrainConfig:
     val_every: int = 250
     response: str = str(CameraResponse())  # the colour component's g, as text (also the networks' input)
     flow: str = DEFAULT_FLOW  # the colour component's alignment: the caches and FastNet's fixed layer
+    colour_merge: str = "triangle"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
     vgg_weights: str | None = None
 
     def to_dict(self) -> dict:

@@ -24,7 +24,7 @@ from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, labelled_scen
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.merge.align import align_bracket
 from selfhdr_cli.merge.bracket import load_bracket, three_frames
-from selfhdr_cli.merge.colour import ColorConfig, merge_triangle
+from selfhdr_cli.merge.colour import ColorConfig, merge_colour
 from selfhdr_cli.merge.infer import TileConfig, predict
 from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
 from selfhdr_cli.radiometry.mulaw import mu_law
@@ -134,7 +134,7 @@ def load_validation(dataset: Path, color: ColorConfig, limit: int | None = None)
         pick = three_frames(len(bracket), bracket.reference)
         aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, color.response, color.align)
         gt = read_hdr_image(scene / GROUND_TRUTH_FILE)
-        y_color = merge_triangle(aligned, bracket.relative_times, bracket.reference, color.response)
+        y_color = merge_colour(aligned, bracket.relative_times, bracket.reference, color)
         color_scores.append(psnr(mu_law(y_color), mu_law(gt)))
         names.append(scene.name)
         ldrs.append(np.stack([bracket.frames[i] for i in pick]))
@@ -165,9 +165,9 @@ def _barrier(dist: Distributed) -> None:
 def structure_record(config: TrainConfig, color: ColorConfig, scenes: list[Path]) -> dict:
     """What stage-1 weights depend on: the training config (response and flow included), the
     colour component's settings and the scenes they were trained on."""
-    if config.response != str(color.response) or config.flow != color.align.flow:
-        raise UsageError(f"the training config ({config.response}, {config.flow}) and the colour component "
-                         f"({color.response}, {color.align.flow}) disagree")
+    if (config.response, config.flow, config.colour_merge) != (str(color.response), color.align.flow, color.merge):
+        raise UsageError(f"the training config ({config.response}, {config.flow}, {config.colour_merge}) and the "
+                         f"colour component ({color.response}, {color.align.flow}, {color.merge}) disagree")
     return {**config.to_dict(), "interpolation": color.align.interpolation, "scenes": sorted(s.name for s in scenes)}
 
 
