@@ -16,7 +16,13 @@ for cm in triangle snr; do
   [ -e "$OUT/$cm.safetensors" ] || $SELFHDR train "$DATA/scenes" --work "$OUT/work_$cm" --colour-merge $cm --steps 1000 \
     --val-every 500 --val "$DATA/val" --seed 0 -o "$OUT/$cm.safetensors"
 done
-row() { python3 -c 'import json,sys; m=[json.load(open(p))["mean"]["all"] for p in sys.argv[2:]]; print(f"| {sys.argv[1]} | " + " | ".join(f"{x[\"psnr_mu\"]:.2f} / {x[\"ssim_mu\"]:.4f}" for x in m) + " |")' "$@"; }
+row() {  # NAME DYNAMIC.json STATIC.json → one markdown row of PSNR-μ / SSIM-μ means
+  python3 - "$@" <<'PY'
+import json, sys
+means = [json.load(open(p))["mean"]["all"] for p in sys.argv[2:]]
+print(f"| {sys.argv[1]} | " + " | ".join(f"{m['psnr_mu']:.2f} / {m['ssim_mu']:.4f}" for m in means) + " |")
+PY
+}
 echo "| validation | dynamic PSNR-μ / SSIM-μ | static PSNR-μ / SSIM-μ |"; echo "|---|---|---|"
 for cm in triangle snr; do
   for v in "$DATA/val" "$OUT/val_static"; do
