@@ -91,3 +91,14 @@ def test_vgg_loss_from_local_state_dict(tmp_path):
 
     with pytest.raises(InputFileError):
         VGGLoss(bad)
+
+
+def test_stage1_sp_weight_scales_l_sp_only():
+    ldr = torch.full((1, 3, 4, 4), 0.25)           # w = 0.5
+    h_ref = torch.full((1, 3, 4, 4), 0.05)
+    pred = inverse_mu_law(mu_law(h_ref) + 0.1)
+    _, paper = stage1_loss(pred, h_ref.clone(), h_ref, ldr)
+    _, off = stage1_loss(pred, h_ref.clone(), h_ref, ldr, sp_weight=0.0)
+    _, one = stage1_loss(pred, h_ref.clone(), h_ref, ldr, sp_weight=1.0)
+    assert off["sp"] == 0.0 and one["sp"] == pytest.approx(paper["sp"] / 4, rel=1e-5)
+    assert off["se"] == paper["se"]

@@ -143,3 +143,6 @@ COLOUR_MERGE_OPTION = typer.Option("triangle", "--colour-merge",
                                    help="The colour component's fixed merge: [bold]triangle[/] (SPEC §2.4, the paper's; "
                                         "default) or [bold]snr[/] (every frame by its SNR, noise fitted from the "
                                         "bracket, disagreeing frames rejected; under evaluation, issue 10).")
+SP_WEIGHT_OPTION = typer.Option(None, "--sp-weight", min=0.0, max=100.0,
+                                help="Weight of stage 1's structure-preservation loss L_sp (SPEC §3: 4). For "
+                                     "ablations; the default is the paper's.")

@@ -19,6 +19,7 @@ from selfhdr_cli.cli.app import (
     PRESET_OPTION,
     RESUME_OPTION,
     SEED_OPTION,
+    SP_WEIGHT_OPTION,
     STEPS_OPTION,
     THREADS_OPTION,
     VAL_EVERY_OPTION,
@@ -39,7 +40,7 @@ from selfhdr_cli.errors import SelfHDRError, UsageError
 def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
                     seed, crf: str, flow: str, colour_merge: str, device: str, threads: Optional[int], val: Optional[Path],
                     val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None,
-                    resume: str | None = None):
+                    resume: str | None = None, sp_weight: Optional[float] = None):
     """Everything both training commands need; ``resume`` names the run to resume (checked before
     anything is created)."""
     from selfhdr_cli.merge.device import configure_cpu, pick_device
@@ -54,7 +55,7 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
     config = preset_config(preset.value, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
                            seed=seed, response=str(color_cfg.response), flow=color_cfg.align.flow,
                            colour_merge=color_cfg.merge, vgg_weights=str(vgg_weights) if vgg_weights else None,
-                           val_every=val_every)
+                           val_every=val_every, sp_weight=sp_weight)
     dev = pick_device(device)
     dist = init_distributed(dev)
     if dev.type == "cpu":
@@ -122,6 +123,7 @@ def train_structure_cmd(
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
     colour_merge: str = COLOUR_MERGE_OPTION,
+    sp_weight: Optional[float] = SP_WEIGHT_OPTION,
 ) -> None:
     """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
 
@@ -132,7 +134,7 @@ def train_structure_cmd(
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
-            None, val_every, resume="structure" if resume else None)
+            None, val_every, resume="structure" if resume else None, sp_weight=sp_weight)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "stage 1")
             result = train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
@@ -175,6 +177,7 @@ def train(
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
     colour_merge: str = COLOUR_MERGE_OPTION,
+    sp_weight: Optional[float] = SP_WEIGHT_OPTION,
 ) -> None:
     """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
 
@@ -188,7 +191,8 @@ def train(
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
-            vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None)
+            vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None,
+            sp_weight=sp_weight)
         out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))

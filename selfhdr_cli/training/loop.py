@@ -29,7 +29,7 @@ from selfhdr_cli.merge.align import DEFAULT_FLOW
 from selfhdr_cli.nets import build_network
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse, parse_response
-from selfhdr_cli.training.losses import StructureLoss, VGGLoss, stage1_loss, stage2_loss
+from selfhdr_cli.training.losses import SP_WEIGHT, StructureLoss, VGGLoss, stage1_loss, stage2_loss
 from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
 STAGES = ("structure", "reconstruct", "supervised")
@@ -53,6 +53,7 @@ class TrainConfig:
     flow: str = DEFAULT_FLOW  # the colour component's alignment: the caches and FastNet's fixed layer
     colour_merge: str = "triangle"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
     vgg_weights: str | None = None
+    sp_weight: float = SP_WEIGHT  # stage 1's L_sp weight (SPEC §3: 4); an ablation knob for issue 10
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -205,7 +206,7 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         batch = {k: v.to(device) for k, v in batch.items()}
         pred = model(batch["frames"], batch["aligned"])
         if stage == "structure":
-            loss, parts = stage1_loss(pred, batch["y_color"], batch["h_ref"], batch["ldr_ref"])
+            loss, parts = stage1_loss(pred, batch["y_color"], batch["h_ref"], batch["ldr_ref"], config.sp_weight)
         elif stage == "supervised":
             loss = (mu_law(pred) - mu_law(batch["ground_truth"])).abs().mean()
             parts = {}

@@ -35,11 +35,11 @@ def structure_expansion_mask(y_color: torch.Tensor, h_ref: torch.Tensor, ldr_ref
 
 
 def stage1_loss(pred: torch.Tensor, y_color: torch.Tensor, h_ref: torch.Tensor,
-                ldr_ref: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                ldr_ref: torch.Tensor, sp_weight: float = SP_WEIGHT) -> tuple[torch.Tensor, dict[str, float]]:
     """L_stage1 = L_se + L_sp (SPEC §3).
 
     L_se = mean |M_se·T(Ŷ) − M_se·T(Y_color)| (mean over all pixels),
-    L_sp = 4 · mean |w·T(Ŷ) − w·T(H_r)|.
+    L_sp = ``sp_weight`` · mean |w·T(Ŷ) − w·T(H_r)|, ``sp_weight`` 4 in SPEC §3.
     Tensors (B, 3, H, W): ``pred`` Ŷ and ``y_color``, ``h_ref`` in short-exposure units,
     ``ldr_ref`` = I_r in [0, 1]. Returns (loss, {"se", "sp"} as floats for logging).
     """
@@ -47,7 +47,7 @@ def stage1_loss(pred: torch.Tensor, y_color: torch.Tensor, h_ref: torch.Tensor,
     mask = structure_expansion_mask(y_color, h_ref, ldr_ref)
     w = well_exposedness(ldr_ref)
     l_se = (mask * t_pred - mask * t_color).abs().mean()
-    l_sp = SP_WEIGHT * (w * t_pred - w * t_ref).abs().mean()
+    l_sp = sp_weight * (w * t_pred - w * t_ref).abs().mean()
     return l_se + l_sp, {"se": float(l_se.detach()), "sp": float(l_sp.detach())}
 
 
