@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Issue 10 ablations, validation split only: the colour component the network learns from
+# (--colour-merge triangle|snr) and stage 1's L_sp weight (--sp-weight 4|1|0). Same data, seed and reduced
+# schedule (1000 + 1000 iterations, cpu preset otherwise) for every row; scored on the 8 dynamic validation
+# scenes of training/prepare_data.py and on 8 static validation scenes made here, beside the fixed merges.
+# About 8 min a row on 2 CPU cores.
+#
+#   bash training/ablate_issue10.sh [TRAIN_OUT] [OUT]   (TRAIN_OUT: what training/prepare_data.py wrote)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+DATA=${1:-/tmp/selfhdr_train}; OUT=${2:-/tmp/selfhdr_ablation}
+SELFHDR=${SELFHDR:-selfhdr}; SHARED=${SHARED:-../shared}
+mkdir -p "$OUT"
+$SELFHDR synth "$SHARED/data/hdr" "$OUT/val_static" --split val --scenes 8 --seed 8 --static --prefix vs_
+ROWS=("triangle 4" "snr 4" "triangle 1" "triangle 0" "snr 0")  # colour merge, L_sp weight
+for spec in "${ROWS[@]}"; do
+  set -- $spec
+  [ -e "$OUT/$1_sp$2.safetensors" ] || $SELFHDR train "$DATA/scenes" --work "$OUT/work_$1_sp$2" --colour-merge "$1" \
+    --sp-weight "$2" --steps 1000 --val-every 500 --val "$DATA/val" --seed 0 -o "$OUT/$1_sp$2.safetensors"
+done
+row() {  # NAME DYNAMIC.json STATIC.json → one markdown row of PSNR-μ / SSIM-μ means
+  python3 - "$@" <<'PY'
+import json, sys
+means = [json.load(open(p))["mean"]["all"] for p in sys.argv[2:]]
+print(f"| {sys.argv[1]} | " + " | ".join(f"{m['psnr_mu']:.2f} / {m['ssim_mu']:.4f}" for m in means) + " |")
+PY
+}
+echo "| validation | dynamic PSNR-μ / SSIM-μ | static PSNR-μ / SSIM-μ |"; echo "|---|---|---|"
+for cm in triangle snr; do
+  for v in "$DATA/val" "$OUT/val_static"; do
+    $SELFHDR evaluate "$v" --method color --colour-merge $cm --json > "$OUT/color_${cm}_$(basename "$v").json"
+  done
+  row "color, $cm merge" "$OUT/color_${cm}_val.json" "$OUT/color_${cm}_val_static.json"
+done
+for spec in "${ROWS[@]}"; do
+  set -- $spec
+  for v in "$DATA/val" "$OUT/val_static"; do
+    $SELFHDR evaluate "$v" --method net --weights "$OUT/$1_sp$2.safetensors" --json > "$OUT/net_$1_sp$2_$(basename "$v").json"
+  done
+  row "net: $1 Y_color, L_sp ×$2" "$OUT/net_$1_sp$2_val.json" "$OUT/net_$1_sp$2_val_static.json"
+done
