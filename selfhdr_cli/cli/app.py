@@ -11,7 +11,7 @@ from enum import Enum
 import typer
 from rich.console import Console
 
-from selfhdr_cli.errors import SelfHDRError, UsageError
+from selfhdr_cli.errors import SelfHDRError
 
 app = typer.Typer(
     name="selfhdr",
@@ -80,12 +80,10 @@ def fail(exc: SelfHDRError) -> None:
 
 
 def _color_config(crf: str, flow: str | None, colour_merge: str = "triangle"):
-    from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
+    from selfhdr_cli.merge.align import AlignConfig
     from selfhdr_cli.merge.colour import ColorConfig
     from selfhdr_cli.radiometry.response import parse_response
 
-    if flow is not None and flow not in FLOW_METHODS:
-        raise UsageError(f"--flow {flow!r}: choose one of {', '.join(FLOW_METHODS)}")
     return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW), merge=colour_merge)
 
 

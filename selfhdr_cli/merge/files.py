@@ -15,7 +15,7 @@ from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.atomic import check_output_path
 from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
 from selfhdr_cli.merge.bracket import decode_plan, plan_bracket, three_frames
-from selfhdr_cli.merge.method import MergeConfig, merge_bracket
+from selfhdr_cli.merge.method import MergeConfig, check_units, merge_bracket
 from selfhdr_cli.radiometry.tonemap import tonemap
 
 
@@ -61,9 +61,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
         if job.preview.resolve() == job.output.resolve():
             raise UsageError("the preview and the output are the same file", job.preview)
     plan = plan_bracket(job.frames, exposures=job.exposures, ev=job.ev, reference=job.reference)
-    if config.units == "seconds" and not plan.absolute:
-        raise UsageError(f"--units seconds needs exposure times in seconds, but {plan.exposure_source} "
-                         "gives only relative stops; pass --exposures")
+    check_units(config.units, plan.absolute, plan.exposure_source)  # before decoding: fail fast
     if config.method == "net":
         from selfhdr_cli.nets.weights import resolve_weights  # torch: only the network path needs it
 

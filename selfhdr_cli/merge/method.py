@@ -69,6 +69,13 @@ class MergeConfig:
         return ColorConfig(response=self.response, align=self.align or AlignConfig(), merge=self.colour_merge)
 
 
+def check_units(units: str, absolute_times: bool, exposure_source: str) -> None:
+    """``--units seconds`` needs exposure times in seconds: refuse it for relative stops."""
+    if units == "seconds" and not absolute_times:
+        raise UsageError(f"--units seconds needs exposure times in seconds, but {exposure_source} "
+                         "gives only relative stops; pass --exposures")
+
+
 def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Merge ``bracket`` into HDR radiance.
@@ -87,9 +94,7 @@ def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),
     ndarray, float32 (H, W, 3), RGB, linear: short-exposure units (SPEC §1), or radiance
     per second of exposure with ``units="seconds"``.
     """
-    if config.units == "seconds" and not bracket.absolute:
-        raise UsageError(f"--units seconds needs exposure times in seconds, but {bracket.exposure_source} "
-                         "gives only relative stops; pass --exposures")
+    check_units(config.units, bracket.absolute, bracket.exposure_source)
     if config.method == "color":
         hdr = build_color(bracket, config.color).y_color
     elif config.method == "net":

@@ -84,14 +84,12 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
     """
     t = np.asarray(relative_times, dtype=np.float64)
     ref = aligned[reference]
-    h_ref = response.to_linear(ref) / np.float32(t[reference])
-    var_ref = config.noise.linear_variance(ref, response) / np.float32(t[reference] ** 2)
+    h_ref, var_ref = _radiance(ref, t[reference], response, config.noise)
     ref_usable = ref < config.clip
     num = np.zeros_like(h_ref)
     den = np.zeros_like(h_ref)
     for k, frame in enumerate(aligned):
-        h = response.to_linear(frame) / np.float32(t[k])
-        var = config.noise.linear_variance(frame, response) / np.float32(t[k] ** 2)
+        h, var = _radiance(frame, t[k], response, config.noise)
         weight = (frame < config.clip) / var
         if k != reference and config.reject_sigma > 0:
             weight *= _agrees(h, var, h_ref, var_ref, ref_usable, frame < config.clip, config)[..., None]
@@ -110,16 +108,21 @@ def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
     ``merge_snr`` judges it), 0 where at least one was rejected: where motion was seen."""
     t = np.asarray(relative_times, dtype=np.float64)
     ref = aligned[reference]
-    h_ref = response.to_linear(ref) / np.float32(t[reference])
-    var_ref = config.noise.linear_variance(ref, response) / np.float32(t[reference] ** 2)
+    h_ref, var_ref = _radiance(ref, t[reference], response, config.noise)
     out = np.ones(ref.shape[:2], np.float32)
     for k, frame in enumerate(aligned):
         if k == reference:
             continue
-        h = response.to_linear(frame) / np.float32(t[k])
-        var = config.noise.linear_variance(frame, response) / np.float32(t[k] ** 2)
+        h, var = _radiance(frame, t[k], response, config.noise)
         out *= _agrees(h, var, h_ref, var_ref, ref < config.clip, frame < config.clip, config)
     return out
+
+
+def _radiance(ldr: np.ndarray, relative_time: float, response: CameraResponse,
+              noise: NoiseModel) -> tuple[np.ndarray, np.ndarray]:
+    """A frame's radiance estimate H = g(I)/t and its variance var(g(I))/t², float32 (H, W, 3)."""
+    t = np.float32(relative_time)
+    return response.to_linear(ldr) / t, noise.linear_variance(ldr, response) / (t * t)
 
 
 def _agrees(h: np.ndarray, var: np.ndarray, h_ref: np.ndarray, var_ref: np.ndarray, ref_usable: np.ndarray,

@@ -19,6 +19,7 @@ from selfhdr_cli.io.atomic import write_bytes_atomic
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.merge.bracket import Bracket, BracketPlan, decode_plan, plan_bracket
 from selfhdr_cli.merge.colour import ColorConfig, build_color
+from selfhdr_cli.training.records import config_difference
 
 COLOR_FILE = "y_color.exr"
 META_FILE = "meta.json"
@@ -87,14 +88,6 @@ def settings_record(plan: BracketPlan, config: ColorConfig) -> dict:
             "merge": config.merge}
 
 
-def describe_difference(old: dict | None, new: dict) -> str:
-    """One line naming what differs between two settings records."""
-    if old is None:
-        return "unreadable meta.json"
-    changed = [key for key in SETTINGS_KEYS if old.get(key) != new.get(key)]
-    return ", ".join(f"{key} {old.get(key)} → {new.get(key)}" for key in changed)
-
-
 def write_color_cache(cache: ColorCache, bracket: Bracket, y_color: np.ndarray, aligned: list[np.ndarray],
                       settings: dict) -> None:
     """Write Y_color and the aligned frames (float32 EXR, lossless), then ``meta.json``.
@@ -137,7 +130,7 @@ def build_color_scene(frames: list[Path], out_folder: Path, config: ColorConfig,
         if old == settings and not force:
             return "skipped", ""
         if old != settings:
-            status, why = "rebuilt", describe_difference(old, settings)
+            status, why = "rebuilt", "unreadable meta.json" if old is None else config_difference(old, settings)
     bracket = decode_plan(plan)
     result = build_color(bracket, config)
     write_color_cache(cache, bracket, result.y_color, result.aligned, settings)

@@ -30,6 +30,7 @@ from selfhdr_cli.nets import build_network
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse, parse_response
 from selfhdr_cli.training.losses import SP_WEIGHT, StructureLoss, VGGLoss, stage1_loss, stage2_loss
+from selfhdr_cli.training.records import config_difference
 from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
 STAGES = ("structure", "reconstruct", "supervised")
@@ -78,17 +79,6 @@ def preset_config(preset: str, **overrides) -> TrainConfig:
 
 # what may change when a run is resumed: nothing that alters the trained weights
 _RESUMABLE_CHANGES = ("checkpoint_minutes", "val_every")
-
-
-def config_difference(recorded: dict, asked: dict, ignore: tuple[str, ...] = _RESUMABLE_CHANGES) -> str:
-    """One line naming the settings that differ between a recorded and an asked config ('' if none)."""
-    keys = sorted((set(recorded) | set(asked)) - set(ignore))
-
-    def shown(value) -> str:
-        return f"{len(value)} items" if isinstance(value, (list, tuple)) and len(value) > 4 else repr(value)
-
-    return ", ".join(f"{k} {shown(recorded.get(k))} → {shown(asked.get(k))}" for k in keys
-                     if recorded.get(k) != asked.get(k))
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -177,7 +167,7 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         if state["stage"] != stage or state["config"]["network"] != config.network:
             raise UsageError(f"checkpoint is for {state['config']['network']} / {state['stage']}, "
                              f"not {config.network} / {stage}", checkpoint)
-        changed = config_difference(state["config"], config.to_dict())
+        changed = config_difference(state["config"], config.to_dict(), ignore=_RESUMABLE_CHANGES)
         if changed:
             raise UsageError(f"checkpoint was made with other settings ({changed}): resume with the same "
                              "ones, or pass --force to start over", checkpoint)

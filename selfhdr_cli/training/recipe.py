@@ -30,7 +30,8 @@ from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_w
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import parse_response
 from selfhdr_cli.training.caches import STRU_FILE, ColorCache, build_color_scene, default_cache_root
-from selfhdr_cli.training.loop import Distributed, StageResult, TrainConfig, config_difference, run_stage
+from selfhdr_cli.training.loop import Distributed, StageResult, TrainConfig, run_stage
+from selfhdr_cli.training.records import config_difference
 from selfhdr_cli.training.trainset import TrainScene, load_train_scene
 
 Event = Callable[[str], None]
