@@ -66,7 +66,7 @@ def test_dataset_build_skip_force(tmp_path):
                                   "--json"])
     assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["skipped", "skipped", "rebuilt"]
     r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--flow", "dis-fast", "--crf", "srgb",
-                                  "--colour-merge", "snr", "--json"])
+                                  "--colour-merge", "triangle", "--json"])
     assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["rebuilt"] * 3 and "merge" in r.stderr
 
 

@@ -100,6 +100,13 @@ def test_cli_defaults_and_choices_match_the_core():
     cli_app = importlib.import_module("selfhdr_cli.cli.app")  # the module; the package re-exports the Typer app
     assert cli_app.DEFAULT_FLOW == DEFAULT_FLOW and DEFAULT_FLOW in FLOW_METHODS
     assert cli_app.DEFAULT_CRF == str(CameraResponse())
+    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.merge.method import MergeConfig
+    from selfhdr_cli.training.loop import DEFAULT_RECIPE, RECIPES, TrainConfig
+
+    assert cli_app.DEFAULT_COLOUR_MERGE == ColorConfig().merge == MergeConfig(method="color").color.merge
+    assert cli_app.DEFAULT_RECIPE == DEFAULT_RECIPE == TrainConfig().recipe and DEFAULT_RECIPE in RECIPES
+    assert TrainConfig().colour_merge == RECIPES[DEFAULT_RECIPE]["colour_merge"]
     assert {m.value for m in cli_app.Method} == set(METHODS)
     assert {t.value for t in cli_app.Tonemap} == set(OPERATORS)
     assert {n.value for n in cli_app.Network} == set(NETWORKS)

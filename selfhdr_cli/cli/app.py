@@ -69,6 +69,8 @@ TILE_HELP = ("Tile size in pixels for network inference, so memory stays bounded
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N."
 DEFAULT_FLOW = "dis-fine"  # merge.align.DEFAULT_FLOW, repeated so that --help imports no numpy (a test ties them)
 DEFAULT_CRF = "gamma:2.2"  # radiometry.response.CameraResponse() as text (a test ties them)
+DEFAULT_COLOUR_MERGE = "snr"  # merge.colour.ColorConfig().merge (a test ties them)
+DEFAULT_RECIPE = "robust"  # training.loop.DEFAULT_RECIPE (a test ties them)
 FLOW_HELP = ("Optical flow for alignment: dis-fine (the default, chosen on the validation split by "
              "benchmarks/flow_choice.py), dis-medium, dis-fast, dis-ultrafast, farneback. With --method net "
              "the default is the flow the weights were trained behind.")
@@ -79,12 +81,13 @@ def fail(exc: SelfHDRError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _color_config(crf: str, flow: str | None, colour_merge: str = "triangle"):
+def _color_config(crf: str, flow: str | None, colour_merge: str | None = None):
     from selfhdr_cli.merge.align import AlignConfig
     from selfhdr_cli.merge.colour import ColorConfig
     from selfhdr_cli.radiometry.response import parse_response
 
-    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW), merge=colour_merge)
+    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW),
+                       merge=colour_merge or DEFAULT_COLOUR_MERGE)
 
 
 class Tonemap(str, Enum):
@@ -137,10 +140,14 @@ RESUME_OPTION = typer.Option(False, "--resume", help="Continue from the checkpoi
 DEVICE_OPTION = typer.Option("auto", "--device", help=DEVICE_HELP)
 CRF_OPTION = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP)
 FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False)
-COLOUR_MERGE_OPTION = typer.Option("triangle", "--colour-merge",
-                                   help="The colour component's fixed merge: [bold]triangle[/] (SPEC §2.4, the paper's; "
-                                        "default) or [bold]snr[/] (every frame by its SNR, noise fitted from the "
-                                        "bracket, disagreeing frames rejected; under evaluation, issue 10).")
+COLOUR_MERGE_OPTION = typer.Option(None, "--colour-merge", show_default=False,
+                                   help="The colour component's fixed merge: [bold]snr[/] (default: every frame by "
+                                        "its SNR, noise fitted from the bracket, disagreeing frames rejected) or "
+                                        "[bold]triangle[/] (SPEC §2.4, the paper's). For train, the recipe's.")
+RECIPE_OPTION = typer.Option(DEFAULT_RECIPE, "--recipe",
+                             help="[bold]robust[/] (default: Y_color from every frame by SNR, and a FastNet that "
+                                  "keeps it where frames agree) or [bold]paper[/] (SPEC §2–4 as written: triangle "
+                                  "Y_color, unguided FastNet).")
 SP_WEIGHT_OPTION = typer.Option(None, "--sp-weight", min=0.0, max=100.0,
                                 help="Weight of stage 1's structure-preservation loss L_sp (SPEC §3: 4). For "
                                      "ablations; the default is the paper's.")

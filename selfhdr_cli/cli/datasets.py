@@ -43,7 +43,7 @@ def build_color_cmd(
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
-    colour_merge: str = COLOUR_MERGE_OPTION,
+    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -236,7 +236,7 @@ def evaluate(
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net."),
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
-    colour_merge: str = COLOUR_MERGE_OPTION,
+    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
     csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr)."),
 ) -> None:

@@ -78,7 +78,7 @@ def merge(
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
-    colour_merge: str = COLOUR_MERGE_OPTION,
+    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
     units: Units = typer.Option(Units.short, "--units",
                                 help="[bold]short[/]: short-exposure units (shortest frame at t = 1). "
                                      "[bold]seconds[/]: radiance per second of exposure (needs times in "

@@ -17,6 +17,7 @@ from selfhdr_cli.cli.app import (
     FLOW_OPTION,
     LR_OPTION,
     PRESET_OPTION,
+    RECIPE_OPTION,
     RESUME_OPTION,
     SEED_OPTION,
     SP_WEIGHT_OPTION,
@@ -38,21 +39,22 @@ from selfhdr_cli.errors import SelfHDRError, UsageError
 
 
 def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
-                    seed, crf: str, flow: str, colour_merge: str, device: str, threads: Optional[int], val: Optional[Path],
-                    val_limit: int, vgg_weights: Optional[Path] = None, val_every: Optional[int] = None,
-                    resume: str | None = None, sp_weight: Optional[float] = None):
+                    seed, crf: str, flow: str, colour_merge: Optional[str], device: str, threads: Optional[int],
+                    val: Optional[Path], val_limit: int, vgg_weights: Optional[Path] = None,
+                    val_every: Optional[int] = None, resume: str | None = None, sp_weight: Optional[float] = None,
+                    recipe: str = "robust"):
     """Everything both training commands need; ``resume`` names the run to resume (checked before
     anything is created)."""
     from selfhdr_cli.merge.device import configure_cpu, pick_device
-    from selfhdr_cli.training.loop import init_distributed, preset_config
+    from selfhdr_cli.training.loop import init_distributed, preset_config, recipe_settings
     from selfhdr_cli.training.recipe import load_validation, workdir_for
 
     if not dataset.is_dir():
         raise UsageError("no such folder", dataset)
     if vgg_weights is not None and not vgg_weights.is_file():
         raise UsageError("no such VGG19 weights file", vgg_weights)
-    color_cfg = _color_config(crf, flow, colour_merge)
-    config = preset_config(preset.value, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
+    color_cfg = _color_config(crf, flow, recipe_settings(recipe, network.value, colour_merge)["colour_merge"])
+    config = preset_config(preset.value, recipe, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
                            seed=seed, response=str(color_cfg.response), flow=color_cfg.align.flow,
                            colour_merge=color_cfg.merge, vgg_weights=str(vgg_weights) if vgg_weights else None,
                            val_every=val_every, sp_weight=sp_weight)
@@ -122,8 +124,9 @@ def train_structure_cmd(
     threads: Optional[int] = THREADS_OPTION,
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
-    colour_merge: str = COLOUR_MERGE_OPTION,
+    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
+    recipe: str = RECIPE_OPTION,
 ) -> None:
     """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
 
@@ -134,7 +137,7 @@ def train_structure_cmd(
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
-            None, val_every, resume="structure" if resume else None, sp_weight=sp_weight)
+            None, val_every, resume="structure" if resume else None, sp_weight=sp_weight, recipe=recipe)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "stage 1")
             result = train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
@@ -176,8 +179,9 @@ def train(
     threads: Optional[int] = THREADS_OPTION,
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
-    colour_merge: str = COLOUR_MERGE_OPTION,
+    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
+    recipe: str = RECIPE_OPTION,
 ) -> None:
     """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
 
@@ -192,7 +196,7 @@ def train(
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
             vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None,
-            sp_weight=sp_weight)
+            sp_weight=sp_weight, recipe=recipe)
         out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))

@@ -13,7 +13,7 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import AlignConfig, align_bracket
 from selfhdr_cli.merge.bracket import Bracket
-from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr
+from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr, static_gate
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.weighting import triangle_weights
 
@@ -24,14 +24,13 @@ COLOUR_MERGES = ("triangle", "snr")
 class ColorConfig:
     """Settings of the colour component: camera response, alignment, and the fixed merge.
 
-    ``merge``: ``triangle`` (SPEC §2.4, the paper's Y_color; the default) or ``snr``
-    (``merge.snr``: every frame by its SNR, noise fitted from the bracket, disagreeing frames
-    rejected; issue 10, under evaluation).
+    ``merge``: ``snr`` (the default: ``merge.snr``, every frame by its SNR, noise fitted from
+    the bracket, disagreeing frames rejected) or ``triangle`` (SPEC §2.4, the paper's Y_color).
     """
 
     response: CameraResponse = field(default_factory=CameraResponse)
     align: AlignConfig = field(default_factory=AlignConfig)
-    merge: str = "triangle"
+    merge: str = "snr"
 
     def __post_init__(self) -> None:
         if self.merge not in COLOUR_MERGES:
@@ -40,10 +39,12 @@ class ColorConfig:
 
 @dataclass
 class ColorResult:
-    """Y_color and the aligned LDR frames it was merged from (exposure order)."""
+    """Y_color, the aligned LDR frames it was merged from (exposure order) and the static gate
+    (``merge.snr.static_gate``: (H, W) float32, 1 where Y_color is the answer as it stands)."""
 
     y_color: np.ndarray
     aligned: list[np.ndarray]
+    gate: np.ndarray | None
 
 
 def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
@@ -91,18 +92,30 @@ def merge_colour(aligned: list[np.ndarray], relative_times: np.ndarray, referenc
     """Y_color from already aligned frames with ``config.merge``: ``merge_triangle`` (SPEC §2.4)
     or ``merge.snr.merge_snr`` with the noise fitted from the bracket. Same contract as
     ``merge_triangle``."""
+    return colour_and_gate(aligned, relative_times, reference, config, gate=False)[0]
+
+
+def colour_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+                    config: ColorConfig = ColorConfig(), gate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(Y_color, static gate or None): ``merge_colour`` and, with ``gate``, ``merge.snr.static_gate``
+    under the same noise model fitted once from the bracket (whatever ``config.merge`` is)."""
+    snr_config = None
+    if config.merge == "snr" or gate:
+        snr_config = SNRMergeConfig(noise=estimate_noise(aligned, relative_times, config.response))
     if config.merge == "snr":
-        noise = estimate_noise(aligned, relative_times, config.response)
-        return merge_snr(aligned, relative_times, reference, config.response, SNRMergeConfig(noise=noise))
-    return merge_triangle(aligned, relative_times, reference, config.response)
+        y = merge_snr(aligned, relative_times, reference, config.response, snr_config)
+    else:
+        y = merge_triangle(aligned, relative_times, reference, config.response)
+    g = static_gate(aligned, relative_times, reference, config.response, snr_config) if gate else None
+    return y, g
 
 
-def build_color(bracket: Bracket, config: ColorConfig = ColorConfig()) -> ColorResult:
+def build_color(bracket: Bracket, config: ColorConfig = ColorConfig(), gate: bool = True) -> ColorResult:
     """Align every frame of ``bracket`` to its reference and merge them into Y_color (SPEC §2).
 
-    Returns Y_color (float32 (H, W, 3), short-exposure units) and the aligned LDR frames
-    (float32 (H, W, 3) in [0, 1], exposure order).
+    Returns Y_color (float32 (H, W, 3), short-exposure units), the aligned LDR frames
+    (float32 (H, W, 3) in [0, 1], exposure order) and the static gate (None without ``gate``).
     """
     aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, config.response, config.align)
-    y = merge_colour(aligned, bracket.relative_times, bracket.reference, config)
-    return ColorResult(y_color=y, aligned=aligned)
+    y, g = colour_and_gate(aligned, bracket.relative_times, bracket.reference, config, gate)
+    return ColorResult(y_color=y, aligned=aligned, gate=g)

@@ -2,7 +2,8 @@
 
 Inputs are numpy: ``ldr`` three (H, W, 3) float32 frames in [0, 1] in exposure order
 (short, reference, long) — a list or a stacked array — ``aligned`` the same warped onto
-the reference (or None), ``times`` (3,) relative exposure times. Output: (H, W, 3) float32 HDR in short-exposure units.
+the reference (or None), ``times`` (3,) relative exposure times, ``guide`` (H, W, 4) Y_color and the
+static gate for networks that want them (or None). Output: (H, W, 3) float32 HDR in short-exposure units.
 Memory stays bounded: only one tile's tensors exist at a time.
 """
 
@@ -21,6 +22,7 @@ from torch import nn
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import DEFAULT_FLOW, AlignConfig, align_bracket
 from selfhdr_cli.merge.bracket import Bracket, three_frames
+from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
 from selfhdr_cli.merge.device import configure_cpu, pick_device
 from selfhdr_cli.nets.weights import load_weights
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -59,7 +61,7 @@ def _ramp(n: int, core_start: int, core_end: int, feather: int) -> np.ndarray:
 @torch.no_grad()
 def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: np.ndarray,
             response: CameraResponse, tiles: TileConfig = TileConfig(), device: torch.device | None = None,
-            progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+            progress: Callable[[int, int], None] | None = None, guide: np.ndarray | None = None) -> np.ndarray:
     """Run ``net`` over the image in overlapping tiles and blend them.
 
     Parameters
@@ -72,6 +74,8 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
     times : ndarray (3,), exposure relative to the shortest frame.
     response : CameraResponse
         g, for the networks' H_k = g(I_k) / t_k inputs (SPEC §1).
+    guide : ndarray, float32 (H, W, 4), optional
+        Y_color and the static gate (``colour_and_gate``), for networks with ``needs_guide``.
 
     Returns
     -------
@@ -81,6 +85,8 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
     so tiled and untiled results agree; only one tile's tensors exist at a time.
     """
     device = device or next(net.parameters()).device
+    if getattr(net, "needs_guide", False) and guide is None:
+        raise ValueError("this network needs the guide (Y_color and the static gate)")
     height, width = ldr[0].shape[:2]
     stride = int(getattr(net, "stride", 1))
     overlap = tiles.overlap if tiles.overlap is not None else int(getattr(net, "receptive_field", 32))
@@ -104,12 +110,15 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
             sl = (slice(ya, yb), slice(xa, xb))
             frames = _inputs(ldr, times, response, *sl, device)
             al = _inputs(aligned, times, response, *sl, device) if aligned is not None else None
+            gd = torch.from_numpy(np.ascontiguousarray(guide[sl])).movedim(-1, 0)[None, None].to(device) \
+                if guide is not None else None  # (1, 1, 4, h, w): padded like a frame
             h, w = yb - ya, xb - xa
             ph, pw = (-h) % stride, (-w) % stride
             if ph or pw:
                 frames = _pad(frames, ph, pw)
                 al = _pad(al, ph, pw) if al is not None else None
-            pred = net(frames, al)[0, :, :h, :w].movedim(0, -1).float().cpu().numpy()
+                gd = _pad(gd, ph, pw) if gd is not None else None
+            pred = net(frames, al, gd[:, 0] if gd is not None else None)[0, :, :h, :w].movedim(0, -1).float().cpu().numpy()
             # blend only just outside the core: farther out a tile's own prediction lacks context
             wy = _ramp(h, y0 - ya, y1 - ya, overlap // 4)
             wx = _ramp(w, x0 - xa, x1 - xa, overlap // 4)
@@ -137,6 +146,19 @@ def _network_for(weights: str, mtime_ns: int, device: str) -> tuple[nn.Module, d
     return net.to(device), meta
 
 
+def trained_colour_merge(meta: dict) -> str:
+    """The colour component a guided network was trained with (its Y_color input); the paper's
+    triangle merge for weights without a record."""
+    return meta.get("info", {}).get("config", {}).get("colour_merge", "triangle")
+
+
+def network_guide(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+                  config: ColorConfig) -> np.ndarray:
+    """The guide of a guided network: Y_color from every aligned frame and the static gate, float32 (H, W, 4)."""
+    y, gate = colour_and_gate(aligned, relative_times, reference, config)
+    return np.concatenate([y, gate[..., None]], axis=-1)
+
+
 def trained_alignment(meta: dict) -> AlignConfig:
     """The alignment a network was trained behind (recorded in its weights' training config):
     for FastNet the flow is a fixed layer, so merging with another one is a different network.
@@ -153,7 +175,8 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
 
     Picks (shortest, reference, longest) among the bracket's frames, aligns them with the
     colour component's flow when the network wants it (``needs_alignment``), and runs it
-    tiled. ``align_config`` None: the alignment the weights were trained behind
+    tiled. A guided network (``needs_guide``) gets Y_color merged from every frame, with the
+    colour merge recorded in its weights, and the static gate. ``align_config`` None: the alignment the weights were trained behind
     (``trained_alignment``). ``weights``: a ``.safetensors`` file from ``selfhdr train``. ``response``: the
     g used for the network's H_k = g(I_k) / t_k inputs. Returns float32 (H, W, 3) HDR in
     short-exposure units, in [0, 1].
@@ -168,7 +191,12 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
     pick = three_frames(len(bracket), bracket.reference)
     ldr = [bracket.frames[i] for i in pick]  # no stacking: large images are not copied
     times = np.asarray([bracket.relative_times[i] for i in pick], np.float32)
-    aligned = None
-    if getattr(net, "needs_alignment", False):
+    aligned, guide = None, None
+    if getattr(net, "needs_guide", False):
+        every = align_bracket(bracket.frames, bracket.times, bracket.reference, response, align_config)
+        guide = network_guide(every, bracket.relative_times, bracket.reference,
+                              ColorConfig(response=response, align=align_config, merge=trained_colour_merge(meta)))
+        aligned = [every[i] for i in pick]
+    elif getattr(net, "needs_alignment", False):
         aligned = align_bracket(ldr, bracket.times[pick], 1, response, align_config)
-    return predict(net, ldr, aligned, times, response, tiles, dev, progress)
+    return predict(net, ldr, aligned, times, response, tiles, dev, progress, guide)

@@ -47,7 +47,7 @@ class MergeConfig:
     half: bool = False
     tonemap: str = "reinhard"
     force: bool = False
-    colour_merge: str = "triangle"  # --method color: merge.colour.COLOUR_MERGES
+    colour_merge: str | None = None  # --method color: merge.colour.COLOUR_MERGES; None: ColorConfig's default
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -58,7 +58,7 @@ class MergeConfig:
             raise UsageError(f"--tonemap {self.tonemap!r}: choose one of {', '.join(OPERATORS)}")
         if self.method != "net" and (self.weights is not None or self.tile != 0 or self.device != "auto"):
             raise UsageError(f"--weights, --tile and --device apply to --method net only, not {self.method}")
-        if self.method != "color" and self.colour_merge != "triangle":
+        if self.method != "color" and self.colour_merge is not None:
             raise UsageError(f"--colour-merge applies to --method color only, not {self.method}")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"threads must be at least 1, got {self.threads}")
@@ -66,7 +66,8 @@ class MergeConfig:
     @property
     def color(self) -> ColorConfig:
         """The colour component's settings (response and alignment) inside this config."""
-        return ColorConfig(response=self.response, align=self.align or AlignConfig(), merge=self.colour_merge)
+        merge = {"merge": self.colour_merge} if self.colour_merge else {}
+        return ColorConfig(response=self.response, align=self.align or AlignConfig(), **merge)
 
 
 def check_units(units: str, absolute_times: bool, exposure_source: str) -> None:
@@ -96,7 +97,7 @@ def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),
     """
     check_units(config.units, bracket.absolute, bracket.exposure_source)
     if config.method == "color":
-        hdr = build_color(bracket, config.color).y_color
+        hdr = build_color(bracket, config.color, gate=False).y_color
     elif config.method == "net":
         # torch loads here only: the color, debevec and ref paths (and their batch workers) never pay its
         # 1.5 s import

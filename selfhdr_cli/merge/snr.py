@@ -7,9 +7,9 @@ weight; a frame that disagrees with the reference by more than ``reject_sigma`` 
 deviations (motion the flow missed) is dropped at that pixel, the robustness idea of burst
 pipelines (HDR+). Where every frame is clipped, the shortest frame's value stands.
 
-It is selectable (``ColorConfig(merge="snr")``, ``--colour-merge snr``), not the default:
-Y_color is still SPEC §2.4's triangle merge until an ablation on the validation split
-(``benchmarks/colour_merge_choice.py``) and a retrained network make the case.
+It is the default colour component since issue 10 (``ColorConfig(merge="snr")``); SPEC §2.4's
+triangle merge stays selectable (``--colour-merge triangle``, ``--recipe paper``). ``static_gate``
+marks where this merge stands as the final answer and a network need not touch it.
 """
 
 from __future__ import annotations
@@ -116,6 +116,25 @@ def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
         h, var = _radiance(frame, t[k], response, config.noise)
         out *= _agrees(h, var, h_ref, var_ref, ref < config.clip, frame < config.clip, config)
     return out
+
+
+GATE_ERODE = 7        # px: the gate's transitions lie inside the agreeing area, not across motion edges
+GATE_SIGMA = 2.0      # px: feathering, so that a gated output shows no seam
+
+
+def static_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int, response: CameraResponse,
+                config: SNRMergeConfig = SNRMergeConfig()) -> np.ndarray:
+    """Where the fixed merge is the answer: (H, W) float32 in [0, 1].
+
+    1 where every frame agrees with the reference (``agreement``) and the reference is not
+    clipped; 0 where motion was seen or the reference saturates (a network has work there).
+    The 0/1 mask is eroded by ``GATE_ERODE`` px and feathered with a Gaussian of
+    ``GATE_SIGMA`` px. Same inputs as ``merge_snr``.
+    """
+    agree = agreement(aligned, relative_times, reference, response, config)
+    agree *= (aligned[reference].max(axis=-1) < config.clip).astype(np.float32)
+    agree = cv2.erode(agree, np.ones((GATE_ERODE, GATE_ERODE), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    return np.clip(cv2.GaussianBlur(agree, (0, 0), GATE_SIGMA, borderType=cv2.BORDER_REPLICATE), 0, 1)
 
 
 def _radiance(ldr: np.ndarray, relative_time: float, response: CameraResponse,

@@ -2,6 +2,7 @@
 order (short, reference, long) to (B, 3, H, W) HDR in [0, 1], short-exposure units.
 
 A network declares ``needs_alignment`` (it wants the flow-aligned frames too),
+``needs_guide`` (it wants the guide: Y_color and the static gate, (B, 4, H, W)),
 ``stride`` (H and W must be multiples) and ``receptive_field`` (px, for tiling), and
 keeps the keyword arguments that rebuild it in ``config``.
 """

@@ -46,6 +46,7 @@ class AHDRNet(nn.Module):
     """
 
     needs_alignment = False
+    needs_guide = False
     stride = 1
     receptive_field = 64  # ≈ 37 px theoretical radius, with margin for the blending band
 
@@ -62,7 +63,8 @@ class AHDRNet(nn.Module):
         self.conv_up = nn.Conv2d(channels, channels, 3, padding=1)
         self.conv_out = nn.Conv2d(channels, 3, 3, padding=1)
 
-    def forward(self, frames: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, aligned: torch.Tensor | None = None,
+                guide: torch.Tensor | None = None) -> torch.Tensor:
         f_s, f_r, f_l = (F.relu(self.conv_in(frames[:, k])) for k in range(3))
         x = self.merge(torch.cat([self.att_short(f_s, f_r), f_r, self.att_long(f_l, f_r)], dim=1))
         outs = []

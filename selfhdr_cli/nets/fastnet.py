@@ -40,37 +40,51 @@ class FastNet(nn.Module):
     stride = 16
     receptive_field = 96  # radius in full-resolution px: pooling, 1/16-scale convs, bilinear ups, refinement
 
-    def __init__(self, width: int = 32, context: int = 4, refine: int = 8) -> None:
+    def __init__(self, width: int = 32, context: int = 4, refine: int = 8, guide: bool = False) -> None:
         super().__init__()
         self.config = {"width": width, "context": context, "refine": refine}
+        if guide:  # only when set: older weights files keep their exact config
+            self.config["guide"] = True
+        self.needs_guide = guide
         w = width
         self.context = context
-        self.enc1 = nn.Sequential(_conv(18, w), _conv(w, w))
+        self.candidates = 4 if guide else 3
+        extra = 4 if guide else 0  # T(Y_color) and the gate
+        self.enc1 = nn.Sequential(_conv(18 + extra, w), _conv(w, w))
         self.enc2 = nn.Sequential(_conv(w, w + w // 2, 2), _conv(w + w // 2, w + w // 2))
         self.enc3 = nn.Sequential(_conv(w + w // 2, 2 * w, 2), _conv(2 * w, 2 * w), _conv(2 * w, 2 * w))
         self.dec2 = _conv(2 * w + w + w // 2, w + w // 2)
         self.dec1 = _conv(w + w // 2 + w, w)
-        self.head = nn.Conv2d(w, 9 + context, 3, padding=1)
-        self.pixel_logits = nn.Conv2d(9, 9, 1)
-        self.refine = nn.Sequential(_conv(9 + context, refine), _conv(refine, refine),
+        logits = 3 * self.candidates
+        self.head = nn.Conv2d(w, logits + context, 3, padding=1)
+        self.pixel_logits = nn.Conv2d(9 + (1 if guide else 0), logits, 1)
+        self.refine = nn.Sequential(_conv(9 + context + (1 if guide else 0), refine), _conv(refine, refine),
                                     nn.Conv2d(refine, 3, 3, padding=1))
         # start as the colour component: triangle-weight fusion, no correction, no refinement
         for layer in (self.refine[-1], self.pixel_logits):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         with torch.no_grad():
-            self.head.weight[:9].zero_()
-            self.head.bias[:9].zero_()
+            self.head.weight[:logits].zero_()
+            self.head.bias[:logits].zero_()
 
-    def forward(self, frames: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, aligned: torch.Tensor | None = None,
+                guide: torch.Tensor | None = None) -> torch.Tensor:
+        """``guide`` (B, 4, H, W): Y_color (short-exposure units) and the static gate in [0, 1];
+        required by a guided FastNet, ignored otherwise."""
         if aligned is None:  # alignment is a fixed layer of this network, never skipped silently
             raise ValueError("FastNet needs the flow-aligned frames: pass aligned (the frames themselves "
                              "when they are already aligned)")
+        if self.needs_guide and guide is None:
+            raise ValueError("this FastNet was trained with the guide (Y_color and the static gate): pass guide")
         h = aligned[:, :, :3]            # (B, 3, 3, H, W) aligned HDR, short-exposure units
         ldr = aligned[:, :, 3:]          # aligned LDR
         ref_ldr = frames[:, 1, 3:]
         t_h = mu_law(h)
         x = torch.cat([t_h[:, 0], ldr[:, 0], t_h[:, 1], ldr[:, 1], t_h[:, 2], ldr[:, 2]], dim=1)
+        if self.needs_guide:
+            y_color, gate = guide[:, :3], guide[:, 3:4]
+            x = torch.cat([x, mu_law(y_color), gate], dim=1)
         full = x.shape[-2:]
         low = F.avg_pool2d(x, 4)
         e1 = self.enc1(low)
@@ -79,14 +93,25 @@ class FastNet(nn.Module):
         d2 = self.dec2(torch.cat([F.interpolate(e3, size=e2.shape[-2:], mode="bilinear", align_corners=False), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False), e1], 1))
         head = F.interpolate(self.head(d1), size=full, mode="bilinear", align_corners=False)
-        b = head.shape[0]
+        b, n = head.shape[0], 3 * self.candidates
         x_ref = ref_ldr.clamp(0.0, 1.0)
-        prior = torch.stack(triangle_weights(x_ref), 1)  # SPEC §2.4: an untrained FastNet is Y_color
-        pixel = self.pixel_logits(torch.cat([ldr[:, 0], x_ref, ldr[:, 2]], dim=1))
-        logits = torch.log(prior + 1e-4) + (head[:, :9] + pixel).view(b, 3, 3, *full)  # (B, frame, channel, H, W)
-        weights = torch.softmax(logits, dim=1)
+        pixel_in = [ldr[:, 0], x_ref, ldr[:, 2]]
+        if self.needs_guide:
+            # the prior puts all weight on Y_color: an untrained guided FastNet is Y_color
+            prior = torch.stack([torch.full_like(x_ref, 1e-4)] * 3 + [torch.ones_like(x_ref)], 1)
+            h = torch.cat([h, y_color[:, None]], dim=1)
+            pixel_in += [gate]
+        else:
+            prior = torch.stack(triangle_weights(x_ref), 1)  # SPEC §2.4: an untrained FastNet is Y_color
+        pixel = self.pixel_logits(torch.cat(pixel_in, dim=1))
+        logits = torch.log(prior + 1e-4) + (head[:, :n] + pixel).view(b, self.candidates, 3, *full)
+        weights = torch.softmax(logits, dim=1)  # (B, candidate, channel, H, W)
         fused = (weights * h).sum(dim=1)
         t_fused = mu_law(fused).clamp(1e-4, 1 - 1e-4)
-        residual = self.refine(torch.cat([t_fused, t_h[:, 1], ref_ldr, head[:, 9:]], dim=1))
+        refine_in = [t_fused, t_h[:, 1], ref_ldr, head[:, n:]] + ([gate] if self.needs_guide else [])
+        residual = self.refine(torch.cat(refine_in, dim=1))
         t_out = torch.sigmoid(torch.logit(t_fused) + residual)
-        return inverse_mu_law(t_out).clamp(0.0, 1.0)
+        out = inverse_mu_law(t_out).clamp(0.0, 1.0)
+        if self.needs_guide:
+            out = gate * y_color.clamp(0.0, 1.0) + (1 - gate) * out
+        return out

@@ -2,7 +2,7 @@
 
 ``build-color`` writes, per scene, ``y_color.exr`` (float32, short-exposure units),
 ``aligned_K.exr`` (the frames warped onto the reference, exposure order, float32 in
-[0, 1]) and ``meta.json``, written last as the completeness marker. ``meta.json``
+[0, 1]), ``gate.exr`` (the static gate, ``merge.snr.static_gate``, grey) and ``meta.json``, written last as the completeness marker. ``meta.json``
 records the settings the cache was built with; a cache built with other settings is
 rebuilt, never silently reused.
 """
@@ -22,6 +22,7 @@ from selfhdr_cli.merge.colour import ColorConfig, build_color
 from selfhdr_cli.training.records import config_difference
 
 COLOR_FILE = "y_color.exr"
+GATE_FILE = "gate.exr"
 META_FILE = "meta.json"
 STRU_FILE = "y_stru.exr"
 
@@ -43,6 +44,10 @@ class ColorCache:
         return self.folder / COLOR_FILE
 
     @property
+    def gate(self) -> Path:
+        return self.folder / GATE_FILE
+
+    @property
     def meta(self) -> Path:
         return self.folder / META_FILE
 
@@ -51,7 +56,7 @@ class ColorCache:
 
     def is_complete(self) -> bool:
         """Whether ``meta.json`` and every file it lists exist (a half-written cache is not)."""
-        if not self.meta.is_file() or not self.y_color.is_file():
+        if not self.meta.is_file() or not self.y_color.is_file() or not self.gate.is_file():
             return False
         try:
             n = len(json.loads(self.meta.read_text())["frames"])
@@ -73,6 +78,10 @@ class ColorCache:
         aligned = [read_hdr_image(self.aligned(k)) for k in range(len(meta["frames"]))]
         return read_hdr_image(self.y_color), aligned, meta
 
+    def load_gate(self) -> np.ndarray:
+        """The static gate, float32 (H, W) in [0, 1]."""
+        return read_hdr_image(self.gate)[..., 0]
+
 
 SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "align", "merge")
 
@@ -89,8 +98,8 @@ def settings_record(plan: BracketPlan, config: ColorConfig) -> dict:
 
 
 def write_color_cache(cache: ColorCache, bracket: Bracket, y_color: np.ndarray, aligned: list[np.ndarray],
-                      settings: dict) -> None:
-    """Write Y_color and the aligned frames (float32 EXR, lossless), then ``meta.json``.
+                      gate: np.ndarray, settings: dict) -> None:
+    """Write Y_color, the aligned frames and the gate (float32 EXR, lossless), then ``meta.json``.
 
     A Y_stru beside them was made from the old aligned frames: it is removed.
     """
@@ -99,6 +108,7 @@ def write_color_cache(cache: ColorCache, bracket: Bracket, y_color: np.ndarray, 
         if stale.exists():
             stale.unlink()  # an old marker must not vouch for half-rewritten files
     write_hdr_image(cache.y_color, y_color)
+    write_hdr_image(cache.gate, np.repeat(gate[..., None], 3, axis=-1))
     for k, frame in enumerate(aligned):
         write_hdr_image(cache.aligned(k), frame)
     meta = {
@@ -133,5 +143,5 @@ def build_color_scene(frames: list[Path], out_folder: Path, config: ColorConfig,
             status, why = "rebuilt", "unreadable meta.json" if old is None else config_difference(old, settings)
     bracket = decode_plan(plan)
     result = build_color(bracket, config)
-    write_color_cache(cache, bracket, result.y_color, result.aligned, settings)
+    write_color_cache(cache, bracket, result.y_color, result.aligned, result.gate, settings)
     return status, why

@@ -35,6 +35,15 @@ from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
 STAGES = ("structure", "reconstruct", "supervised")
 
+# What a recipe fixes: the colour component's merge and whether FastNet is guided by it.
+# ``paper`` is SPEC §2–4 as written; ``robust`` is issue 10's: Y_color from every frame by SNR
+# (merge.snr) and a guided FastNet that keeps Y_color where frames agree (nets.fastnet).
+RECIPES: dict[str, dict] = {
+    "robust": {"colour_merge": "snr", "guide": True},
+    "paper": {"colour_merge": "triangle", "guide": False},
+}
+DEFAULT_RECIPE = "robust"
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -52,7 +61,8 @@ class TrainConfig:
     val_every: int = 250
     response: str = str(CameraResponse())  # the colour component's g, as text (also the networks' input)
     flow: str = DEFAULT_FLOW  # the colour component's alignment: the caches and FastNet's fixed layer
-    colour_merge: str = "triangle"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
+    recipe: str = DEFAULT_RECIPE  # RECIPES: sets colour_merge and FastNet's guide unless they are given
+    colour_merge: str = "snr"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
     vgg_weights: str | None = None
     sp_weight: float = SP_WEIGHT  # stage 1's L_sp weight (SPEC §3: 4); an ablation knob for issue 10
 
@@ -69,12 +79,25 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset_config(preset: str, **overrides) -> TrainConfig:
-    """A TrainConfig from a named preset with explicit overrides (None values ignored)."""
+def preset_config(preset: str, recipe: str = DEFAULT_RECIPE, **overrides) -> TrainConfig:
+    """A TrainConfig from a named preset and recipe with explicit overrides (None values ignored).
+
+    The recipe gives ``colour_merge`` (unless overridden) and, for FastNet, the guide."""
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    values.update(recipe_settings(recipe, values.get("network", TrainConfig.network), values.get("colour_merge")))
     return replace(TrainConfig(), **values)
+
+
+def recipe_settings(recipe: str, network: str, colour_merge: str | None = None) -> dict:
+    """The TrainConfig fields a recipe sets for ``network``; ``colour_merge`` overrides the recipe's."""
+    if recipe not in RECIPES:
+        raise UsageError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    settings = RECIPES[recipe]
+    guided = settings["guide"] and network == "fastnet"  # the guide is a FastNet input
+    return {"recipe": recipe, "colour_merge": colour_merge or settings["colour_merge"],
+            "net_config": {"guide": True} if guided else {}}
 
 
 # what may change when a run is resumed: nothing that alters the trained weights
@@ -194,7 +217,7 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         batch = sample_batch(scenes, config.batch, config.crop, rng, response,
                              reference_noise=(stage == "reconstruct"), generator=gen)
         batch = {k: v.to(device) for k, v in batch.items()}
-        pred = model(batch["frames"], batch["aligned"])
+        pred = model(batch["frames"], batch["aligned"], batch.get("guide"))
         if stage == "structure":
             loss, parts = stage1_loss(pred, batch["y_color"], batch["h_ref"], batch["ldr_ref"], config.sp_weight)
         elif stage == "supervised":

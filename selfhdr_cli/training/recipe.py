@@ -24,7 +24,7 @@ from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, labelled_scen
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.merge.align import align_bracket
 from selfhdr_cli.merge.bracket import load_bracket, three_frames
-from selfhdr_cli.merge.colour import ColorConfig, merge_colour
+from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
 from selfhdr_cli.merge.infer import TileConfig, predict
 from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
 from selfhdr_cli.radiometry.mulaw import mu_law
@@ -115,34 +115,37 @@ class ValidationSet:
     ground_truth: list[np.ndarray]
     color_psnr_mu: float
     response_text: str
+    guides: list[np.ndarray]  # Y_color and the static gate, (H, W, 4), for guided networks
 
     def score(self, net: nn.Module, device: torch.device) -> float:
         net.eval()
         response = parse_response(self.response_text)
         scores = []
-        for ldr, al, t, gt in zip(self.ldr, self.aligned, self.times, self.ground_truth):
+        guided = getattr(net, "needs_guide", False)
+        for ldr, al, t, gt, guide in zip(self.ldr, self.aligned, self.times, self.ground_truth, self.guides):
             pred = predict(net, ldr, al if getattr(net, "needs_alignment", False) else None, t, response,
-                           TileConfig(tile=4096), device)
+                           TileConfig(tile=4096), device, guide=guide if guided else None)
             scores.append(psnr(mu_law(pred), mu_law(gt)))
         return float(np.mean(scores))
 
 
 def load_validation(dataset: Path, color: ColorConfig, limit: int | None = None) -> ValidationSet:
     """Frames, flow-aligned frames and ground truth of a labelled dataset; also Y_color's PSNR-μ."""
-    names, ldrs, aligns, times, gts, color_scores = [], [], [], [], [], []
+    names, ldrs, aligns, times, gts, color_scores, guides = [], [], [], [], [], [], []
     for scene in labelled_scenes(dataset)[:limit]:
         bracket = load_bracket(scene_frames(scene))
         pick = three_frames(len(bracket), bracket.reference)
         aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, color.response, color.align)
         gt = read_hdr_image(scene / GROUND_TRUTH_FILE)
-        y_color = merge_colour(aligned, bracket.relative_times, bracket.reference, color)
+        y_color, gate = colour_and_gate(aligned, bracket.relative_times, bracket.reference, color)
+        guides.append(np.concatenate([y_color, gate[..., None]], axis=-1))
         color_scores.append(psnr(mu_law(y_color), mu_law(gt)))
         names.append(scene.name)
         ldrs.append(np.stack([bracket.frames[i] for i in pick]))
         aligns.append(np.stack([aligned[i] for i in pick]))
         times.append(np.asarray([bracket.relative_times[i] for i in pick], np.float32))
         gts.append(gt)
-    return ValidationSet(names, ldrs, aligns, times, gts, float(np.mean(color_scores)), str(color.response))
+    return ValidationSet(names, ldrs, aligns, times, gts, float(np.mean(color_scores)), str(color.response), guides)
 
 
 def write_structure_component(net: nn.Module, scenes: list[Path], work: Workdir, config: TrainConfig,
@@ -153,8 +156,9 @@ def write_structure_component(net: nn.Module, scenes: list[Path], work: Workdir,
         if on_event:
             on_event(f"Y_stru {scene.name} ({i + 1}/{len(scenes)})")
         s = load_train_scene(scene_frames(scene), work.scene(scene.name), need_stru=False)
+        guide = np.concatenate([s.y_color, s.gate[..., None]], axis=-1) if getattr(net, "needs_guide", False) else None
         y_stru = predict(net, s.aligned, s.aligned if getattr(net, "needs_alignment", False) else None, s.times,
-                         response, TileConfig(), device)
+                         response, TileConfig(), device, guide=guide)
         write_hdr_image(work.scene(scene.name).folder / STRU_FILE, y_stru)
 
 

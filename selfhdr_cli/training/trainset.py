@@ -28,6 +28,7 @@ class TrainScene:
     aligned: np.ndarray
     times: np.ndarray
     y_color: np.ndarray
+    gate: np.ndarray | None = None  # (H, W): merge.snr.static_gate, for guided networks
     y_stru: np.ndarray | None = None
     ground_truth: np.ndarray | None = None  # only for the supervised upper bound
 
@@ -53,6 +54,7 @@ def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool,
         aligned=np.stack([aligned[i] for i in pick]),
         times=np.asarray([bracket.relative_times[i] for i in pick], dtype=np.float32),
         y_color=read_hdr_image(cache.y_color),
+        gate=cache.load_gate(),
         y_stru=stru,
         ground_truth=read_hdr_image(ground_truth) if ground_truth is not None else None,
     )
@@ -92,11 +94,12 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
     """A random batch of ``crop``×``crop`` crops, flipped and transposed at random.
 
     Returns tensors (B, ...) : ``frames`` and ``aligned`` (B, 3, 6, c, c) as [H_k, I_k];
-    ``ldr_ref``, ``h_ref``, ``y_color`` and (if present) ``y_stru`` (B, 3, c, c). With
+    ``ldr_ref``, ``h_ref``, ``y_color`` and (if present) ``y_stru`` (B, 3, c, c); ``guide``
+    (B, 4, c, c): Y_color and the static gate, when the scenes have a gate. With
     ``reference_noise`` the reference gets SPEC §4's noise and H_r is recomputed.
     """
     parts: dict[str, list[np.ndarray]] = {"frames": [], "aligned": [], "y_color": [], "y_stru": [], "times": [],
-                                          "ground_truth": []}
+                                          "ground_truth": [], "gate": []}
     for _ in range(batch):
         s = scenes[int(rng.integers(len(scenes)))]
         h, w = s.y_color.shape[:2]
@@ -104,8 +107,8 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
         y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
         win = (slice(y, y + c), slice(x, x + c))
         arrays = [s.frames[:, win[0], win[1]], s.aligned[:, win[0], win[1]], s.y_color[win]]
-        optional = [name for name in ("y_stru", "ground_truth") if getattr(s, name) is not None]
-        arrays += [getattr(s, name)[win] for name in optional]
+        optional = [name for name in ("y_stru", "ground_truth", "gate") if getattr(s, name) is not None]
+        arrays += [getattr(s, name)[win] if name != "gate" else s.gate[win][..., None] for name in optional]
         arrays = _augment(arrays, *(bool(b) for b in rng.integers(0, 2, size=3)))
         parts["frames"].append(arrays[0])
         parts["aligned"].append(arrays[1])
@@ -138,4 +141,6 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
     for name in ("y_stru", "ground_truth"):
         if parts[name]:
             out[name] = to_tensor(parts[name])
+    if parts["gate"]:
+        out["guide"] = torch.cat([out["y_color"], to_tensor(parts["gate"])], dim=1)
     return out
