@@ -81,12 +81,12 @@ def fail(exc: SelfHDRError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _color_config(crf: str, flow: str | None, colour_merge: str | None = None):
+def _color_config(crf: str, flow: str | None, colour_merge: str | None = None, global_motion: str = "homography"):
     from selfhdr_cli.merge.align import AlignConfig
     from selfhdr_cli.merge.colour import ColorConfig
     from selfhdr_cli.radiometry.response import parse_response
 
-    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW),
+    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW, global_motion=global_motion),
                        merge=colour_merge or DEFAULT_COLOUR_MERGE)
 
 

@@ -1,7 +1,13 @@
-"""Aligning a frame onto the reference: exposure matching, dense flow, warp, fill (SPEC §2.1–2.3).
+"""Aligning a frame onto the reference: exposure matching, global motion, dense flow, warp, fill
+(SPEC §2.1–2.3).
 
 Images are float32 (H, W, 3) RGB in [0, 1]; flows are float32 (H, W, 2) in pixels,
-(dx, dy), defined on the reference grid: reference(p) ≈ other(p + flow(p)).
+(dx, dy), defined on the reference grid: reference(p) ≈ other(p + flow(p)). Homographies are
+float (3, 3) from reference to other pixel coordinates: reference(p) ≈ other(H·p).
+
+Issue 10 adds a global homography (ECC) before the flow, for handheld brackets, and the
+coverage of each aligned frame (where it saw the scene), so that merges can give the
+out-of-frame fill no weight.
 """
 
 from __future__ import annotations
@@ -18,21 +24,28 @@ from selfhdr_cli.radiometry.response import CameraResponse
 FLOW_METHODS = ("dis-medium", "dis-fast", "dis-ultrafast", "dis-fine", "farneback")
 DEFAULT_FLOW = "dis-fine"  # chosen on the validation split: benchmarks/flow_choice.py
 INTERPOLATIONS = ("cubic", "linear")
+GLOBAL_MOTIONS = ("homography", "none")
 FLOW_MAX_PIXELS = 4_000_000  # larger images get their flow at reduced size, then upsampled
+ECC_MAX_SIDE = 640           # px: the homography is fitted on a reduced copy (time bounded on 24 MP)
+GLOBAL_MIN_SHIFT = 8.0       # px: smaller global motion is left to the flow alone (validation: it handles it better)
 
 
 @dataclass(frozen=True)
 class AlignConfig:
-    """How frames are aligned: flow method and warp interpolation."""
+    """How frames are aligned: global motion (``homography`` by ECC, or ``none``), flow method
+    and warp interpolation."""
 
     flow: str = DEFAULT_FLOW
     interpolation: str = "cubic"
+    global_motion: str = "homography"
 
     def __post_init__(self) -> None:
         if self.flow not in FLOW_METHODS:
             raise UsageError(f"unknown flow method {self.flow!r}; choose one of {', '.join(FLOW_METHODS)}")
         if self.interpolation not in INTERPOLATIONS:
             raise UsageError(f"unknown warp interpolation {self.interpolation!r}; use {' or '.join(INTERPOLATIONS)}")
+        if self.global_motion not in GLOBAL_MOTIONS:
+            raise UsageError(f"unknown global motion {self.global_motion!r}; use {' or '.join(GLOBAL_MOTIONS)}")
 
 
 def exposure_match(ldr: np.ndarray, t_from: float, t_to: float, response: CameraResponse) -> np.ndarray:
@@ -107,23 +120,106 @@ def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: s
     return dis.calc(reference_gray, other_gray, None).astype(np.float32)
 
 
-def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
-    """Sample ``image`` at p + flow(p) (SPEC §2.3).
+def estimate_homography(reference_gray: np.ndarray, other_gray: np.ndarray) -> np.ndarray | None:
+    """The global motion between two exposure-matched lumas, as a homography.
+
+    A first guess from ORB features matched under RANSAC as a similarity (or, with too few
+    matches, the translation by phase correlation), refined by ECC (Evangelidis & Psarakis
+    2008) as a rigid motion and as a full homography; the candidate that leaves the frames
+    most alike wins. All on copies reduced to ``ECC_MAX_SIDE`` px. ``reference_gray``,
+    ``other_gray``: uint8 (H, W) (``to_gray_u8``). Returns H, float64 (3, 3), reference → other
+    pixel coordinates, or None when no candidate is plausible (scale beyond 0.8–1.25, strong
+    perspective) and makes the frames clearly more alike than no motion: a large moving object
+    can pull a fit off the background, and the dense flow alone is the safer answer then. Also
+    None when no corner moves ``GLOBAL_MIN_SHIFT`` px: small motion is the flow's.
+    """
+    h, w = reference_gray.shape
+    scale = min(1.0, ECC_MAX_SIDE / max(h, w))
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    ref_u8 = cv2.resize(reference_gray, size, interpolation=cv2.INTER_AREA)
+    oth_u8 = cv2.resize(other_gray, size, interpolation=cv2.INTER_AREA)
+    ref, oth = ref_u8.astype(np.float32) / 255, oth_u8.astype(np.float32) / 255
+    guess = _feature_similarity(ref_u8, oth_u8)
+    if guess is None:
+        window = cv2.createHanningWindow(size, cv2.CV_32F)
+        (dx, dy), _ = cv2.phaseCorrelate(ref, oth, window)
+        guess = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float32)
+    candidates = [guess]
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-6)
+    for mode, start in ((cv2.MOTION_EUCLIDEAN, guess[:2]), (cv2.MOTION_HOMOGRAPHY, guess)):
+        try:
+            _, fitted = cv2.findTransformECC(ref, oth, start.copy(), mode, criteria, None, 1)
+        except cv2.error:
+            continue  # ECC did not converge: the other candidates stand
+        candidates.append(fitted if fitted.shape == (3, 3) else np.vstack([fitted, [0, 0, 1]]).astype(np.float32))
+    best, best_misfit = None, 0.9 * _misfit(ref, oth, np.eye(3, dtype=np.float32), size)
+    for estimate in candidates:
+        det = float(np.linalg.det(estimate[:2, :2]))
+        if not (0.64 < det < 1.56) or np.abs(estimate[2, :2]).max() * max(size) > 0.2:
+            continue
+        misfit = _misfit(ref, oth, estimate, size)
+        if misfit < best_misfit:
+            best, best_misfit = estimate, misfit
+    if best is None:
+        return None
+    to_full = np.diag([scale, scale, 1.0])
+    full = np.linalg.inv(to_full) @ best.astype(np.float64) @ to_full
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float64).T
+    moved = full @ corners
+    if np.abs(moved[:2] / moved[2] - corners[:2]).max() < GLOBAL_MIN_SHIFT:
+        return None
+    return full
+
+
+def _feature_similarity(ref_u8: np.ndarray, oth_u8: np.ndarray) -> np.ndarray | None:
+    orb = cv2.ORB_create(1500)
+    kr, dr = orb.detectAndCompute(ref_u8, None)
+    ko, do = orb.detectAndCompute(oth_u8, None)
+    if dr is None or do is None or len(kr) < 20 or len(ko) < 20:
+        return None
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(dr, do)
+    if len(matches) < 20:
+        return None
+    src = np.float32([kr[m.queryIdx].pt for m in matches])
+    dst = np.float32([ko[m.trainIdx].pt for m in matches])
+    estimate, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+    if estimate is None or inliers is None or int(inliers.sum()) < 12:
+        return None
+    return np.vstack([estimate, [0, 0, 1]]).astype(np.float32)
+
+
+def _misfit(ref: np.ndarray, oth: np.ndarray, estimate: np.ndarray, size: tuple[int, int]) -> float:
+    """Mean |reference − other∘H| over the central 80 % (borders see the fill of either)."""
+    warped = cv2.warpPerspective(oth, estimate, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    mh, mw = size[1] // 10, size[0] // 10
+    return float(np.abs(warped - ref)[mh:size[1] - mh, mw:size[0] - mw].mean())
+
+
+def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic",
+         homography: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``image`` at p + flow(p), or at H·(p + flow(p)) with a homography (SPEC §2.3).
 
     Parameters
     ----------
     image : ndarray, float32 (H, W, 3) in [0, 1]
     flow : ndarray, float32 (H, W, 2), pixels
     interpolation : ``"cubic"`` or ``"linear"``
+    homography : ndarray (3, 3), optional: reference → ``image`` coordinates, applied after the flow
 
     Returns
     -------
     warped : ndarray, float32 (H, W, 3), clipped to [0, 1]
-    outside : ndarray, bool (H, W), where p + flow(p) falls outside the frame.
+    outside : ndarray, bool (H, W), where the sampling point falls outside the frame.
     """
     h, w = flow.shape[:2]
     map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
     map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
+    if homography is not None:
+        m = homography.astype(np.float32)
+        den = m[2, 0] * map_x + m[2, 1] * map_y + m[2, 2]
+        map_x, map_y = ((m[0, 0] * map_x + m[0, 1] * map_y + m[0, 2]) / den,
+                        (m[1, 0] * map_x + m[1, 1] * map_y + m[1, 2]) / den)
     modes = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
     if interpolation not in modes:
         raise UsageError(f"unknown warp interpolation {interpolation!r}; use {' or '.join(modes)}")
@@ -135,11 +231,20 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic") -> t
 
 def align_to_reference(other: np.ndarray, reference: np.ndarray, t_other: float, t_reference: float,
                        response: CameraResponse, config: AlignConfig = AlignConfig()) -> np.ndarray:
-    """Warp ``other`` onto the reference's geometry (SPEC §2.1–2.3).
+    """Warp ``other`` onto the reference's geometry (SPEC §2.1–2.3); ``align_with_coverage``
+    without the coverage. Same contract."""
+    return align_with_coverage(other, reference, t_other, t_reference, response, config)[0]
 
-    Flow is estimated between exposure-matched images (the darker raised to the
-    brighter's exposure); pixels that map outside the frame take the reference
-    re-exposed to ``t_other``.
+
+def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float, t_reference: float,
+                        response: CameraResponse, config: AlignConfig = AlignConfig()
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Warp ``other`` onto the reference's geometry, and say where it saw the scene.
+
+    Motion is estimated between exposure-matched images (the darker raised to the
+    brighter's exposure): a global homography first (``config.global_motion``), then dense
+    flow on what remains. Pixels that map outside the frame take the reference re-exposed
+    to ``t_other`` (SPEC §2.3), so the frame looks whole; ``covered`` is False there.
 
     Parameters
     ----------
@@ -149,19 +254,27 @@ def align_to_reference(other: np.ndarray, reference: np.ndarray, t_other: float,
 
     Returns
     -------
-    ndarray, float32 (H, W, 3) in [0, 1]: ``other`` as the reference's camera saw it.
+    aligned : ndarray, float32 (H, W, 3) in [0, 1]: ``other`` as the reference's camera saw it.
+    covered : ndarray, bool (H, W): where ``other`` saw the scene (False: the fill).
     """
     if t_other < t_reference:
         ref_matched, other_matched = reference, exposure_match(other, t_other, t_reference, response)
     else:
         ref_matched, other_matched = exposure_match(reference, t_reference, t_other, response), other
-    flow = estimate_flow(to_gray_u8(ref_matched), to_gray_u8(other_matched), config.flow)
+    ref_gray, other_gray = to_gray_u8(ref_matched), to_gray_u8(other_matched)
     del ref_matched, other_matched  # full-size temporaries: free them before warping large images
-    warped, outside = warp(other, flow, config.interpolation)
+    homography = estimate_homography(ref_gray, other_gray) if config.global_motion == "homography" else None
+    if homography is not None:
+        h, w = ref_gray.shape
+        other_gray = cv2.warpPerspective(other_gray, homography, (w, h),
+                                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    flow = estimate_flow(ref_gray, other_gray, config.flow)
+    del ref_gray, other_gray
+    warped, outside = warp(other, flow, config.interpolation, homography)
     del flow
     if outside.any():  # only the outside pixels: a full-frame re-exposure would cost two more frames of memory
         warped[outside] = exposure_match(reference[outside], t_reference, t_other, response)
-    return warped
+    return warped, ~outside
 
 
 def align_bracket(frames: list[np.ndarray], times: np.ndarray, reference: int, response: CameraResponse,
@@ -171,7 +284,20 @@ def align_bracket(frames: list[np.ndarray], times: np.ndarray, reference: int, r
     ``frames`` are float32 (H, W, 3) LDR in [0, 1] in exposure order with ``times``
     (any one unit). Returns a list of the same length; the reference is returned as is.
     """
+    return align_bracket_with_coverage(frames, times, reference, response, config)[0]
+
+
+def align_bracket_with_coverage(frames: list[np.ndarray], times: np.ndarray, reference: int,
+                                response: CameraResponse, config: AlignConfig = AlignConfig()
+                                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``align_bracket`` and each aligned frame's coverage (bool (H, W), ``align_with_coverage``)."""
     ref = frames[reference]
-    return [ref if k == reference else align_to_reference(f, ref, float(times[k]), float(times[reference]),
-                                                          response, config)
-            for k, f in enumerate(frames)]
+    aligned, covered = [], []
+    for k, f in enumerate(frames):
+        if k == reference:
+            a, c = ref, np.ones(ref.shape[:2], bool)
+        else:
+            a, c = align_with_coverage(f, ref, float(times[k]), float(times[reference]), response, config)
+        aligned.append(a)
+        covered.append(c)
+    return aligned, covered

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.merge.align import AlignConfig, align_bracket
+from selfhdr_cli.merge.align import AlignConfig, align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import Bracket
 from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr, static_gate
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -88,25 +88,26 @@ def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, refere
 
 
 def merge_colour(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
-                 config: ColorConfig = ColorConfig()) -> np.ndarray:
+                 config: ColorConfig = ColorConfig(), covered: list[np.ndarray] | None = None) -> np.ndarray:
     """Y_color from already aligned frames with ``config.merge``: ``merge_triangle`` (SPEC §2.4)
     or ``merge.snr.merge_snr`` with the noise fitted from the bracket. Same contract as
-    ``merge_triangle``."""
-    return colour_and_gate(aligned, relative_times, reference, config, gate=False)[0]
+    ``merge_triangle``; ``covered`` as in ``merge_snr`` (the triangle merge, as SPEC, ignores it)."""
+    return colour_and_gate(aligned, relative_times, reference, config, gate=False, covered=covered)[0]
 
 
 def colour_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
-                    config: ColorConfig = ColorConfig(), gate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                    config: ColorConfig = ColorConfig(), gate: bool = True,
+                    covered: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(Y_color, static gate or None): ``merge_colour`` and, with ``gate``, ``merge.snr.static_gate``
     under the same noise model fitted once from the bracket (whatever ``config.merge`` is)."""
     snr_config = None
     if config.merge == "snr" or gate:
-        snr_config = SNRMergeConfig(noise=estimate_noise(aligned, relative_times, config.response))
+        snr_config = SNRMergeConfig(noise=estimate_noise(aligned, relative_times, config.response, covered=covered))
     if config.merge == "snr":
-        y = merge_snr(aligned, relative_times, reference, config.response, snr_config)
+        y = merge_snr(aligned, relative_times, reference, config.response, snr_config, covered)
     else:
         y = merge_triangle(aligned, relative_times, reference, config.response)
-    g = static_gate(aligned, relative_times, reference, config.response, snr_config) if gate else None
+    g = static_gate(aligned, relative_times, reference, config.response, snr_config, covered) if gate else None
     return y, g
 
 
@@ -116,6 +117,7 @@ def build_color(bracket: Bracket, config: ColorConfig = ColorConfig(), gate: boo
     Returns Y_color (float32 (H, W, 3), short-exposure units), the aligned LDR frames
     (float32 (H, W, 3) in [0, 1], exposure order) and the static gate (None without ``gate``).
     """
-    aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, config.response, config.align)
-    y, g = colour_and_gate(aligned, bracket.relative_times, bracket.reference, config, gate)
+    aligned, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference,
+                                                   config.response, config.align)
+    y, g = colour_and_gate(aligned, bracket.relative_times, bracket.reference, config, gate, covered)
     return ColorResult(y_color=y, aligned=aligned, gate=g)

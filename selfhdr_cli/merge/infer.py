@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.merge.align import DEFAULT_FLOW, AlignConfig, align_bracket
+from selfhdr_cli.merge.align import DEFAULT_FLOW, AlignConfig, align_bracket, align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import Bracket, three_frames
 from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
 from selfhdr_cli.merge.device import configure_cpu, pick_device
@@ -153,9 +153,9 @@ def trained_colour_merge(meta: dict) -> str:
 
 
 def network_guide(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
-                  config: ColorConfig) -> np.ndarray:
+                  config: ColorConfig, covered: list[np.ndarray] | None = None) -> np.ndarray:
     """The guide of a guided network: Y_color from every aligned frame and the static gate, float32 (H, W, 4)."""
-    y, gate = colour_and_gate(aligned, relative_times, reference, config)
+    y, gate = colour_and_gate(aligned, relative_times, reference, config, covered=covered)
     return np.concatenate([y, gate[..., None]], axis=-1)
 
 
@@ -164,7 +164,8 @@ def trained_alignment(meta: dict) -> AlignConfig:
     for FastNet the flow is a fixed layer, so merging with another one is a different network.
     Weights without a record get the default alignment."""
     config = meta.get("info", {}).get("config", {})
-    return AlignConfig(flow=config.get("flow", DEFAULT_FLOW), interpolation=config.get("interpolation", "cubic"))
+    return AlignConfig(flow=config.get("flow", DEFAULT_FLOW), interpolation=config.get("interpolation", "cubic"),
+                       global_motion=config.get("global_motion", "none"))
 
 
 def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse, align_config: AlignConfig | None,
@@ -193,9 +194,11 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
     times = np.asarray([bracket.relative_times[i] for i in pick], np.float32)
     aligned, guide = None, None
     if getattr(net, "needs_guide", False):
-        every = align_bracket(bracket.frames, bracket.times, bracket.reference, response, align_config)
+        every, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference, response,
+                                                     align_config)
         guide = network_guide(every, bracket.relative_times, bracket.reference,
-                              ColorConfig(response=response, align=align_config, merge=trained_colour_merge(meta)))
+                              ColorConfig(response=response, align=align_config, merge=trained_colour_merge(meta)),
+                              covered)
         aligned = [every[i] for i in pick]
     elif getattr(net, "needs_alignment", False):
         aligned = align_bracket(ldr, bracket.times[pick], 1, response, align_config)

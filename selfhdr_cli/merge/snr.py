@@ -61,7 +61,8 @@ class SNRMergeConfig:
 
 
 def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
-              response: CameraResponse, config: SNRMergeConfig = SNRMergeConfig()) -> np.ndarray:
+              response: CameraResponse, config: SNRMergeConfig = SNRMergeConfig(),
+              covered: list[np.ndarray] | None = None) -> np.ndarray:
     """Inverse-variance merge of all aligned frames, clipped values excluded, disagreeing frames
     rejected per pixel.
 
@@ -76,6 +77,9 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
     response : CameraResponse
         g, to linearise: H_k = g(I_k) / t_k.
     config : SNRMergeConfig
+    covered : list of ndarray, bool (H, W), optional
+        Where each aligned frame saw the scene (``align.align_bracket_with_coverage``): the
+        out-of-frame fill is a copy of the reference and gets no weight.
 
     Returns
     -------
@@ -90,9 +94,10 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
     den = np.zeros_like(h_ref)
     for k, frame in enumerate(aligned):
         h, var = _radiance(frame, t[k], response, config.noise)
-        weight = (frame < config.clip) / var
+        usable = _usable(frame, k, config, covered)
+        weight = usable / var
         if k != reference and config.reject_sigma > 0:
-            weight *= _agrees(h, var, h_ref, var_ref, ref_usable, frame < config.clip, config)[..., None]
+            weight *= _agrees(h, var, h_ref, var_ref, ref_usable, usable, config)[..., None]
         num += weight * h
         den += weight
     merged = num / np.maximum(den, np.float32(1e-20))
@@ -103,7 +108,7 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
 
 
 def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int, response: CameraResponse,
-              config: SNRMergeConfig = SNRMergeConfig()) -> np.ndarray:
+              config: SNRMergeConfig = SNRMergeConfig(), covered: list[np.ndarray] | None = None) -> np.ndarray:
     """(H, W) float32 in {0, 1}: 1 where every other frame agrees with the reference (as
     ``merge_snr`` judges it), 0 where at least one was rejected: where motion was seen."""
     t = np.asarray(relative_times, dtype=np.float64)
@@ -114,8 +119,16 @@ def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
         if k == reference:
             continue
         h, var = _radiance(frame, t[k], response, config.noise)
-        out *= _agrees(h, var, h_ref, var_ref, ref < config.clip, frame < config.clip, config)
+        out *= _agrees(h, var, h_ref, var_ref, ref < config.clip, _usable(frame, k, config, covered), config)
     return out
+
+
+def _usable(frame: np.ndarray, k: int, config: SNRMergeConfig, covered: list[np.ndarray] | None) -> np.ndarray:
+    """Bool (H, W, 3): values that measure the scene: unclipped, and seen by the frame."""
+    usable = frame < config.clip
+    if covered is not None:
+        usable &= covered[k][..., None]
+    return usable
 
 
 GATE_ERODE = 7        # px: the gate's transitions lie inside the agreeing area, not across motion edges
@@ -123,7 +136,7 @@ GATE_SIGMA = 2.0      # px: feathering, so that a gated output shows no seam
 
 
 def static_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int, response: CameraResponse,
-                config: SNRMergeConfig = SNRMergeConfig()) -> np.ndarray:
+                config: SNRMergeConfig = SNRMergeConfig(), covered: list[np.ndarray] | None = None) -> np.ndarray:
     """Where the fixed merge is the answer: (H, W) float32 in [0, 1].
 
     1 where every frame agrees with the reference (``agreement``) and the reference is not
@@ -131,7 +144,7 @@ def static_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference
     The 0/1 mask is eroded by ``GATE_ERODE`` px and feathered with a Gaussian of
     ``GATE_SIGMA`` px. Same inputs as ``merge_snr``.
     """
-    agree = agreement(aligned, relative_times, reference, response, config)
+    agree = agreement(aligned, relative_times, reference, response, config, covered)
     agree *= (aligned[reference].max(axis=-1) < config.clip).astype(np.float32)
     agree = cv2.erode(agree, np.ones((GATE_ERODE, GATE_ERODE), np.uint8), borderType=cv2.BORDER_REPLICATE)
     return np.clip(cv2.GaussianBlur(agree, (0, 0), GATE_SIGMA, borderType=cv2.BORDER_REPLICATE), 0, 1)
@@ -160,7 +173,7 @@ def _agrees(h: np.ndarray, var: np.ndarray, h_ref: np.ndarray, var_ref: np.ndarr
 
 
 def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, response: CameraResponse,
-                   bits: int = 16, clip: float = 0.98) -> NoiseModel:
+                   bits: int = 16, clip: float = 0.98, covered: list[np.ndarray] | None = None) -> NoiseModel:
     """Fit the bracket's own shot and read noise from pairs of adjacent aligned frames.
 
     Where two frames both measure a pixel (unclipped, smooth, not far apart), the difference of
@@ -169,7 +182,7 @@ def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, respon
     least-squares fit of that line to binned medians of the squared differences (medians
     resist motion and misalignment) gives ``shot`` and ``read``, floored at small positive
     values. ``aligned``: float32 (H, W, 3) LDR in [0, 1], exposure order; ``relative_times``
-    (N,). Returns a NoiseModel with ``bits``.
+    (N,); ``covered``: as in ``merge_snr`` (the fill is no evidence). Returns a NoiseModel with ``bits``.
     """
     t = np.asarray(relative_times, dtype=np.float64)
     feats, targets = [], []
@@ -180,6 +193,8 @@ def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, respon
         smooth = cv2.blur(fb.mean(axis=-1), (5, 5))
         gradient = np.abs(fb.mean(axis=-1) - smooth)
         ok = (fa < clip) & (fb < clip) & (fa > 0.02) & (fb > 0.02) & (gradient < 0.01)[..., None]
+        if covered is not None:
+            ok &= (covered[a] & covered[b])[..., None]
         d2 = ((ha - hb) ** 2)[ok]
         x_shot = (la / t[a] ** 2 + lb / t[b] ** 2)[ok]
         x_read = np.full_like(x_shot, 1 / t[a] ** 2 + 1 / t[b] ** 2)

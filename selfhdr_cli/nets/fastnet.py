@@ -26,6 +26,9 @@ from selfhdr_cli.radiometry.mulaw import inverse_mu_law, mu_law
 from selfhdr_cli.radiometry.weighting import triangle_weights
 
 
+GUIDED_FRAME_PRIOR = 0.02  # each frame's prior fusion weight in a guided FastNet; Y_color has the rest
+
+
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.1, inplace=True))
 
@@ -97,8 +100,11 @@ class FastNet(nn.Module):
         x_ref = ref_ldr.clamp(0.0, 1.0)
         pixel_in = [ldr[:, 0], x_ref, ldr[:, 2]]
         if self.needs_guide:
-            # the prior puts all weight on Y_color: an untrained guided FastNet is Y_color
-            prior = torch.stack([torch.full_like(x_ref, 1e-4)] * 3 + [torch.ones_like(x_ref)], 1)
+            # the prior puts nearly all weight on Y_color (an untrained guided FastNet is within 6 % of
+            # it where frames disagree, and exactly it elsewhere); not all of it, or the softmax would
+            # pass no gradient to the frames' logits
+            prior = torch.stack([torch.full_like(x_ref, GUIDED_FRAME_PRIOR)] * 3
+                                + [torch.full_like(x_ref, 1 - 3 * GUIDED_FRAME_PRIOR)], 1)
             h = torch.cat([h, y_color[:, None]], dim=1)
             pixel_in += [gate]
         else:

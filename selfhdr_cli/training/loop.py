@@ -35,12 +35,13 @@ from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
 STAGES = ("structure", "reconstruct", "supervised")
 
-# What a recipe fixes: the colour component's merge and whether FastNet is guided by it.
-# ``paper`` is SPEC §2–4 as written; ``robust`` is issue 10's: Y_color from every frame by SNR
-# (merge.snr) and a guided FastNet that keeps Y_color where frames agree (nets.fastnet).
+# What a recipe fixes: the colour component's merge, the global motion before the flow and whether
+# FastNet is guided by Y_color. ``paper`` is SPEC §2–4 as written; ``robust`` is issue 10's: Y_color
+# from every frame by SNR (merge.snr), a homography before the flow (merge.align) and a guided
+# FastNet that keeps Y_color where frames agree (nets.fastnet).
 RECIPES: dict[str, dict] = {
-    "robust": {"colour_merge": "snr", "guide": True},
-    "paper": {"colour_merge": "triangle", "guide": False},
+    "robust": {"colour_merge": "snr", "global_motion": "homography", "guide": True},
+    "paper": {"colour_merge": "triangle", "global_motion": "none", "guide": False},
 }
 DEFAULT_RECIPE = "robust"
 
@@ -61,6 +62,7 @@ class TrainConfig:
     val_every: int = 250
     response: str = str(CameraResponse())  # the colour component's g, as text (also the networks' input)
     flow: str = DEFAULT_FLOW  # the colour component's alignment: the caches and FastNet's fixed layer
+    global_motion: str = "homography"  # before the flow (merge.align.GLOBAL_MOTIONS)
     recipe: str = DEFAULT_RECIPE  # RECIPES: sets colour_merge and FastNet's guide unless they are given
     colour_merge: str = "snr"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
     vgg_weights: str | None = None
@@ -91,13 +93,14 @@ def preset_config(preset: str, recipe: str = DEFAULT_RECIPE, **overrides) -> Tra
 
 
 def recipe_settings(recipe: str, network: str, colour_merge: str | None = None) -> dict:
-    """The TrainConfig fields a recipe sets for ``network``; ``colour_merge`` overrides the recipe's."""
+    """The TrainConfig fields a recipe sets for ``network`` (colour merge, global motion, FastNet's
+    guide); ``colour_merge`` overrides the recipe's."""
     if recipe not in RECIPES:
         raise UsageError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     settings = RECIPES[recipe]
     guided = settings["guide"] and network == "fastnet"  # the guide is a FastNet input
     return {"recipe": recipe, "colour_merge": colour_merge or settings["colour_merge"],
-            "net_config": {"guide": True} if guided else {}}
+            "global_motion": settings["global_motion"], "net_config": {"guide": True} if guided else {}}
 
 
 # what may change when a run is resumed: nothing that alters the trained weights

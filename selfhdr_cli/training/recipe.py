@@ -22,7 +22,7 @@ from selfhdr_cli.errors import UsageError
 from selfhdr_cli.evaluation.metrics import psnr
 from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, labelled_scenes, scene_frames
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
-from selfhdr_cli.merge.align import align_bracket
+from selfhdr_cli.merge.align import align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import load_bracket, three_frames
 from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
 from selfhdr_cli.merge.infer import TileConfig, predict
@@ -135,9 +135,10 @@ def load_validation(dataset: Path, color: ColorConfig, limit: int | None = None)
     for scene in labelled_scenes(dataset)[:limit]:
         bracket = load_bracket(scene_frames(scene))
         pick = three_frames(len(bracket), bracket.reference)
-        aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, color.response, color.align)
+        aligned, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference,
+                                                       color.response, color.align)
         gt = read_hdr_image(scene / GROUND_TRUTH_FILE)
-        y_color, gate = colour_and_gate(aligned, bracket.relative_times, bracket.reference, color)
+        y_color, gate = colour_and_gate(aligned, bracket.relative_times, bracket.reference, color, covered=covered)
         guides.append(np.concatenate([y_color, gate[..., None]], axis=-1))
         color_scores.append(psnr(mu_law(y_color), mu_law(gt)))
         names.append(scene.name)
@@ -170,9 +171,10 @@ def _barrier(dist: Distributed) -> None:
 def structure_record(config: TrainConfig, color: ColorConfig, scenes: list[Path]) -> dict:
     """What stage-1 weights depend on: the training config (response and flow included), the
     colour component's settings and the scenes they were trained on."""
-    if (config.response, config.flow, config.colour_merge) != (str(color.response), color.align.flow, color.merge):
-        raise UsageError(f"the training config ({config.response}, {config.flow}, {config.colour_merge}) and the "
-                         f"colour component ({color.response}, {color.align.flow}, {color.merge}) disagree")
+    ours = (config.response, config.flow, config.global_motion, config.colour_merge)
+    theirs = (str(color.response), color.align.flow, color.align.global_motion, color.merge)
+    if ours != theirs:
+        raise UsageError(f"the training config {ours} and the colour component {theirs} disagree")
     return {**config.to_dict(), "interpolation": color.align.interpolation, "scenes": sorted(s.name for s in scenes)}
 
 
