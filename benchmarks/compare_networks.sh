@@ -3,15 +3,16 @@
 # then scored on a labelled benchmark. A reduced schedule, so that AHDRNet fits on a CPU.
 #
 #   bash benchmarks/compare_networks.sh TRAIN_DATASET LABELLED_BENCHMARK [OUT_DIR]
-#   STEPS=400 BATCH=4 CROP=64 (environment) set the schedule.
+#   STEPS=400 BATCH=4 CROP=64 (environment) set the schedule; RECIPE=paper (SPEC §2–4, the default here:
+#   the guide of the robust recipe is a FastNet input, so only the paper's recipe compares like with like).
 set -euo pipefail
 DATA=${1:?training dataset}; BENCH=${2:?labelled benchmark}; OUT=${3:-/tmp/selfhdr_compare}
-STEPS=${STEPS:-400}; BATCH=${BATCH:-4}; CROP=${CROP:-64}
+STEPS=${STEPS:-400}; BATCH=${BATCH:-4}; CROP=${CROP:-64}; RECIPE=${RECIPE:-paper}
 SELFHDR=${SELFHDR:-selfhdr}
 mkdir -p "$OUT"
 for net in fastnet ahdrnet; do
   start=$(date +%s)
-  $SELFHDR train "$DATA" --network "$net" --work "$OUT/work_$net" --steps "$STEPS" --batch "$BATCH" --crop "$CROP" \
+  $SELFHDR train "$DATA" --recipe "$RECIPE" --network "$net" --work "$OUT/work_$net" --steps "$STEPS" --batch "$BATCH" --crop "$CROP" \
     --val-every "$STEPS" -o "$OUT/$net.safetensors" --force
   echo "$net: trained in $(( $(date +%s) - start )) s" >&2
   $SELFHDR evaluate "$BENCH" --method net --weights "$OUT/$net.safetensors" --json > "$OUT/$net.json"

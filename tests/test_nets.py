@@ -47,6 +47,34 @@ def test_untrained_fastnet_is_the_colour_component():
     assert np.abs(mu_law(y) - mu_law(y_color)).max() < 0.01  # equal up to the 1e-4 softmax floor
 
 
+def test_untrained_guided_fastnet_keeps_y_color_and_touches_only_the_ungated():
+    """The guided FastNet (issue 10): exactly Y_color where the gate is 1, close to it elsewhere before
+    training, and it refuses to run without its guide."""
+    import numpy as np
+
+    from selfhdr_cli.merge.snr import merge_snr
+    from selfhdr_cli.radiometry.mulaw import mu_law
+    from selfhdr_cli.radiometry.response import CameraResponse
+
+    g = CameraResponse()
+    radiance = np.random.default_rng(0).random((32, 48, 3), dtype=np.float32) ** 3
+    ldr = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1, 4, 16)]
+    times = np.array([1.0, 4.0, 16.0], np.float32)
+    y_color = merge_snr(ldr, times, 1, g)
+    gate = np.zeros((32, 48), np.float32)
+    gate[:, :24] = 1
+    x = torch.from_numpy(np.stack(ldr)).movedim(-1, 1)[None]
+    frames = torch.cat([g.to_linear_tensor(x) / torch.from_numpy(times).view(1, 3, 1, 1, 1), x], dim=2)
+    guide = torch.from_numpy(np.concatenate([y_color, gate[..., None]], -1)).movedim(-1, 0)[None]
+    net = build_network("fastnet", {"guide": True}).eval()
+    with torch.no_grad():
+        y = net(frames, frames, guide)[0].movedim(0, -1).numpy()
+    np.testing.assert_allclose(y[:, :24], np.clip(y_color[:, :24], 0, 1), rtol=0, atol=1e-6)
+    assert np.abs(mu_law(y) - mu_law(y_color)).max() < 0.03  # the frames' 2 % prior shares agree here
+    with pytest.raises(ValueError, match="guide"):
+        net(frames, frames)
+
+
 def test_weights_round_trip_and_errors(tmp_path):
     net = build_network("fastnet", {"width": 16, "context": 4, "refine": 8})
     path = tmp_path / "w.safetensors"

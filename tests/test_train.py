@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -57,6 +58,29 @@ def test_train_end_to_end_tiny(tmp_path):
     # a second train with outputs present refuses without --force
     r = runner.invoke(app, ["train", str(data), "--preset", "tiny", "-o", str(out)])
     assert r.exit_code == 2 and "already exists" in r.stderr
+
+
+def test_recipes_paper_and_robust(tmp_path):
+    """--recipe paper is SPEC §2–4 as written (triangle Y_color, no global motion, unguided FastNet);
+    the default (robust) records its SNR colour merge and homography and ships a guided FastNet, which
+    the merge feeds with Y_color from every frame."""
+    data = make_dataset(tmp_path / "data")
+    for recipe, merge, motion, guided in (("paper", "triangle", "none", False), ("robust", "snr", "homography", True)):
+        out = tmp_path / f"{recipe}.safetensors"
+        r = runner.invoke(app, ["train", str(data), "--preset", "tiny", "--recipe", recipe,
+                                "--work", str(tmp_path / f"work_{recipe}"), "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        net, meta = load_weights(out)
+        config = meta["info"]["config"]
+        assert (config["recipe"], config["colour_merge"], config["global_motion"]) == (recipe, merge, motion)
+        assert getattr(net, "needs_guide", False) is guided
+        cache = json.loads((tmp_path / f"work_{recipe}" / "s0" / "meta.json").read_text())
+        assert cache["merge"] == merge and cache["align"]["global_motion"] == motion
+        frames = sorted(map(str, (data / "s0").glob("*.tif")))
+        r = runner.invoke(app, ["merge", *frames, "--weights", str(out), "-o", str(tmp_path / f"{recipe}.exr")])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", str(data), "--preset", "tiny", "--recipe", "nosuch", "-o", str(tmp_path / "x.safetensors")])
+    assert r.exit_code == 2 and "recipe" in r.stderr
 
 
 def test_resume_continues_exactly(tmp_path):

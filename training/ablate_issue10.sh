@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 10 ablations, validation split only: the colour component the network learns from
+# Issue 10 ablations, validation split only: the recipe (--recipe paper: SPEC §2–4, unguided FastNet;
+# robust: FastNet guided by Y_color and the static gate), the colour component the network learns from
 # (--colour-merge triangle|snr) and stage 1's L_sp weight (--sp-weight 4|1|0). Same data, seed and reduced
 # schedule (1000 + 1000 iterations, cpu preset otherwise) for every row; scored on the 8 dynamic validation
 # scenes of training/prepare_data.py and on 8 static validation scenes made here, beside the fixed merges.
@@ -13,11 +14,14 @@ DATA=${1:-/tmp/selfhdr_train}; OUT=${2:-/tmp/selfhdr_ablation}
 SELFHDR=${SELFHDR:-selfhdr}; SHARED=${SHARED:-../shared}
 mkdir -p "$OUT"
 $SELFHDR synth "$SHARED/data/hdr" "$OUT/val_static" --split val --scenes 8 --seed 8 --static --prefix vs_
-ROWS=("triangle 4" "snr 4" "triangle 1" "triangle 0" "snr 0")  # colour merge, L_sp weight
+ROWS=("paper triangle 4" "paper snr 4" "paper triangle 1" "paper triangle 0" "paper snr 0"
+      "robust triangle 4" "robust snr 4")  # recipe, colour merge, L_sp weight
+name() { echo "$1_$2_sp$3"; }
 for spec in "${ROWS[@]}"; do
   set -- $spec
-  [ -e "$OUT/$1_sp$2.safetensors" ] || $SELFHDR train "$DATA/scenes" --work "$OUT/work_$1_sp$2" --colour-merge "$1" \
-    --sp-weight "$2" --steps 1000 --val-every 500 --val "$DATA/val" --seed 0 -o "$OUT/$1_sp$2.safetensors"
+  n=$(name "$@")
+  [ -e "$OUT/$n.safetensors" ] || $SELFHDR train "$DATA/scenes" --work "$OUT/work_$n" --recipe "$1" --colour-merge "$2" \
+    --sp-weight "$3" --steps 1000 --val-every 500 --val "$DATA/val" --seed 0 -o "$OUT/$n.safetensors"
 done
 row() {  # NAME DYNAMIC.json STATIC.json → one markdown row of PSNR-μ / SSIM-μ means
   python3 - "$@" <<'PY'
@@ -35,8 +39,9 @@ for cm in triangle snr; do
 done
 for spec in "${ROWS[@]}"; do
   set -- $spec
+  n=$(name "$@")
   for v in "$DATA/val" "$OUT/val_static"; do
-    $SELFHDR evaluate "$v" --method net --weights "$OUT/$1_sp$2.safetensors" --json > "$OUT/net_$1_sp$2_$(basename "$v").json"
+    $SELFHDR evaluate "$v" --method net --weights "$OUT/$n.safetensors" --json > "$OUT/net_${n}_$(basename "$v").json"
   done
-  row "net: $1 Y_color, L_sp ×$2" "$OUT/net_$1_sp$2_val.json" "$OUT/net_$1_sp$2_val_static.json"
+  row "net ($1 recipe): $2 Y_color, L_sp ×$3" "$OUT/net_${n}_val.json" "$OUT/net_${n}_val_static.json"
 done

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Every trained model behind a figure in README.md and weights/MODEL_CARD.md, from scratch:
 #   1. the data (training/prepare_data.py: train split → OUT/scenes, validation split → OUT/val);
-#   2. the shipped self-supervised FastNet (cpu preset, 3000 + 3000 iterations) and its stage-1 network;
+#   2. the shipped self-supervised FastNet (robust recipe, cpu preset, 3000 + 3000 iterations) and its
+#      stage-1 network;
 #   3. the supervised twin: same network, same 150 scenes, same schedule, L1 in μ-law on ground truth;
-#   4. FastNet vs AHDRNet, both SelfHDR on the same reduced schedule (400 iterations per stage, batch 4,
-#      64² crops) on the first 20 dynamic training scenes (OUT/scenes/syn_000 … syn_019);
-#   5. the benchmark table with every model (benchmarks/benchmark.py).
+#   4. FastNet vs AHDRNet, both SelfHDR (paper recipe) on the same reduced schedule (400 iterations per
+#      stage, batch 4, 64² crops) on the first 20 dynamic training scenes (OUT/scenes/syn_000 … syn_019);
+#   5. the paper's recipe (SPEC §2–4) on the same data and schedule as 2;
+#   6. the benchmark table with every model (benchmarks/benchmark.py).
 # Validation (OUT/val) is the only set watched while training; the benchmark split is scored once, at the end.
 #
-#   bash training/reproduce.sh [OUT]        (default /tmp/selfhdr_train; about 60 min on 2 CPU cores)
+#   bash training/reproduce.sh [OUT]        (default /tmp/selfhdr_train; about 100 min on 2 CPU cores)
 #   SELFHDR="python -m selfhdr_cli" to run from a checkout without installing; SHARED=path/to/shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,16 +40,18 @@ log "supervised: $(( $(date +%s) - start )) s"
 log "FastNet vs AHDRNet, reduced schedule, 20 scenes"
 mkdir -p "$OUT/cmp20"
 for i in $(seq -f "%03g" 0 19); do ln -sfn "$OUT/scenes/syn_$i" "$OUT/cmp20/syn_$i"; done
-SELFHDR="$SELFHDR" bash benchmarks/compare_networks.sh "$OUT/cmp20" "$OUT/val" "$OUT/compare"
+[ -e "$OUT/compare/fastnet.json" ] && [ -e "$OUT/compare/ahdrnet.json" ] || \
+  SELFHDR="$SELFHDR" bash benchmarks/compare_networks.sh "$OUT/cmp20" "$OUT/val" "$OUT/compare"
 
-log "shipped weights: the alignment record (the training config holds the flow from now on)"
-[ -e "$OUT/selfhdr-fastnet.recorded.safetensors" ] || $PY training/add_alignment_record.py \
-  "$OUT/selfhdr-fastnet.safetensors" "$OUT/scenes.selfhdr" "$OUT/selfhdr-fastnet.recorded.safetensors"
+log "the paper's recipe (SPEC §2–4 as written), same data and schedule: the ablation baseline"
+[ -e "$OUT/paper-fastnet.safetensors" ] || $SELFHDR train "$OUT/scenes" --recipe paper --work "$OUT/paper.selfhdr" \
+  --val "$OUT/val" --seed 0 $(resume_flag "$OUT/paper.selfhdr") -o "$OUT/paper-fastnet.safetensors"
 
 log "benchmark"
 $PY benchmarks/benchmark.py ${SHARED:+--hdr "$SHARED/data/hdr"} --methods ref,debevec,color,net \
   --model "SelfHDR stage 1=$OUT/scenes.selfhdr/structure.safetensors" \
-  --model "SelfHDR=$OUT/selfhdr-fastnet.recorded.safetensors" \
+  --model "SelfHDR=$OUT/selfhdr-fastnet.safetensors" \
+  --model "SelfHDR, paper recipe=$OUT/paper-fastnet.safetensors" \
   --model "supervised FastNet=$OUT/supervised-fastnet.safetensors" \
   --model "AHDRNet (reduced schedule)=$OUT/compare/ahdrnet.safetensors" \
   --model "FastNet (reduced schedule)=$OUT/compare/fastnet.safetensors"
