@@ -19,6 +19,7 @@ import numpy as np
 
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.radiometry.luma import rec709_luma
+from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
 
 FLOW_METHODS = ("dis-medium", "dis-fast", "dis-ultrafast", "dis-fine", "farneback")
@@ -27,13 +28,17 @@ INTERPOLATIONS = ("cubic", "linear")
 GLOBAL_MOTIONS = ("homography", "none")
 FLOW_MAX_PIXELS = 4_000_000  # larger images get their flow at reduced size, then upsampled
 ECC_MAX_SIDE = 640           # px: the homography is fitted on a reduced copy (time bounded on 24 MP)
-GLOBAL_MIN_SHIFT = 8.0       # px: smaller global motion is left to the flow alone (validation: it handles it better)
+ECC_SMOOTHING = 1.5          # px (Gaussian σ at that size): noise off before fitting ...
+ECC_BACKGROUND = 12.0        # px: ... and shading (vignetting) off
+GLOBAL_MIN_SHIFT = 2.0       # px: below, a fitted homography is mostly noise (chosen on the validation split)
 
 
 @dataclass(frozen=True)
 class AlignConfig:
-    """How frames are aligned: global motion (``homography`` by ECC, or ``none``), flow method
-    and warp interpolation."""
+    """How frames are aligned: flow method, warp interpolation and ``global_motion``:
+    ``homography`` (issue 10's robust alignment: a global homography before the flow when the
+    camera moved, and no flow where the frame needs none, ``static_prior``) or ``none``
+    (SPEC §2: the dense flow alone)."""
 
     flow: str = DEFAULT_FLOW
     interpolation: str = "cubic"
@@ -123,44 +128,54 @@ def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: s
 def estimate_homography(reference_gray: np.ndarray, other_gray: np.ndarray) -> np.ndarray | None:
     """The global motion between two exposure-matched lumas, as a homography.
 
-    A first guess from ORB features matched under RANSAC as a similarity (or, with too few
-    matches, the translation by phase correlation), refined by ECC (Evangelidis & Psarakis
-    2008) as a rigid motion and as a full homography; the candidate that leaves the frames
-    most alike wins. All on copies reduced to ``ECC_MAX_SIDE`` px. ``reference_gray``,
-    ``other_gray``: uint8 (H, W) (``to_gray_u8``). Returns H, float64 (3, 3), reference → other
-    pixel coordinates, or None when no candidate is plausible (scale beyond 0.8–1.25, strong
-    perspective) and makes the frames clearly more alike than no motion: a large moving object
-    can pull a fit off the background, and the dense flow alone is the safer answer then. Also
-    None when no corner moves ``GLOBAL_MIN_SHIFT`` px: small motion is the flow's.
+    Three first guesses — no motion, the translation by phase correlation, ORB features
+    matched under RANSAC as a similarity — are each refined by ECC (Evangelidis & Psarakis
+    2008) as a rigid motion; the best is refined once more as a full homography; the
+    candidate that leaves the frames most alike wins. All on copies reduced to
+    ``ECC_MAX_SIDE`` px. ``reference_gray``, ``other_gray``: uint8 (H, W) (``to_gray_u8``).
+    Returns H, float64 (3, 3), reference → other pixel coordinates, or None when no candidate
+    is plausible (scale beyond 0.9–1.1, strong perspective) and makes the frames clearly more
+    alike than no motion (a large moving object can pull a fit off the background; the dense
+    flow alone is the safer answer then), or when no corner moves ``GLOBAL_MIN_SHIFT`` px:
+    small motion is the flow's.
     """
     h, w = reference_gray.shape
     scale = min(1.0, ECC_MAX_SIDE / max(h, w))
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
     ref_u8 = cv2.resize(reference_gray, size, interpolation=cv2.INTER_AREA)
     oth_u8 = cv2.resize(other_gray, size, interpolation=cv2.INTER_AREA)
-    ref, oth = ref_u8.astype(np.float32) / 255, oth_u8.astype(np.float32) / 255
-    guess = _feature_similarity(ref_u8, oth_u8)
-    if guess is None:
-        window = cv2.createHanningWindow(size, cv2.CV_32F)
-        (dx, dy), _ = cv2.phaseCorrelate(ref, oth, window)
-        guess = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float32)
-    candidates = [guess]
+    # band-passed: noise (any fractional warp that averages it looks like a better fit) and the
+    # lens's vignetting (it stays with the sensor while the scene moves) both bias the fit
+    ref, oth = (_band_pass(x) for x in (ref_u8, oth_u8))
+    (dx, dy), _ = cv2.phaseCorrelate(ref, oth, cv2.createHanningWindow(size, cv2.CV_32F))
+    guesses = [np.eye(3, dtype=np.float32), np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float32)]
+    similarity = _feature_similarity(ref_u8, oth_u8)
+    if similarity is not None:
+        guesses.append(similarity)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-6)
-    for mode, start in ((cv2.MOTION_EUCLIDEAN, guess[:2]), (cv2.MOTION_HOMOGRAPHY, guess)):
+
+    def refine(start: np.ndarray, mode: int) -> np.ndarray | None:
         try:
-            _, fitted = cv2.findTransformECC(ref, oth, start.copy(), mode, criteria, None, 1)
+            _, fitted = cv2.findTransformECC(ref, oth, start[:2].copy() if mode != cv2.MOTION_HOMOGRAPHY else start.copy(),
+                                             mode, criteria, None, 1)
         except cv2.error:
-            continue  # ECC did not converge: the other candidates stand
-        candidates.append(fitted if fitted.shape == (3, 3) else np.vstack([fitted, [0, 0, 1]]).astype(np.float32))
-    best, best_misfit = None, 0.9 * _misfit(ref, oth, np.eye(3, dtype=np.float32), size)
-    for estimate in candidates:
+            return None  # ECC did not converge from here: the other candidates stand
+        return fitted if fitted.shape == (3, 3) else np.vstack([fitted, [0, 0, 1]]).astype(np.float32)
+
+    def plausible(estimate: np.ndarray) -> bool:
         det = float(np.linalg.det(estimate[:2, :2]))
-        if not (0.64 < det < 1.56) or np.abs(estimate[2, :2]).max() * max(size) > 0.2:
-            continue
-        misfit = _misfit(ref, oth, estimate, size)
-        if misfit < best_misfit:
-            best, best_misfit = estimate, misfit
-    if best is None:
+        return 0.81 < det < 1.21 and np.abs(estimate[2, :2]).max() * max(size) < 0.1
+
+    scored = []
+    for guess in guesses:
+        for estimate in (guess, refine(guess, cv2.MOTION_EUCLIDEAN)):
+            if estimate is not None and plausible(estimate):
+                scored.append((_misfit(ref, oth, estimate, size), estimate))
+    if not scored:
+        return None
+    scored.sort(key=lambda item: item[0])
+    best_misfit, best = scored[0]
+    if not best_misfit < 0.9 * _misfit(ref, oth, np.eye(3, dtype=np.float32), size):
         return None
     to_full = np.diag([scale, scale, 1.0])
     full = np.linalg.inv(to_full) @ best.astype(np.float64) @ to_full
@@ -169,6 +184,11 @@ def estimate_homography(reference_gray: np.ndarray, other_gray: np.ndarray) -> n
     if np.abs(moved[:2] / moved[2] - corners[:2]).max() < GLOBAL_MIN_SHIFT:
         return None
     return full
+
+
+def _band_pass(gray_u8: np.ndarray) -> np.ndarray:
+    x = gray_u8.astype(np.float32) / 255
+    return cv2.GaussianBlur(x, (0, 0), ECC_SMOOTHING) - cv2.GaussianBlur(x, (0, 0), ECC_BACKGROUND)
 
 
 def _feature_similarity(ref_u8: np.ndarray, oth_u8: np.ndarray) -> np.ndarray | None:
@@ -194,6 +214,32 @@ def _misfit(ref: np.ndarray, oth: np.ndarray, estimate: np.ndarray, size: tuple[
                                  borderMode=cv2.BORDER_REPLICATE)
     mh, mw = size[1] // 10, size[0] // 10
     return float(np.abs(warped - ref)[mh:size[1] - mh, mw:size[0] - mw].mean())
+
+
+STATIC_WINDOW = 9        # px: the neighbourhood over which "the flow does not help here" is judged
+STATIC_TOLERANCE = 1.05  # a local mismatch without the flow up to this × the one with it ...
+STATIC_SLACK = 1e-3      # ... plus this much (μ-law) is noise, not motion (both chosen on the validation split)
+
+
+def static_prior(reference_tone: np.ndarray, other_tone: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Where the dense flow should be dropped: float32 (H, W) in [0, 1], 1 = keep the frame as it is.
+
+    On noise, dense flow jitters by up to a pixel where nothing moved, and warping by it
+    misplaces detail (3–5 dB PSNR-μ on a noisy static bracket). ``reference_tone``,
+    ``other_tone``: float32 (H, W), μ-law of the exposure-matched linear lumas. Where their
+    local mean absolute difference without the flow is within ``STATIC_TOLERANCE``×
+    (+ ``STATIC_SLACK``) of the one with it, nothing moved that the merge would notice.
+    Feathered over half a window.
+    """
+    h, w = flow.shape[:2]
+    map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
+    map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
+    followed = cv2.remap(other_tone, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    box = (STATIC_WINDOW, STATIC_WINDOW)
+    with_flow = cv2.blur(np.abs(followed - reference_tone), box)
+    without = cv2.blur(np.abs(other_tone - reference_tone), box)
+    keep = (without <= STATIC_TOLERANCE * with_flow + STATIC_SLACK).astype(np.float32)
+    return cv2.blur(keep, (STATIC_WINDOW // 2 + 1, STATIC_WINDOW // 2 + 1))
 
 
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic",
@@ -242,8 +288,9 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
     """Warp ``other`` onto the reference's geometry, and say where it saw the scene.
 
     Motion is estimated between exposure-matched images (the darker raised to the
-    brighter's exposure): a global homography first (``config.global_motion``), then dense
-    flow on what remains. Pixels that map outside the frame take the reference re-exposed
+    brighter's exposure): with ``config.global_motion="homography"``, a global homography
+    first (kept only when it leaves the frames more alike), then dense flow on what remains,
+    dropped where the frame needs none (``static_prior``); with ``none``, dense flow alone. Pixels that map outside the frame take the reference re-exposed
     to ``t_other`` (SPEC §2.3), so the frame looks whole; ``covered`` is False there.
 
     Parameters
@@ -262,19 +309,53 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
     else:
         ref_matched, other_matched = exposure_match(reference, t_reference, t_other, response), other
     ref_gray, other_gray = to_gray_u8(ref_matched), to_gray_u8(other_matched)
+    robust = config.global_motion != "none"
+    if robust:  # the static prior judges in μ-law, where the merge's darks weigh as much as its lights
+        ref_tone, other_tone = (mu_law(rec709_luma(response.to_linear(x))) for x in (ref_matched, other_matched))
     del ref_matched, other_matched  # full-size temporaries: free them before warping large images
     homography = estimate_homography(ref_gray, other_gray) if config.global_motion == "homography" else None
-    if homography is not None:
-        h, w = ref_gray.shape
-        other_gray = cv2.warpPerspective(other_gray, homography, (w, h),
-                                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    flow = estimate_flow(ref_gray, other_gray, config.flow)
+    if not robust:
+        flow = estimate_flow(ref_gray, other_gray, config.flow)
+    elif homography is None:
+        flow = _local_motion(ref_gray, other_gray, ref_tone, other_tone, None, config)[0]
+    else:
+        # a global fit can lock onto a wrong peak (repetitive texture, little contrast): keep it only
+        # when, with the flow after it, the frames end up more alike than with the flow alone
+        flow, misfit = _local_motion(ref_gray, other_gray, ref_tone, other_tone, None, config)
+        flow_h, misfit_h = _local_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config)
+        if misfit_h < misfit:
+            flow = flow_h
+        else:
+            homography = None
+        del flow_h
     del ref_gray, other_gray
+    if robust:
+        del ref_tone, other_tone
     warped, outside = warp(other, flow, config.interpolation, homography)
     del flow
     if outside.any():  # only the outside pixels: a full-frame re-exposure would cost two more frames of memory
         warped[outside] = exposure_match(reference[outside], t_reference, t_other, response)
     return warped, ~outside
+
+
+def _local_motion(ref_gray: np.ndarray, other_gray: np.ndarray, ref_tone: np.ndarray, other_tone: np.ndarray,
+                  homography: np.ndarray | None, config: AlignConfig) -> tuple[np.ndarray, float]:
+    """Dense flow after ``homography`` (or none), dropped where the frame needs none
+    (``static_prior``), and how unlike the frames stay after both: the mean absolute μ-law
+    difference over the central 80 %."""
+    if homography is not None:
+        h, w = ref_gray.shape
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        other_gray = cv2.warpPerspective(other_gray, homography, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        other_tone = cv2.warpPerspective(other_tone, homography, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    flow = estimate_flow(ref_gray, other_gray, config.flow)
+    flow *= 1.0 - static_prior(ref_tone, other_tone, flow)[..., None]
+    h, w = flow.shape[:2]
+    map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
+    map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
+    followed = cv2.remap(other_tone, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mh, mw = h // 10, w // 10
+    return flow, float(np.abs(followed - ref_tone)[mh:h - mh, mw:w - mw].mean())
 
 
 def align_bracket(frames: list[np.ndarray], times: np.ndarray, reference: int, response: CameraResponse,
