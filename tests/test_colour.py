@@ -217,3 +217,17 @@ def test_static_gate_opens_where_frames_agree_and_closes_on_motion():
     ghosted = [f.copy() for f in frames]
     ghosted[2][30:60, 40:80] = 0.05
     assert static_gate(ghosted, t, 1, g)[35:55, 45:75].max() < 0.05
+
+
+def test_colour_component_in_strips_equals_one_piece(monkeypatch):
+    """The SNR merge and the gate run in row strips (bounded memory): the seams must not show."""
+    from selfhdr_cli.merge import colour
+    from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
+
+    frames, t, _ = _static_bracket([0.0, 2.0, 4.0], seed=4)
+    frames[2][40:70, 30:60] = 0.05  # something to reject across a strip boundary
+    whole_y, whole_g = colour_and_gate(frames, t, 1, ColorConfig())
+    monkeypatch.setattr(colour, "STRIP_ROWS", 24)
+    strip_y, strip_g = colour_and_gate(frames, t, 1, ColorConfig())
+    np.testing.assert_array_equal(strip_y, whole_y)
+    np.testing.assert_allclose(strip_g, whole_g, atol=1e-6)
