@@ -21,7 +21,6 @@ error in the outer 20 px over the interior's (1 = no band).
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
