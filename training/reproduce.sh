@@ -48,7 +48,7 @@ log "the paper's recipe (SPEC §2–4 as written), same data and schedule: the a
   --val "$OUT/val" --seed 0 $(resume_flag "$OUT/paper.selfhdr") -o "$OUT/paper-fastnet.safetensors"
 
 log "benchmark"
-$PY benchmarks/benchmark.py ${SHARED:+--hdr "$SHARED/data/hdr"} --methods ref,debevec,color,net \
+$PY benchmarks/benchmark.py ${SHARED:+--hdr "$SHARED/data/hdr"} --methods ref,debevec,color-paper,color,net \
   --model "SelfHDR stage 1=$OUT/scenes.selfhdr/structure.safetensors" \
   --model "SelfHDR=$OUT/selfhdr-fastnet.safetensors" \
   --model "SelfHDR, paper recipe=$OUT/paper-fastnet.safetensors" \
