@@ -54,3 +54,30 @@ def test_training_adds_noise_in_stage_2_only(monkeypatch, tmp_path):
             loop.run_stage(stage, [_scene()], loop.preset_config("tiny"), checkpoint=tmp_path / f"{stage}.ckpt")
     assert asked == {"structure": {False}, "reconstruct": {True}, "supervised": {False}}
 
+
+
+def test_masked_frames_close_the_gate_and_hide_the_other_frames_where_they_agreed():
+    """mask_frames: inside the region the gate is 0, the guide's Y_color is the reference alone and the
+    other frames no longer show what was there; outside nothing changes; the reference is never touched."""
+    import numpy as np
+    import torch
+
+    from selfhdr_cli.training.trainset import mask_frames
+
+    rng = np.random.default_rng(0)
+    b, c = 4, 64
+    frames = torch.rand(b, 3, 6, c, c)
+    batch = {"frames": frames.clone(), "aligned": frames.clone(), "h_ref": torch.rand(b, 3, c, c),
+             "guide": torch.cat([torch.rand(b, 3, c, c), torch.ones(b, 1, c, c)], dim=1)}
+    before = {k: v.clone() for k, v in batch.items()}
+    mask_frames(batch, rng, probability=1.0)
+    closed = batch["guide"][:, 3] < 0.01
+    assert closed.any() and (~closed).any()
+    assert torch.equal(batch["frames"][:, 1], before["frames"][:, 1])  # the reference is the evidence left
+    inside = closed[:, None].expand(b, 3, c, c)
+    torch.testing.assert_close(batch["guide"][:, :3][inside], batch["h_ref"][inside], atol=0.01, rtol=0)
+    changed = (batch["aligned"][:, 0] != before["aligned"][:, 0]).any(dim=1)
+    assert changed[closed].float().mean() > 0.99
+    untouched = batch["guide"][:, 3] > 0.999
+    assert torch.equal(batch["aligned"][:, 2].permute(1, 0, 2, 3)[:, untouched],
+                       before["aligned"][:, 2].permute(1, 0, 2, 3)[:, untouched])

@@ -144,6 +144,10 @@ COLOUR_MERGE_OPTION = typer.Option(None, "--colour-merge", show_default=False,
                                    help="The colour component's fixed merge: [bold]snr[/] (default: every frame by "
                                         "its SNR, noise fitted from the bracket, disagreeing frames rejected) or "
                                         "[bold]triangle[/] (SPEC §2.4, the paper's). For train, the recipe's.")
+MASKED_FRAMES_OPTION = typer.Option(None, "--masked-frames", min=0.0, max=1.0,
+                                    help="Share of stage-2 crops in which the other frames are masked where they "
+                                         "agree, so that a guided FastNet learns to rebuild the merge from the "
+                                         "reference (the robust recipe's; 0 turns it off). For ablations.")
 RECIPE_OPTION = typer.Option(DEFAULT_RECIPE, "--recipe",
                              help="[bold]robust[/] (default: Y_color from every frame by SNR, and a FastNet that "
                                   "keeps it where frames agree) or [bold]paper[/] (SPEC §2–4 as written: triangle "

@@ -16,6 +16,7 @@ from selfhdr_cli.cli.app import (
     DEVICE_OPTION,
     FLOW_OPTION,
     LR_OPTION,
+    MASKED_FRAMES_OPTION,
     PRESET_OPTION,
     RECIPE_OPTION,
     RESUME_OPTION,
@@ -42,7 +43,7 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
                     seed, crf: str, flow: str, colour_merge: Optional[str], device: str, threads: Optional[int],
                     val: Optional[Path], val_limit: int, vgg_weights: Optional[Path] = None,
                     val_every: Optional[int] = None, resume: str | None = None, sp_weight: Optional[float] = None,
-                    recipe: str = "robust"):
+                    recipe: str = "robust", masked_frames: Optional[float] = None):
     """Everything both training commands need; ``resume`` names the run to resume (checked before
     anything is created)."""
     from selfhdr_cli.merge.device import configure_cpu, pick_device
@@ -58,7 +59,7 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
     config = preset_config(preset.value, recipe, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
                            seed=seed, response=str(color_cfg.response), flow=color_cfg.align.flow,
                            colour_merge=color_cfg.merge, vgg_weights=str(vgg_weights) if vgg_weights else None,
-                           val_every=val_every, sp_weight=sp_weight)
+                           val_every=val_every, sp_weight=sp_weight, masked_frames=masked_frames)
     dev = pick_device(device)
     dist = init_distributed(dev)
     if dev.type == "cpu":
@@ -183,6 +184,7 @@ def train(
     colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
     recipe: str = RECIPE_OPTION,
+    masked_frames: Optional[float] = MASKED_FRAMES_OPTION,
 ) -> None:
     """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
 
@@ -197,7 +199,7 @@ def train(
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
             vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None,
-            sp_weight=sp_weight, recipe=recipe)
+            sp_weight=sp_weight, recipe=recipe, masked_frames=masked_frames)
         out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))

@@ -40,8 +40,8 @@ STAGES = ("structure", "reconstruct", "supervised")
 # from every frame by SNR (merge.snr), a homography before the flow (merge.align) and a guided
 # FastNet that keeps Y_color where frames agree (nets.fastnet).
 RECIPES: dict[str, dict] = {
-    "robust": {"colour_merge": "snr", "global_motion": "homography", "guide": True},
-    "paper": {"colour_merge": "triangle", "global_motion": "none", "guide": False},
+    "robust": {"colour_merge": "snr", "global_motion": "homography", "guide": True, "masked_frames": 0.0},
+    "paper": {"colour_merge": "triangle", "global_motion": "none", "guide": False, "masked_frames": 0.0},
 }
 DEFAULT_RECIPE = "robust"
 
@@ -67,6 +67,7 @@ class TrainConfig:
     colour_merge: str = "snr"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
     vgg_weights: str | None = None
     sp_weight: float = SP_WEIGHT  # stage 1's L_sp weight (SPEC §3: 4); an ablation knob for issue 10
+    masked_frames: float = 0.0  # stage 2: share of crops with masked frames (trainset.mask_frames; guided nets)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +89,10 @@ def preset_config(preset: str, recipe: str = DEFAULT_RECIPE, **overrides) -> Tra
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    values.update(recipe_settings(recipe, values.get("network", TrainConfig.network), values.get("colour_merge")))
+    chosen = recipe_settings(recipe, values.get("network", TrainConfig.network), values.get("colour_merge"))
+    if "masked_frames" in values:
+        chosen.pop("masked_frames")
+    values.update(chosen)
     return replace(TrainConfig(), **values)
 
 
@@ -100,7 +104,8 @@ def recipe_settings(recipe: str, network: str, colour_merge: str | None = None) 
     settings = RECIPES[recipe]
     guided = settings["guide"] and network == "fastnet"  # the guide is a FastNet input
     return {"recipe": recipe, "colour_merge": colour_merge or settings["colour_merge"],
-            "global_motion": settings["global_motion"], "net_config": {"guide": True} if guided else {}}
+            "global_motion": settings["global_motion"], "net_config": {"guide": True} if guided else {},
+            "masked_frames": settings["masked_frames"] if guided else 0.0}
 
 
 # what may change when a run is resumed: nothing that alters the trained weights
@@ -218,7 +223,8 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         rng = np.random.default_rng([config.seed, dist.rank, step])
         gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
         batch = sample_batch(scenes, config.batch, config.crop, rng, response,
-                             reference_noise=(stage == "reconstruct"), generator=gen)
+                             reference_noise=(stage == "reconstruct"), generator=gen,
+                             masked_frames=config.masked_frames if stage == "reconstruct" else 0.0)
         batch = {k: v.to(device) for k, v in batch.items()}
         pred = model(batch["frames"], batch["aligned"], batch.get("guide"))
         if stage == "structure":

@@ -188,7 +188,8 @@ def _reusable_structure(work: Workdir, config: TrainConfig, color: ColorConfig, 
     if recorded is None:
         raise UsageError("stage-1 weights without a record of how they were trained: pass --force to retrain",
                          work.structure_weights)
-    changed = config_difference(recorded, asked, ignore=("checkpoint_minutes", "val_every", "vgg_weights"))
+    changed = config_difference(recorded, asked, ignore=("checkpoint_minutes", "val_every", "vgg_weights",
+                                                         "masked_frames"))  # stage-2 settings
     if changed:
         raise UsageError(f"stage-1 weights were trained with other settings ({changed}): pass --force to retrain "
                          "them, or ask for the same", work.structure_weights)

@@ -89,14 +89,15 @@ def _augment(arrays: list[np.ndarray], flip_v: bool, flip_h: bool, transpose: bo
 
 
 def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random.Generator,
-                 response: CameraResponse, reference_noise: bool, generator: torch.Generator | None = None
-                 ) -> dict[str, torch.Tensor]:
+                 response: CameraResponse, reference_noise: bool, generator: torch.Generator | None = None,
+                 masked_frames: float = 0.0) -> dict[str, torch.Tensor]:
     """A random batch of ``crop``×``crop`` crops, flipped and transposed at random.
 
     Returns tensors (B, ...) : ``frames`` and ``aligned`` (B, 3, 6, c, c) as [H_k, I_k];
     ``ldr_ref``, ``h_ref``, ``y_color`` and (if present) ``y_stru`` (B, 3, c, c); ``guide``
     (B, 4, c, c): Y_color and the static gate, when the scenes have a gate. With
-    ``reference_noise`` the reference gets SPEC §4's noise and H_r is recomputed.
+    ``reference_noise`` the reference gets SPEC §4's noise and H_r is recomputed. With
+    ``masked_frames`` p > 0, each crop with probability p gets ``mask_frames``.
     """
     parts: dict[str, list[np.ndarray]] = {"frames": [], "aligned": [], "y_color": [], "y_stru": [], "times": [],
                                           "ground_truth": [], "gate": []}
@@ -143,4 +144,39 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
             out[name] = to_tensor(parts[name])
     if parts["gate"]:
         out["guide"] = torch.cat([out["y_color"], to_tensor(parts["gate"])], dim=1)
+        if masked_frames > 0:
+            mask_frames(out, rng, masked_frames)
     return out
+
+
+def mask_frames(batch: dict[str, torch.Tensor], rng: np.random.Generator, probability: float) -> None:
+    """Teach a guided network what to do where frames disagree, from places where they agree.
+
+    In a random soft ellipse inside the agreeing part of a crop (gate > 0.5), the non-reference
+    frames are replaced by the same frames shifted 16+ px (a ghost: content that does not
+    belong there), the gate is closed and the guide's Y_color becomes the reference alone,
+    which is what the SNR merge leaves where it rejects every other frame. The losses still
+    see the true Y_color of all the frames there, so the network learns to rebuild the
+    agreeing merge from the reference and its surroundings: to denoise and to ignore ghosts.
+    Modifies ``batch`` (from ``sample_batch``) in place.
+    """
+    b, _, _, size, _ = batch["frames"].shape
+    gate = batch["guide"][:, 3:4]
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    for i in range(b):
+        if rng.random() >= probability:
+            continue
+        cy, cx = rng.uniform(0, size, 2)
+        ry, rx = rng.uniform(size / 8, size / 3, 2)
+        r = np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)
+        blob = torch.from_numpy(np.clip((1.2 - r) / 0.4, 0, 1))[None]  # soft edge
+        m = blob * (gate[i] > 0.5).float()
+        dy, dx = (int(v) * int(rng.choice([-1, 1])) for v in rng.integers(16, max(17, size // 2), 2))
+        for name in ("frames", "aligned"):
+            x = batch[name]
+            for k in (0, 2):
+                ghost = torch.roll(x[i, k], shifts=(dy, dx), dims=(-2, -1))
+                x[i, k] = x[i, k] * (1 - m) + ghost * m
+        guide = batch["guide"]
+        guide[i, :3] = guide[i, :3] * (1 - m) + batch["h_ref"][i] * m
+        guide[i, 3:4] = guide[i, 3:4] * (1 - m)
