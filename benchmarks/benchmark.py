@@ -83,7 +83,7 @@ def per_scene(net: list, color: list, tie: float = 0.01) -> None:
     deltas = []
     for a, b in zip(color, net):
         deltas.append(b.scores.psnr_mu - a.scores.psnr_mu)
-        print(f"| {a.name} | {a.scores.psnr_mu:.2f} | {b.scores.psnr_mu:.2f} | {deltas[-1]:+.2f} |")
+        print(f"| {a.scene} | {a.scores.psnr_mu:.2f} | {b.scores.psnr_mu:.2f} | {deltas[-1]:+.2f} |")
     wins = sum(d > tie for d in deltas)
     losses = sum(d < -tie for d in deltas)
     print(f"\nnet vs color: {wins} wins, {losses} losses, {len(deltas) - wins - losses} ties (|Δ| ≤ {tie} dB); "

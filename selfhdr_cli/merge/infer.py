@@ -146,10 +146,16 @@ def _network_for(weights: str, mtime_ns: int, device: str) -> tuple[nn.Module, d
     return net.to(device), meta
 
 
+def _training_config(meta: dict) -> dict:
+    """The training config in a weights header: ``config`` for final weights, ``record`` for stage 1."""
+    info = meta.get("info", {})
+    return info.get("config") or info.get("record") or {}
+
+
 def trained_colour_merge(meta: dict) -> str:
     """The colour component a guided network was trained with (its Y_color input); the paper's
     triangle merge for weights without a record."""
-    return meta.get("info", {}).get("config", {}).get("colour_merge", "triangle")
+    return _training_config(meta).get("colour_merge", "triangle")
 
 
 def network_guide(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
@@ -163,7 +169,7 @@ def trained_alignment(meta: dict) -> AlignConfig:
     """The alignment a network was trained behind (recorded in its weights' training config):
     for FastNet the flow is a fixed layer, so merging with another one is a different network.
     Weights without a record get the default alignment."""
-    config = meta.get("info", {}).get("config", {})
+    config = _training_config(meta)
     return AlignConfig(flow=config.get("flow", DEFAULT_FLOW), interpolation=config.get("interpolation", "cubic"),
                        global_motion=config.get("global_motion", "none"))
 
