@@ -13,7 +13,7 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import AlignConfig, align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import Bracket
-from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr, static_gate
+from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr_and_agreement, static_gate
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.weighting import triangle_weights
 
@@ -123,12 +123,15 @@ def colour_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, refer
         part = [a[lo:hi] for a in aligned]
         seen = [c[lo:hi] for c in covered] if covered is not None else None
         keep = slice(top - lo, bottom - lo)
+        agree = None
         if config.merge == "snr":
-            y[top:bottom] = merge_snr(part, relative_times, reference, config.response, snr_config, seen)[keep]
+            merged, agree = merge_snr_and_agreement(part, relative_times, reference, config.response, snr_config, seen)
+            y[top:bottom] = merged[keep]
         else:
             y[top:bottom] = merge_triangle(part, relative_times, reference, config.response)[keep]
         if gate:
-            g[top:bottom] = static_gate(part, relative_times, reference, config.response, snr_config, seen)[keep]
+            g[top:bottom] = static_gate(part, relative_times, reference, config.response, snr_config, seen,
+                                        agree)[keep]
     return y, g
 
 

@@ -63,6 +63,13 @@ class SNRMergeConfig:
 def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
               response: CameraResponse, config: SNRMergeConfig = SNRMergeConfig(),
               covered: list[np.ndarray] | None = None) -> np.ndarray:
+    """The SNR merge alone; ``merge_snr_and_agreement`` without the agreement."""
+    return merge_snr_and_agreement(aligned, relative_times, reference, response, config, covered)[0]
+
+
+def merge_snr_and_agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+                            response: CameraResponse, config: SNRMergeConfig = SNRMergeConfig(),
+                            covered: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Inverse-variance merge of all aligned frames, clipped values excluded, disagreeing frames
     rejected per pixel.
 
@@ -83,8 +90,9 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
 
     Returns
     -------
-    ndarray, float32 (H, W, 3): HDR in short-exposure units. Values no frame measures (every
-    frame clipped) take the shortest frame's, as the triangle merge does there (SPEC §2.4).
+    merged : ndarray, float32 (H, W, 3): HDR in short-exposure units. Values no frame measures
+        (every frame clipped) take the shortest frame's, as the triangle merge does there (SPEC §2.4).
+    agreement : ndarray, float32 (H, W): as ``agreement`` computes it (1 where no frame was rejected).
     """
     t = np.asarray(relative_times, dtype=np.float64)
     ref = aligned[reference]
@@ -92,19 +100,23 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
     ref_usable = ref < config.clip
     num = np.zeros_like(h_ref)
     den = np.zeros_like(h_ref)
+    agree_all = np.ones(ref.shape[:2], np.float32)
     for k, frame in enumerate(aligned):
         h, var = _radiance(frame, t[k], response, config.noise)
         usable = _usable(frame, k, config, covered)
         weight = usable / var
-        if k != reference and config.reject_sigma > 0:
-            weight *= _agrees(h, var, h_ref, var_ref, ref_usable, usable, config)[..., None]
+        if k != reference:
+            agrees = _agrees(h, var, h_ref, var_ref, ref_usable, usable, config)
+            agree_all *= agrees
+            if config.reject_sigma > 0:
+                weight *= agrees[..., None]
         num += weight * h
         den += weight
     merged = num / np.maximum(den, np.float32(1e-20))
     fallback = den <= 0
     if fallback.any():
         merged[fallback] = (response.to_linear(aligned[0]) / np.float32(t[0]))[fallback]
-    return merged.astype(np.float32)
+    return merged.astype(np.float32), agree_all
 
 
 def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int, response: CameraResponse,
@@ -136,16 +148,19 @@ GATE_SIGMA = 2.0      # px: feathering, so that a gated output shows no seam
 
 
 def static_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int, response: CameraResponse,
-                config: SNRMergeConfig = SNRMergeConfig(), covered: list[np.ndarray] | None = None) -> np.ndarray:
+                config: SNRMergeConfig = SNRMergeConfig(), covered: list[np.ndarray] | None = None,
+                agree: np.ndarray | None = None) -> np.ndarray:
     """Where the fixed merge is the answer: (H, W) float32 in [0, 1].
 
     1 where every frame agrees with the reference (``agreement``) and the reference is not
     clipped; 0 where motion was seen or the reference saturates (a network has work there).
     The 0/1 mask is eroded by ``GATE_ERODE`` px and feathered with a Gaussian of
-    ``GATE_SIGMA`` px. Same inputs as ``merge_snr``.
+    ``GATE_SIGMA`` px. Same inputs as ``merge_snr``; ``agree``, when given, is their
+    ``agreement`` already computed (``merge_snr_and_agreement``).
     """
-    agree = agreement(aligned, relative_times, reference, response, config, covered)
-    agree *= (aligned[reference].max(axis=-1) < config.clip).astype(np.float32)
+    if agree is None:
+        agree = agreement(aligned, relative_times, reference, response, config, covered)
+    agree = agree * (aligned[reference].max(axis=-1) < config.clip).astype(np.float32)
     agree = cv2.erode(agree, np.ones((GATE_ERODE, GATE_ERODE), np.uint8), borderType=cv2.BORDER_REPLICATE)
     return np.clip(cv2.GaussianBlur(agree, (0, 0), GATE_SIGMA, borderType=cv2.BORDER_REPLICATE), 0, 1)
 
@@ -178,6 +193,7 @@ def _agrees(h: np.ndarray, var: np.ndarray, h_ref: np.ndarray, var_ref: np.ndarr
 # split: 37.79 → 38.20 dB PSNR-μ on the 8 dynamic scenes of training/prepare_data.py (2·10⁻⁴: 38.15,
 # 10⁻³: 38.09), 12 static scenes unchanged (44.35).
 READ_NOISE_FLOOR = 5e-4
+NOISE_FIT_SAMPLES = 400_000  # per pair of frames, at most (about)
 
 
 def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, response: CameraResponse,
@@ -195,25 +211,25 @@ def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, respon
     feats, targets = [], []
     for a, b in zip(range(len(aligned) - 1), range(1, len(aligned))):
         fa, fb = aligned[a], aligned[b]
-        la, lb = response.to_linear(fa), response.to_linear(fb)
-        ha, hb = la / t[a], lb / t[b]
         smooth = cv2.blur(fb.mean(axis=-1), (5, 5))
         gradient = np.abs(fb.mean(axis=-1) - smooth)
         ok = (fa < clip) & (fb < clip) & (fa > 0.02) & (fb > 0.02) & (gradient < 0.01)[..., None]
         if covered is not None:
             ok &= (covered[a] & covered[b])[..., None]
-        d2 = ((ha - hb) ** 2)[ok]
-        x_shot = (la / t[a] ** 2 + lb / t[b] ** 2)[ok]
-        x_read = np.full_like(x_shot, 1 / t[a] ** 2 + 1 / t[b] ** 2)
-        if d2.size < 1000:
+        where = np.flatnonzero(ok)
+        if where.size < 1000:
             continue
-        # medians of d² in bins of the shot feature; for Gaussian noise, median(d²) = 0.455·var
-        edges = np.quantile(x_shot, np.linspace(0, 1, 21))
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            sel = (x_shot >= lo) & (x_shot < hi)
-            if sel.sum() >= 50:
-                feats.append([float(np.median(x_shot[sel])), float(x_read[sel][0])])
-                targets.append(float(np.median(d2[sel])) / 0.455)
+        where = where[::max(1, where.size // NOISE_FIT_SAMPLES)]  # a fixed stride: time bounded on 24 MP
+        la, lb = response.to_linear(fa.ravel()[where]), response.to_linear(fb.ravel()[where])
+        d2 = (la / t[a] - lb / t[b]) ** 2
+        x_shot = la / t[a] ** 2 + lb / t[b] ** 2
+        x_read = 1 / t[a] ** 2 + 1 / t[b] ** 2
+        # medians of d² in 20 equal-count bins of the shot feature; for Gaussian noise, median(d²) = 0.455·var
+        order = np.argsort(x_shot, kind="stable")
+        for chunk in np.array_split(order, 20):
+            if chunk.size >= 50:
+                feats.append([float(np.median(x_shot[chunk])), float(x_read)])
+                targets.append(float(np.median(d2[chunk])) / 0.455)
     if len(targets) < 3:
         return NoiseModel(bits=bits)  # too little to fit: the default guess, as documented
     coef, *_ = np.linalg.lstsq(np.asarray(feats), np.asarray(targets), rcond=None)
