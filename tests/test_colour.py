@@ -231,3 +231,13 @@ def test_colour_component_in_strips_equals_one_piece(monkeypatch):
     strip_y, strip_g = colour_and_gate(frames, t, 1, ColorConfig())
     np.testing.assert_array_equal(strip_y, whole_y)
     np.testing.assert_allclose(strip_g, whole_g, atol=1e-6)
+
+
+
+def test_code_bits_and_black_level():
+    from selfhdr_cli.merge.snr import black_level, code_bits
+
+    frames, _, _ = _static_bracket([0.0, 2.0, 4.0], seed=5)
+    assert code_bits(frames) == 16 and black_level(16) < 0
+    eight = [(np.round(f * 255) / 255).astype(np.float32) for f in frames]
+    assert code_bits(eight) == 8 and 0 < black_level(8) < 0.02

@@ -13,7 +13,14 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import AlignConfig, align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import Bracket
-from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr_and_agreement, static_gate
+from selfhdr_cli.merge.snr import (
+    SNRMergeConfig,
+    black_level,
+    code_bits,
+    estimate_noise,
+    merge_snr_and_agreement,
+    static_gate,
+)
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.weighting import triangle_weights
 
@@ -111,9 +118,12 @@ def colour_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, refer
     snr_config = None
     if config.merge == "snr" or gate:
         rows = _central_rows(aligned[0].shape[0], NOISE_FIT_ROWS)
-        noise = estimate_noise([a[rows] for a in aligned], relative_times, config.response,
+        # 8-bit frames carry a quantisation noise the 16-bit default would call exact: the
+        # rejection then throws away the long frame in the shadows (reference == aligned[reference])
+        bits = code_bits([aligned[reference]])
+        noise = estimate_noise([a[rows] for a in aligned], relative_times, config.response, bits=bits,
                                covered=[c[rows] for c in covered] if covered is not None else None)
-        snr_config = SNRMergeConfig(noise=noise)
+        snr_config = SNRMergeConfig(noise=noise, black=black_level(bits))
     height = aligned[0].shape[0]
     y = np.empty(aligned[reference].shape, np.float32)
     g = np.empty(aligned[reference].shape[:2], np.float32) if gate else None

@@ -56,6 +56,7 @@ class SNRMergeConfig:
 
     noise: NoiseModel = field(default_factory=NoiseModel)
     clip: float = 0.98
+    black: float = -1.0  # LDR values at or below it measure nothing (no weight); see ``black_level``
     reject_sigma: float = 3.0
     reject_window: int = 5
 
@@ -136,8 +137,8 @@ def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
 
 
 def _usable(frame: np.ndarray, k: int, config: SNRMergeConfig, covered: list[np.ndarray] | None) -> np.ndarray:
-    """Bool (H, W, 3): values that measure the scene: unclipped, and seen by the frame."""
-    usable = frame < config.clip
+    """Bool (H, W, 3): values that measure the scene: neither saturated nor black, and seen by the frame."""
+    usable = (frame < config.clip) & (frame > config.black)
     if covered is not None:
         usable &= covered[k][..., None]
     return usable
@@ -194,6 +195,25 @@ def _agrees(h: np.ndarray, var: np.ndarray, h_ref: np.ndarray, var_ref: np.ndarr
 # 10⁻³: 38.09), 12 static scenes unchanged (44.35).
 READ_NOISE_FLOOR = 5e-4
 NOISE_FIT_SAMPLES = 400_000  # per pair of frames, at most (about)
+
+
+def black_level(bits: int) -> float:
+    """The LDR level at or below which a reading is left out of the merge. 8-bit frames come from
+    cameras whose toe and black level the response curve does not model: their few darkest codes
+    read 0 where a longer frame clearly sees the scene, and would look exact. 16-bit (and
+    synthetic) frames keep every value: there a 0 is noise cut at black, still evidence."""
+    return 2.0 / 255.0 if bits <= 8 else -1.0
+
+
+def code_bits(frames: list[np.ndarray], samples: int = 20_000) -> int:
+    """The bit depth the frames were stored with, from their values: 8 when every sampled value
+    of every frame is a multiple of 1/255, else 16. ``frames``: float32 in [0, 1] as decoded."""
+    for frame in frames:
+        flat = frame.ravel()
+        values = flat[:: max(1, flat.size // samples)].astype(np.float64) * 255
+        if np.abs(values - np.round(values)).max() > 1e-3:
+            return 16
+    return 8
 
 
 def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, response: CameraResponse,
