@@ -106,6 +106,7 @@ def test_cli_defaults_and_choices_match_the_core():
 
     assert cli_app.DEFAULT_COLOUR_MERGE == ColorConfig().merge == MergeConfig(method="color").color.merge
     assert cli_app.DEFAULT_RECIPE == DEFAULT_RECIPE == TrainConfig().recipe and DEFAULT_RECIPE in RECIPES
+    assert {r.value for r in cli_app.Recipe} == set(RECIPES)
     assert TrainConfig().colour_merge == RECIPES[DEFAULT_RECIPE]["colour_merge"]
     assert {m.value for m in cli_app.Method} == set(METHODS)
     assert {t.value for t in cli_app.Tonemap} == set(OPERATORS)

@@ -44,6 +44,11 @@ class Preset(str, Enum):
     tiny = "tiny"
 
 
+class Recipe(str, Enum):
+    robust = "robust"
+    paper = "paper"
+
+
 class Split(str, Enum):
     train = "train"
     val = "val"
@@ -148,7 +153,7 @@ MASKED_FRAMES_OPTION = typer.Option(None, "--masked-frames", min=0.0, max=1.0,
                                     help="Share of stage-2 crops in which the other frames are masked where they "
                                          "agree, so that a guided FastNet learns to rebuild the merge from the "
                                          "reference (the robust recipe's; 0 turns it off). For ablations.")
-RECIPE_OPTION = typer.Option(DEFAULT_RECIPE, "--recipe",
+RECIPE_OPTION = typer.Option(Recipe(DEFAULT_RECIPE), "--recipe",
                              help="[bold]robust[/] (default: Y_color from every frame by SNR, and a FastNet that "
                                   "keeps it where frames agree) or [bold]paper[/] (SPEC §2–4 as written: triangle "
                                   "Y_color, unguided FastNet).")

@@ -30,6 +30,7 @@ from selfhdr_cli.cli.app import (
     WORK_OPTION,
     Network,
     Preset,
+    Recipe,
     _color_config,
     _train_progress,
     app,
@@ -128,7 +129,7 @@ def train_structure_cmd(
     flow: Optional[str] = FLOW_OPTION,
     colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
-    recipe: str = RECIPE_OPTION,
+    recipe: Recipe = RECIPE_OPTION,
 ) -> None:
     """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
 
@@ -139,7 +140,7 @@ def train_structure_cmd(
 
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
-            None, val_every, resume="structure" if resume else None, sp_weight=sp_weight, recipe=recipe)
+            None, val_every, resume="structure" if resume else None, sp_weight=sp_weight, recipe=recipe.value)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "stage 1")
             result = train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
@@ -183,7 +184,7 @@ def train(
     flow: Optional[str] = FLOW_OPTION,
     colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
-    recipe: str = RECIPE_OPTION,
+    recipe: Recipe = RECIPE_OPTION,
     masked_frames: Optional[float] = MASKED_FRAMES_OPTION,
 ) -> None:
     """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
@@ -199,7 +200,7 @@ def train(
         color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
             vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None,
-            sp_weight=sp_weight, recipe=recipe, masked_frames=masked_frames)
+            sp_weight=sp_weight, recipe=recipe.value, masked_frames=masked_frames)
         out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))
