@@ -126,12 +126,13 @@ def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: s
 
 
 def estimate_homography(reference_gray: np.ndarray, other_gray: np.ndarray) -> np.ndarray | None:
-    """The global motion between two exposure-matched lumas, as a homography.
+    """The global motion between two exposure-matched lumas, as a 3×3 homography matrix.
 
     Three first guesses — no motion, the translation by phase correlation, ORB features
     matched under RANSAC as a similarity — are each refined by ECC (Evangelidis & Psarakis
-    2008) as a rigid motion; the best is refined once more as a full homography; the
-    candidate that leaves the frames most alike wins. All on copies reduced to
+    2008) as a rigid motion; the candidate (guess or refined) that leaves the frames most
+    alike wins. A full 8-parameter fit was tried and dropped: on noisy frames it bent towards
+    shears that were not there. All on copies reduced to
     ``ECC_MAX_SIDE`` px. ``reference_gray``, ``other_gray``: uint8 (H, W) (``to_gray_u8``).
     Returns H, float64 (3, 3), reference → other pixel coordinates, or None when no candidate
     is plausible (scale beyond 0.9–1.1, strong perspective) and makes the frames clearly more
@@ -154,13 +155,12 @@ def estimate_homography(reference_gray: np.ndarray, other_gray: np.ndarray) -> n
         guesses.append(similarity)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-6)
 
-    def refine(start: np.ndarray, mode: int) -> np.ndarray | None:
+    def refine(start: np.ndarray) -> np.ndarray | None:
         try:
-            _, fitted = cv2.findTransformECC(ref, oth, start[:2].copy() if mode != cv2.MOTION_HOMOGRAPHY else start.copy(),
-                                             mode, criteria, None, 1)
+            _, fitted = cv2.findTransformECC(ref, oth, start[:2].copy(), cv2.MOTION_EUCLIDEAN, criteria, None, 1)
         except cv2.error:
             return None  # ECC did not converge from here: the other candidates stand
-        return fitted if fitted.shape == (3, 3) else np.vstack([fitted, [0, 0, 1]]).astype(np.float32)
+        return np.vstack([fitted, [0, 0, 1]]).astype(np.float32)
 
     def plausible(estimate: np.ndarray) -> bool:
         det = float(np.linalg.det(estimate[:2, :2]))
@@ -168,7 +168,7 @@ def estimate_homography(reference_gray: np.ndarray, other_gray: np.ndarray) -> n
 
     scored = []
     for guess in guesses:
-        for estimate in (guess, refine(guess, cv2.MOTION_EUCLIDEAN)):
+        for estimate in (guess, refine(guess)):
             if estimate is not None and plausible(estimate):
                 scored.append((_misfit(ref, oth, estimate, size), estimate))
     if not scored:
