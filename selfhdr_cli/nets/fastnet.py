@@ -103,8 +103,9 @@ class FastNet(nn.Module):
             # the prior puts nearly all weight on Y_color (an untrained guided FastNet is within 6 % of
             # it where frames disagree, and exactly it elsewhere); not all of it, or the softmax would
             # pass no gradient to the frames' logits
-            prior = torch.stack([torch.full_like(x_ref, GUIDED_FRAME_PRIOR)] * 3
-                                + [torch.full_like(x_ref, 1 - 3 * GUIDED_FRAME_PRIOR)], 1)
+            # (a constant per candidate: broadcast, not a full-resolution tensor)
+            prior = torch.tensor([GUIDED_FRAME_PRIOR] * 3 + [1 - 3 * GUIDED_FRAME_PRIOR], dtype=x_ref.dtype,
+                                 device=x_ref.device).view(1, 4, 1, 1, 1)
             h = torch.cat([h, y_color[:, None]], dim=1)
             pixel_in += [gate]
         else:
