@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from selfhdr_cli.evaluation.metrics import score_hdr
-from selfhdr_cli.evaluation.synth import SceneConfig, SensorConfig, radiance_maps, synthesise
-from selfhdr_cli.io.hdrfile import read_hdr_image
+from selfhdr_cli.evaluation.synth import SceneConfig, SensorConfig, load_radiance_maps, synthesise
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.colour import ColorConfig, build_color
@@ -55,7 +54,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     args = ap.parse_args()
-    maps = [read_hdr_image(p) for p in radiance_maps(args.shared / "data" / "hdr", "val")]
+    maps = load_radiance_maps(args.shared / "data" / "hdr", "val")
     cases = {name: [synthesise(maps, i, args.seed, config)[0] for i in range(args.scenes)]
              for name, config in GROUPS.items()}
     print(f"{args.scenes} validation scenes per group (seed {args.seed})\n")

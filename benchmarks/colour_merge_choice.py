@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from selfhdr_cli.evaluation.metrics import score_hdr
-from selfhdr_cli.evaluation.synth import SceneConfig, radiance_maps, render_bracket, synthesise
-from selfhdr_cli.io.hdrfile import read_hdr_image
+from selfhdr_cli.evaluation.synth import SceneConfig, load_radiance_maps, render_bracket, synthesise
 from selfhdr_cli.merge.align import AlignConfig, align_bracket
 from selfhdr_cli.merge.colour import merge_triangle
 from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr
@@ -55,7 +54,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     args = ap.parse_args()
-    maps = [read_hdr_image(p) for p in radiance_maps(args.shared / "data" / "hdr", "val")]
+    maps = load_radiance_maps(args.shared / "data" / "hdr", "val")
     g = CameraResponse()
     groups: dict[str, list] = {"dynamic, 3 frames": [], "static, 3 frames": [], "static, 5 frames": []}
     for i in range(args.scenes):

@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from selfhdr_cli.evaluation.metrics import psnr
-from selfhdr_cli.evaluation.synth import SceneConfig, make_scene, radiance_maps, synthesise
+from selfhdr_cli.evaluation.synth import SceneConfig, load_radiance_maps, make_scene, synthesise
 from selfhdr_cli.io.frames import read_ldr
-from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.align import FLOW_METHODS, AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
@@ -52,7 +51,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     methods = list(FLOW_METHODS)
-    images = [read_hdr_image(m) for m in radiance_maps(args.shared / "data/hdr", "val")]
+    images = load_radiance_maps(args.shared / "data" / "hdr", "val")
     cases = []
     for i in range(args.scenes):
         sc, _ = synthesise(images, i, args.seed, SceneConfig(size=(384, 512)))

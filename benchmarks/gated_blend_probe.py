@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from selfhdr_cli.evaluation.metrics import score_hdr
-from selfhdr_cli.evaluation.synth import SceneConfig, radiance_maps, synthesise
+from selfhdr_cli.evaluation.synth import SceneConfig, load_radiance_maps, synthesise
 from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, labelled_scenes, scene_frames
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.align import AlignConfig, align_bracket
@@ -40,7 +40,7 @@ def main() -> None:
     g = CameraResponse()
     cases = [("dynamic", load_bracket(scene_frames(s)), read_hdr_image(s / GROUND_TRUTH_FILE))
              for s in labelled_scenes(args.val)]
-    maps = [read_hdr_image(p) for p in radiance_maps(args.shared / "data" / "hdr", "val")]
+    maps = load_radiance_maps(args.shared / "data" / "hdr", "val")
     for i in range(args.static):
         scene, _ = synthesise(maps, i, args.seed, replace(SceneConfig(), static=True))
         cases.append(("static", bracket_from_arrays(scene.frames, [2.0 ** e for e in scene.ev_stops]),

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
+from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.radiometry.luma import rec709_luma
 from selfhdr_cli.radiometry.response import CameraResponse
 
@@ -315,6 +316,11 @@ def radiance_maps(folder: str | Path, split: str = "all") -> list[Path]:
     if not maps:
         raise UsageError(f"no .hdr/.exr radiance maps for split {split!r}", folder)
     return maps
+
+
+def load_radiance_maps(folder: str | Path, split: str = "all") -> list[np.ndarray]:
+    """The maps of ``radiance_maps`` decoded: float32 (H, W, 3) linear RGB, sorted by name."""
+    return [read_hdr_image(p) for p in radiance_maps(folder, split)]
 
 
 def scene_rng(seed: int, index: int) -> np.random.Generator:

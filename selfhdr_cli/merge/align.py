@@ -231,15 +231,19 @@ def static_prior(reference_tone: np.ndarray, other_tone: np.ndarray, flow: np.nd
     (+ ``STATIC_SLACK``) of the one with it, nothing moved that the merge would notice.
     Feathered over half a window.
     """
-    h, w = flow.shape[:2]
-    map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
-    map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
-    followed = cv2.remap(other_tone, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    followed = cv2.remap(other_tone, *_sampling_maps(flow), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     box = (STATIC_WINDOW, STATIC_WINDOW)
     with_flow = cv2.blur(np.abs(followed - reference_tone), box)
     without = cv2.blur(np.abs(other_tone - reference_tone), box)
     keep = (without <= STATIC_TOLERANCE * with_flow + STATIC_SLACK).astype(np.float32)
     return cv2.blur(keep, (STATIC_WINDOW // 2 + 1, STATIC_WINDOW // 2 + 1))
+
+
+def _sampling_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap's maps for sampling at p + flow(p): x and y, float32 (H, W)."""
+    h, w = flow.shape[:2]
+    return (flow[..., 0] + np.arange(w, dtype=np.float32)[None, :],
+            flow[..., 1] + np.arange(h, dtype=np.float32)[:, None])
 
 
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic",
@@ -259,8 +263,7 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic",
     outside : ndarray, bool (H, W), where the sampling point falls outside the frame.
     """
     h, w = flow.shape[:2]
-    map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
-    map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
+    map_x, map_y = _sampling_maps(flow)
     if homography is not None:
         m = homography.astype(np.float32)
         den = m[2, 0] * map_x + m[2, 1] * map_y + m[2, 2]
@@ -309,11 +312,11 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
     else:
         ref_matched, other_matched = exposure_match(reference, t_reference, t_other, response), other
     ref_gray, other_gray = to_gray_u8(ref_matched), to_gray_u8(other_matched)
-    robust = config.global_motion != "none"
+    robust = config.global_motion == "homography"
     if robust:  # the static prior judges in μ-law, where the merge's darks weigh as much as its lights
         ref_tone, other_tone = (mu_law(rec709_luma(response.to_linear(x))) for x in (ref_matched, other_matched))
     del ref_matched, other_matched  # full-size temporaries: free them before warping large images
-    homography = estimate_homography(ref_gray, other_gray) if config.global_motion == "homography" else None
+    homography = estimate_homography(ref_gray, other_gray) if robust else None
     if not robust:
         flow = estimate_flow(ref_gray, other_gray, config.flow)
     elif homography is None:
@@ -350,10 +353,8 @@ def _local_motion(ref_gray: np.ndarray, other_gray: np.ndarray, ref_tone: np.nda
         other_tone = cv2.warpPerspective(other_tone, homography, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     flow = estimate_flow(ref_gray, other_gray, config.flow)
     flow *= 1.0 - static_prior(ref_tone, other_tone, flow)[..., None]
+    followed = cv2.remap(other_tone, *_sampling_maps(flow), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     h, w = flow.shape[:2]
-    map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
-    map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
-    followed = cv2.remap(other_tone, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     mh, mw = h // 10, w // 10
     return flow, float(np.abs(followed - ref_tone)[mh:h - mh, mw:w - mw].mean())
 

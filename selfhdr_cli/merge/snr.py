@@ -124,16 +124,7 @@ def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
               config: SNRMergeConfig = SNRMergeConfig(), covered: list[np.ndarray] | None = None) -> np.ndarray:
     """(H, W) float32 in {0, 1}: 1 where every other frame agrees with the reference (as
     ``merge_snr`` judges it), 0 where at least one was rejected: where motion was seen."""
-    t = np.asarray(relative_times, dtype=np.float64)
-    ref = aligned[reference]
-    h_ref, var_ref = _radiance(ref, t[reference], response, config.noise)
-    out = np.ones(ref.shape[:2], np.float32)
-    for k, frame in enumerate(aligned):
-        if k == reference:
-            continue
-        h, var = _radiance(frame, t[k], response, config.noise)
-        out *= _agrees(h, var, h_ref, var_ref, ref < config.clip, _usable(frame, k, config, covered), config)
-    return out
+    return merge_snr_and_agreement(aligned, relative_times, reference, response, config, covered)[1]
 
 
 def _usable(frame: np.ndarray, k: int, config: SNRMergeConfig, covered: list[np.ndarray] | None) -> np.ndarray:

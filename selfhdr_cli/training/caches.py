@@ -79,8 +79,8 @@ class ColorCache:
         return read_hdr_image(self.y_color), aligned, meta
 
     def load_gate(self) -> np.ndarray:
-        """The static gate, float32 (H, W) in [0, 1]."""
-        return read_hdr_image(self.gate)[..., 0]
+        """The static gate, float32 (H, W, 1) in [0, 1]."""
+        return read_hdr_image(self.gate)[..., :1]
 
 
 SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "align", "merge")

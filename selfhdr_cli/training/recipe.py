@@ -24,8 +24,8 @@ from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, labelled_scen
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.merge.align import align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import load_bracket, three_frames
-from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
-from selfhdr_cli.merge.infer import TileConfig, predict
+from selfhdr_cli.merge.colour import ColorConfig
+from selfhdr_cli.merge.infer import TileConfig, network_guide, predict
 from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import parse_response
@@ -138,8 +138,9 @@ def load_validation(dataset: Path, color: ColorConfig, limit: int | None = None)
         aligned, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference,
                                                        color.response, color.align)
         gt = read_hdr_image(scene / GROUND_TRUTH_FILE)
-        y_color, gate = colour_and_gate(aligned, bracket.relative_times, bracket.reference, color, covered=covered)
-        guides.append(np.concatenate([y_color, gate[..., None]], axis=-1))
+        guide = network_guide(aligned, bracket.relative_times, bracket.reference, color, covered)
+        guides.append(guide)
+        y_color = guide[..., :3]
         color_scores.append(psnr(mu_law(y_color), mu_law(gt)))
         names.append(scene.name)
         ldrs.append(np.stack([bracket.frames[i] for i in pick]))
@@ -157,7 +158,7 @@ def write_structure_component(net: nn.Module, scenes: list[Path], work: Workdir,
         if on_event:
             on_event(f"Y_stru {scene.name} ({i + 1}/{len(scenes)})")
         s = load_train_scene(scene_frames(scene), work.scene(scene.name), need_stru=False)
-        guide = np.concatenate([s.y_color, s.gate[..., None]], axis=-1) if getattr(net, "needs_guide", False) else None
+        guide = np.concatenate([s.y_color, s.gate], axis=-1) if getattr(net, "needs_guide", False) else None
         y_stru = predict(net, s.aligned, s.aligned if getattr(net, "needs_alignment", False) else None, s.times,
                          response, TileConfig(), device, guide=guide)
         write_hdr_image(work.scene(scene.name).folder / STRU_FILE, y_stru)

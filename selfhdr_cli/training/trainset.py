@@ -28,7 +28,7 @@ class TrainScene:
     aligned: np.ndarray
     times: np.ndarray
     y_color: np.ndarray
-    gate: np.ndarray | None = None  # (H, W): merge.snr.static_gate, for guided networks
+    gate: np.ndarray | None = None  # (H, W, 1): merge.snr.static_gate, for guided networks
     y_stru: np.ndarray | None = None
     ground_truth: np.ndarray | None = None  # only for the supervised upper bound
 
@@ -109,7 +109,7 @@ def sample_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random
         win = (slice(y, y + c), slice(x, x + c))
         arrays = [s.frames[:, win[0], win[1]], s.aligned[:, win[0], win[1]], s.y_color[win]]
         optional = [name for name in ("y_stru", "ground_truth", "gate") if getattr(s, name) is not None]
-        arrays += [getattr(s, name)[win] if name != "gate" else s.gate[win][..., None] for name in optional]
+        arrays += [getattr(s, name)[win] for name in optional]
         arrays = _augment(arrays, *(bool(b) for b in rng.integers(0, 2, size=3)))
         parts["frames"].append(arrays[0])
         parts["aligned"].append(arrays[1])
