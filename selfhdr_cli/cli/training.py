@@ -55,8 +55,8 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
         raise UsageError("no such folder", dataset)
     if vgg_weights is not None and not vgg_weights.is_file():
         raise UsageError("no such VGG19 weights file", vgg_weights)
-    chosen = recipe_settings(recipe, network.value, colour_merge)
-    color_cfg = _color_config(crf, flow, chosen["colour_merge"], chosen["global_motion"])
+    chosen = recipe_settings(recipe, network.value)
+    color_cfg = _color_config(crf, flow, colour_merge or chosen["colour_merge"], chosen["global_motion"])
     config = preset_config(preset.value, recipe, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
                            seed=seed, response=str(color_cfg.response), flow=color_cfg.align.flow,
                            colour_merge=color_cfg.merge, vgg_weights=str(vgg_weights) if vgg_weights else None,

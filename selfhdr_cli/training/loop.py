@@ -85,26 +85,24 @@ PRESETS: dict[str, dict] = {
 def preset_config(preset: str, recipe: str = DEFAULT_RECIPE, **overrides) -> TrainConfig:
     """A TrainConfig from a named preset and recipe with explicit overrides (None values ignored).
 
-    The recipe gives ``colour_merge`` (unless overridden) and, for FastNet, the guide."""
+    The preset, then the recipe (colour merge, global motion, FastNet's guide), then the
+    explicit overrides: each later one wins."""
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    chosen = recipe_settings(recipe, values.get("network", TrainConfig.network), values.get("colour_merge"))
-    if "masked_frames" in values:
-        chosen.pop("masked_frames")
-    values.update(chosen)
-    return replace(TrainConfig(), **values)
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    network = explicit.get("network", PRESETS[preset].get("network", TrainConfig.network))
+    return replace(TrainConfig(), **{**PRESETS[preset], **recipe_settings(recipe, network), **explicit})
 
 
-def recipe_settings(recipe: str, network: str, colour_merge: str | None = None) -> dict:
-    """The TrainConfig fields a recipe sets for ``network`` (colour merge, global motion, FastNet's
-    guide); ``colour_merge`` overrides the recipe's."""
+def recipe_settings(recipe: str, network: str) -> dict:
+    """The TrainConfig fields a recipe sets for ``network``: colour merge, global motion,
+    FastNet's guide and its masked frames."""
     if recipe not in RECIPES:
         raise UsageError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     settings = RECIPES[recipe]
     guided = settings["guide"] and network == "fastnet"  # the guide is a FastNet input
-    return {"recipe": recipe, "colour_merge": colour_merge or settings["colour_merge"],
-            "global_motion": settings["global_motion"], "net_config": {"guide": True} if guided else {},
+    return {"recipe": recipe, "colour_merge": settings["colour_merge"], "global_motion": settings["global_motion"],
+            "net_config": {"guide": True} if guided else {},
             "masked_frames": settings["masked_frames"] if guided else 0.0}
 
 
