@@ -15,6 +15,7 @@ import time
 import cv2
 import numpy as np
 
+from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -35,6 +36,8 @@ def main() -> None:
     bracket = bracket_from_arrays(frames, [1.0, 4.0, 16.0])
     small = bracket_from_arrays([f[:256, :256] for f in frames], [1.0, 4.0, 16.0])
     configs = [("ref", MergeConfig(method="ref")), ("debevec", MergeConfig(method="debevec")),
+               ("color-paper (triangle, flow alone)",
+                MergeConfig(method="color", colour_merge="triangle", align=AlignConfig(global_motion="none"))),
                ("color", MergeConfig(method="color"))]
     configs += [("net (shipped weights)", MergeConfig(method="net"))]
     configs += [(f"net ({w})", MergeConfig(method="net", weights=w)) for w in args.weights]

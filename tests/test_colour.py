@@ -233,6 +233,52 @@ def test_colour_component_in_strips_equals_one_piece(monkeypatch):
     np.testing.assert_allclose(strip_g, whole_g, atol=1e-6)
 
 
+def test_threaded_pieces_equal_one_thread(monkeypatch):
+    """Strips, noise pairs and frames run in threads when cores allow: the result is the serial one."""
+    import cv2
+
+    from selfhdr_cli.merge import colour
+    from selfhdr_cli.merge.align import align_bracket_with_coverage
+    from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
+
+    frames, t, _ = _static_bracket([0.0, 2.0, 4.0], seed=5)
+    frames[2][40:70, 30:60] = 0.05
+    frames[0] = np.roll(frames[0], 3, axis=1)
+    monkeypatch.setattr(colour, "STRIP_ROWS", 24)
+    threads = cv2.getNumThreads()
+    results = []
+    try:
+        for n in (1, 2):
+            cv2.setNumThreads(n)
+            aligned, covered = align_bracket_with_coverage(frames, t, 1, CameraResponse())
+            results.append((aligned, colour_and_gate(aligned, t, 1, ColorConfig(), covered=covered)))
+    finally:
+        cv2.setNumThreads(threads)
+    (a1, (y1, g1)), (a2, (y2, g2)) = results
+    for x1, x2 in zip(a1, a2):
+        np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(g1, g2)
+
+
+def test_map_pieces_keeps_order_and_the_memory_budget(monkeypatch):
+    import threading
+
+    from selfhdr_cli.merge import device
+
+    seen = set()
+
+    def work(k):
+        seen.add(threading.get_ident())
+        return k * k
+
+    monkeypatch.setattr(device.cv2, "getNumThreads", lambda: 4)
+    assert device.map_pieces(work, range(8), 1) == [k * k for k in range(8)]
+    seen.clear()
+    assert device.map_pieces(work, range(8), device.PARALLEL_PIXEL_BUDGET) == [k * k for k in range(8)]
+    assert seen == {threading.get_ident()}  # a piece as large as the budget: one at a time, here
+
+
 
 def test_code_bits_and_black_level():
     from selfhdr_cli.merge.snr import black_level, code_bits

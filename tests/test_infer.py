@@ -39,6 +39,21 @@ def test_tiled_equals_untiled(bracket, name):
     assert np.abs(mu_law(whole) - mu_law(tiled)).max() < 1e-3
 
 
+@pytest.mark.parametrize("h, w, ph, pw", [(10, 13, 6, 3), (5, 5, 0, 4), (20, 7, 15, 0), (3, 9, 5, 2)])
+def test_inputs_padded_in_place_as_reflect_pad(h, w, ph, pw):
+    import torch.nn.functional as F
+
+    from selfhdr_cli.merge.infer import _reflect_fill
+
+    x = torch.rand(1, 3, 6, h, w)
+    mode = "reflect" if ph < h else "replicate"
+    expected = F.pad(x.reshape(1, 18, h, w), (0, pw, 0, 0), mode="reflect" if pw < w else "replicate")
+    expected = F.pad(expected, (0, 0, 0, ph), mode=mode).view(1, 3, 6, h + ph, w + pw)
+    padded = torch.empty(1, 3, 6, h + ph, w + pw)
+    padded[..., :h, :w] = x
+    torch.testing.assert_close(_reflect_fill(padded, h, w), expected, rtol=0, atol=0)
+
+
 def test_progress_counts_tiles(bracket):
     ldr, times = bracket
     calls = []

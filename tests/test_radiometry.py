@@ -56,6 +56,19 @@ def test_srgb_known_values_and_round_trip():
     assert torch_decoded.numpy() == pytest.approx(srgb_decode(x), abs=1e-6)
 
 
+@pytest.mark.parametrize("text", ["gamma:2.2", "gamma:1.8", "srgb", "linear"])
+def test_response_slope_is_its_derivative(text):
+    """The noise model propagates an LDR step through g'(I): it must be the curve's own slope."""
+    from selfhdr_cli.radiometry.response import parse_response
+
+    g = parse_response(text)
+    x = np.linspace(0.05, 0.95, 181, dtype=np.float64)
+    h = 1e-4
+    numeric = (g.to_linear(x + h).astype(np.float64) - g.to_linear(x - h)) / (2 * h)
+    assert g.slope(x).dtype == np.float32
+    np.testing.assert_allclose(g.slope(x), numeric, rtol=2e-3, atol=2e-3)
+
+
 def test_rec709_luma():
     assert rec709_luma(np.array([1.0, 1.0, 1.0])) == pytest.approx(1.0)
     assert rec709_luma(np.array([[0.0, 1.0, 0.0]]))[0] == pytest.approx(0.7152)

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
+from selfhdr_cli.merge.device import map_pieces
 from selfhdr_cli.radiometry.luma import rec709_luma
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -374,12 +375,11 @@ def align_bracket_with_coverage(frames: list[np.ndarray], times: np.ndarray, ref
                                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``align_bracket`` and each aligned frame's coverage (bool (H, W), ``align_with_coverage``)."""
     ref = frames[reference]
-    aligned, covered = [], []
-    for k, f in enumerate(frames):
+
+    def one(k: int) -> tuple[np.ndarray, np.ndarray]:
         if k == reference:
-            a, c = ref, np.ones(ref.shape[:2], bool)
-        else:
-            a, c = align_with_coverage(f, ref, float(times[k]), float(times[reference]), response, config)
-        aligned.append(a)
-        covered.append(c)
-    return aligned, covered
+            return ref, np.ones(ref.shape[:2], bool)
+        return align_with_coverage(frames[k], ref, float(times[k]), float(times[reference]), response, config)
+
+    done = map_pieces(one, range(len(frames)), ref.shape[0] * ref.shape[1])
+    return [a for a, _ in done], [c for _, c in done]

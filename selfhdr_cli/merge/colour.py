@@ -13,6 +13,7 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import AlignConfig, align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import Bracket
+from selfhdr_cli.merge.device import map_pieces
 from selfhdr_cli.merge.snr import (
     SNRMergeConfig,
     black_level,
@@ -124,10 +125,11 @@ def colour_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, refer
         noise = estimate_noise([a[rows] for a in aligned], relative_times, config.response, bits=bits,
                                covered=[c[rows] for c in covered] if covered is not None else None)
         snr_config = SNRMergeConfig(noise=noise, black=black_level(bits))
-    height = aligned[0].shape[0]
+    height, width = aligned[0].shape[:2]
     y = np.empty(aligned[reference].shape, np.float32)
     g = np.empty(aligned[reference].shape[:2], np.float32) if gate else None
-    for top in range(0, height, STRIP_ROWS):
+
+    def strip(top: int) -> None:  # writes its own rows of y and g: strips run in threads
         bottom = min(height, top + STRIP_ROWS)
         lo, hi = max(0, top - STRIP_HALO), min(height, bottom + STRIP_HALO)
         part = [a[lo:hi] for a in aligned]
@@ -142,6 +144,8 @@ def colour_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, refer
         if gate:
             g[top:bottom] = static_gate(part, relative_times, reference, config.response, snr_config, seen,
                                         agree)[keep]
+
+    map_pieces(strip, range(0, height, STRIP_ROWS), (STRIP_ROWS + 2 * STRIP_HALO) * width)
     return y, g
 
 

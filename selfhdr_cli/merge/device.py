@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
+
+import cv2
 
 if TYPE_CHECKING:
     import torch
+
+T = TypeVar("T")
+R = TypeVar("R")
+PARALLEL_PIXEL_BUDGET = 3_000_000  # px of numpy pieces in flight at once: on 24 MP one at a time (the 4 GB bound)
 
 
 def available_cores() -> int:
@@ -42,7 +49,21 @@ def configure_cpu(threads: int | None = None, share: int = 1) -> int:
     if not threads:
         threads = available_cores() // max(1, share)
     torch.set_num_threads(max(1, int(threads)))
+    cv2.setNumThreads(torch.get_num_threads())  # the flows and the numpy pieces (``map_pieces``) follow
     return torch.get_num_threads()
+
+
+def map_pieces(work: Callable[[T], R], pieces: Iterable[T], pixels_each: int) -> list[R]:
+    """``[work(p) for p in pieces]``, in threads when that pays: numpy and OpenCV release the GIL
+    on large arrays. No more threads than OpenCV's count (the process's share of the cores; batch
+    workers and ``configure_cpu`` set it), and no more pieces in flight than
+    ``PARALLEL_PIXEL_BUDGET`` px, so memory stays bounded on large images. Results in order."""
+    pieces = list(pieces)
+    workers = min(cv2.getNumThreads(), len(pieces), PARALLEL_PIXEL_BUDGET // max(1, pixels_each))
+    if workers <= 1:
+        return [work(p) for p in pieces]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(work, pieces))
 
 
 def keep_freed_memory() -> bool:

@@ -16,7 +16,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from selfhdr_cli.errors import UsageError
@@ -42,10 +41,36 @@ class TileConfig:
 
 
 def _inputs(ldr: np.ndarray, times: np.ndarray, response: CameraResponse, ys: slice, xs: slice,
-            device: torch.device) -> torch.Tensor:
-    crop = torch.from_numpy(np.stack([frame[ys, xs] for frame in ldr])).movedim(-1, 1).to(device)  # (3, 3, h, w)
-    t = torch.as_tensor(np.asarray(times, np.float32), device=device).view(3, 1, 1, 1)
-    return torch.cat([response.to_linear_tensor(crop) / t, crop], dim=1)[None]  # (1, 3, 6, h, w)
+            pad: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """(1, 3, 6, h + ph, w + pw) [H_k, I_k] of a crop, padded to the network's stride by reflection
+    (as ``F.pad(mode="reflect")``), built in place: one copy of the crop, not three."""
+    crops = [torch.from_numpy(frame[ys, xs]).permute(2, 0, 1) for frame in ldr]  # views
+    h, w = crops[0].shape[-2:]
+    x = torch.empty((1, len(crops), 6, h + pad[0], w + pad[1]), dtype=torch.float32)
+    for k, crop in enumerate(crops):
+        x[0, k, 3:, :h, :w] = crop
+        x[0, k, :3, :h, :w] = response.to_linear_tensor(x[0, k, 3:, :h, :w]) / float(times[k])
+    return _reflect_fill(x, h, w).to(device)
+
+
+def _guide_input(guide: np.ndarray, ys: slice, xs: slice, pad: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """(1, 4, h + ph, w + pw) Y_color and the gate of a crop, padded like the frames."""
+    crop = torch.from_numpy(guide[ys, xs]).permute(2, 0, 1)
+    h, w = crop.shape[-2:]
+    x = torch.empty((1, crop.shape[0], h + pad[0], w + pad[1]), dtype=torch.float32)
+    x[0, :, :h, :w] = crop
+    return _reflect_fill(x, h, w).to(device)
+
+
+def _reflect_fill(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Fill the rows below ``h`` and the columns right of ``w`` by reflection about the last row
+    and column (``F.pad`` reflect; replicate where the crop is too small to reflect)."""
+    ph, pw = x.shape[-2] - h, x.shape[-1] - w
+    if ph:
+        x[..., h:, :w] = x[..., h - 1 - ph:h - 1, :w].flip(-2) if ph < h else x[..., h - 1:h, :w]
+    if pw:
+        x[..., w:] = x[..., w - 1 - pw:w - 1].flip(-1) if pw < w else x[..., w - 1:w]
+    return x
 
 
 def _ramp(n: int, core_start: int, core_end: int, feather: int) -> np.ndarray:
@@ -97,6 +122,7 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
             else AUTO_TILE
         tile = max(tile, height, width) if tile == AUTO_SINGLE_TILE else tile
     step = max(stride, (tile // stride) * stride)
+    reads_unaligned = getattr(net, "reads_unaligned", True)
     out = np.zeros((height, width, 3), np.float32)
     weight = np.zeros((height, width, 1), np.float32)
     ys = list(range(0, height, step))
@@ -108,17 +134,18 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
             ya, yb = max(0, y0 - overlap), min(height, y1 + overlap)
             xa, xb = max(0, x0 - overlap), min(width, x1 + overlap)
             sl = (slice(ya, yb), slice(xa, xb))
-            frames = _inputs(ldr, times, response, *sl, device)
-            al = _inputs(aligned, times, response, *sl, device) if aligned is not None else None
-            gd = torch.from_numpy(np.ascontiguousarray(guide[sl])).movedim(-1, 0)[None, None].to(device) \
-                if guide is not None else None  # (1, 1, 4, h, w): padded like a frame
             h, w = yb - ya, xb - xa
-            ph, pw = (-h) % stride, (-w) % stride
-            if ph or pw:
-                frames = _pad(frames, ph, pw)
-                al = _pad(al, ph, pw) if al is not None else None
-                gd = _pad(gd, ph, pw) if gd is not None else None
-            pred = net(frames, al, gd[:, 0] if gd is not None else None)[0, :, :h, :w].movedim(0, -1).float().cpu().numpy()
+            pad = ((-h) % stride, (-w) % stride)
+            al = _inputs(aligned, times, response, *sl, pad, device) if aligned is not None else None
+            # a network that reads only the reference of the unaligned frames (alignment leaves it as
+            # is) gets the aligned tensor twice: one input pass less
+            frames = al if al is not None and not reads_unaligned else _inputs(ldr, times, response, *sl, pad, device)
+            gd = _guide_input(guide, *sl, pad, device) if guide is not None else None
+            pred = net(frames, al, gd)[0, :, :h, :w].movedim(0, -1).float().cpu().numpy()
+            if total == 1:  # the whole image in one pass: nothing to blend
+                if progress:
+                    progress(1, 1)
+                return np.ascontiguousarray(pred)
             # blend only just outside the core: farther out a tile's own prediction lacks context
             wy = _ramp(h, y0 - ya, y1 - ya, overlap // 4)
             wx = _ramp(w, x0 - xa, x1 - xa, overlap // 4)
@@ -129,12 +156,6 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
             if progress:
                 progress(done, total)
     return out / weight
-
-
-def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
-    b, f, c, h, w = x.shape
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x.reshape(b, f * c, h, w), (0, pw, 0, ph), mode=mode).view(b, f, c, h + ph, w + pw)
 
 
 @lru_cache(maxsize=2)

@@ -40,6 +40,7 @@ class FastNet(nn.Module):
     """
 
     needs_alignment = True
+    reads_unaligned = False  # of ``frames`` only the reference, which the aligned tensor holds unchanged
     stride = 16
     receptive_field = 96  # radius in full-resolution px: pooling, 1/16-scale convs, bilinear ups, refinement
 

@@ -74,6 +74,17 @@ class CameraResponse:
             return srgb_encode(x)
         return np.power(x, np.float32(1.0 / self.gamma))
 
+    def slope(self, ldr: np.ndarray) -> np.ndarray:
+        """g'(I), the response's derivative at LDR values ``ldr`` (float, any shape, clipped to
+        [0, 1]), float32: how far one LDR step moves the linear value (noise propagation)."""
+        x = np.clip(ldr, 0.0, 1.0).astype(np.float32, copy=False)
+        if self.kind == "linear":
+            return np.ones_like(x)
+        if self.kind == "srgb":
+            curve = np.float32(2.4 / 1.055) * np.power((x + np.float32(0.055)) / np.float32(1.055), np.float32(1.4))
+            return np.where(x <= 0.04045, np.float32(1 / 12.92), curve).astype(np.float32)
+        return np.float32(self.gamma) * np.power(x, np.float32(self.gamma - 1.0))
+
     def to_linear_tensor(self, ldr):
         """g(I) on a torch tensor (any shape, clamped to [0, 1]): the same curves as ``to_linear``,
         differentiable, in the tensor's dtype."""
