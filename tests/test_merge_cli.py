@@ -104,7 +104,8 @@ def test_half_exr_is_float16(tmp_path, moving_scene):
 
 def test_two_and_five_frame_brackets(tmp_path):
     frames, gt, _ = dynamic_bracket(static=True)
-    two = write_bracket(tmp_path / "two", frames[1:], ev=(2, 4), names=("m.png", "l.png"))
+    # exposure.txt lines follow file-name order: m.png before n.png (the pixel check caught an l/m mix-up here)
+    two = write_bracket(tmp_path / "two", frames[1:], ev=(2, 4), names=("m.png", "n.png"))
     out = tmp_path / "two.exr"
     assert runner.invoke(app, ["merge", "-m", "color", *map(str, two), "-o", str(out)]).exit_code == 0
     assert read_hdr_image(out).shape == gt.shape

@@ -25,3 +25,17 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("selfhdr: interrupted", highlight=False)
         sys.exit(130)
+    except OSError as exc:  # the system refused (read-only, disk full, permissions, loops): one line
+        err.print(f"[bold red]selfhdr: error:[/] {os_error_line(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except MemoryError:
+        err.print("[bold red]selfhdr: error:[/] out of memory: use smaller images, --tile, or fewer --jobs",
+                  highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def os_error_line(exc: OSError) -> str:
+    """``path: reason`` of an OSError, as one line (``cannot write out.exr: No space left on device``)."""
+    reason = exc.strerror or exc.__class__.__name__
+    names = [n for n in (exc.filename, exc.filename2) if n]
+    return f"{names[0]}: {reason}" if names else str(exc) or reason

@@ -102,6 +102,9 @@ def merge(
     previews: bool = typer.Option(False, "--previews", help="--batch: also write {name}.png previews."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64,
                              help="--batch: brackets merged in parallel (cores are shared, never oversubscribed)."),
+    trust_exposures: bool = typer.Option(False, "--trust-exposures",
+                                         help="Merge with the given exposures even where the pixels contradict "
+                                              "them by more than a stop (checked by default)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be merged, and merge nothing."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -121,7 +124,8 @@ def merge(
         config = MergeConfig(method=method.value, response=color.response, align=color.align if flow else None,
                              units=units.value,
                              weights=str(weights) if weights else None, tile=tile, device=device, half=half,
-                             tonemap=tonemap_op.value, force=force, colour_merge=colour_merge)
+                             tonemap=tonemap_op.value, force=force, colour_merge=colour_merge,
+                             trust_exposures=trust_exposures)
     except SelfHDRError as exc:
         fail(exc)
         return

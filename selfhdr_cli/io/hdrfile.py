@@ -28,25 +28,33 @@ def _clean(image: np.ndarray) -> np.ndarray:
     return img
 
 
-def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False) -> None:
-    """Write linear HDR to ``.hdr`` (Radiance RGBE) or ``.exr`` (float32, or float16 with ``half``), atomically.
+def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False, force: bool = True) -> None:
+    """Write linear HDR to ``.hdr`` (Radiance RGBE) or ``.exr`` (float32, or float16 with ``half``), atomically;
+    without ``force`` the file must not exist when it is put in place (``atomic_path``).
 
     ``image``: (H, W, 3) RGB, any float dtype; NaN/inf become 0 and negatives 0. The
     caller's array is not modified.
     """
     path = Path(path)
-    img = _clean(image)
     suffix = path.suffix.lower()
+    if half and suffix != ".exr":
+        raise UsageError("--half applies to .exr output (a .hdr file is always 8-bit RGBE)", path)
+    img = _clean(image)
     if suffix == ".hdr":
         ok, buf = cv2.imencode(".hdr", img[:, :, ::-1].copy())
         if not ok:
             raise OSError(f"{path}: RGBE encoding failed")
-        write_bytes_atomic(path, buf.tobytes())
+        write_bytes_atomic(path, buf.tobytes(), force)
     elif suffix == ".exr":
         pixels = np.ascontiguousarray(img.astype(np.float16) if half else img)
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-        with atomic_path(path) as tmp:
-            OpenEXR.File(header, {"RGB": pixels}).write(str(tmp))
+        with atomic_path(path, force) as tmp:
+            try:
+                OpenEXR.File(header, {"RGB": pixels}).write(str(tmp))
+            except OSError:
+                raise
+            except Exception as exc:  # the EXR library reports a failed write (disk full) as its own error
+                raise OSError(str(exc)[:100] or type(exc).__name__) from None
     else:
         raise UsageError(f"unsupported HDR output type {suffix or '(none)'}; use .hdr or .exr", path)
 
@@ -84,9 +92,9 @@ def read_hdr_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img, dtype=np.float32))
 
 
-def write_png(path: str | Path, image_u8: np.ndarray) -> None:
-    """Write an 8-bit RGB image (H, W, 3) uint8 to PNG atomically."""
+def write_png(path: str | Path, image_u8: np.ndarray, force: bool = True) -> None:
+    """Write an 8-bit RGB image (H, W, 3) uint8 to PNG atomically (``force``: as ``write_hdr_image``)."""
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(image_u8[:, :, ::-1]))
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")
-    write_bytes_atomic(path, buf.tobytes())
+    write_bytes_atomic(path, buf.tobytes(), force)

@@ -24,7 +24,7 @@ import exifread
 from selfhdr_cli.errors import SelfHDRError, UsageError
 from selfhdr_cli.io.frames import frame_files
 from selfhdr_cli.merge.device import available_cores
-from selfhdr_cli.merge.files import BracketJob, JobResult, merge_to_files
+from selfhdr_cli.merge.files import BracketJob, JobResult, complete_preview, merge_to_files
 from selfhdr_cli.merge.method import MergeConfig
 
 
@@ -106,9 +106,13 @@ def plan_jobs(brackets: list[tuple[str, list[Path]]], out_dir: Path, pattern: st
     jobs, seen = [], set()
     for name, frames in brackets:
         try:
-            output = Path(out_dir) / pattern.format(name=name)
+            file_name = pattern.format(name=name)
         except (KeyError, IndexError, ValueError):
             raise UsageError(f"--pattern {pattern!r}: only {{name}} may be used") from None
+        if not file_name or file_name in (".", "..") or "/" in file_name or "\\" in file_name:
+            raise UsageError(f"--pattern {pattern!r} gives {file_name!r}: outputs must be file names inside "
+                             "the output folder (no / or ..)")
+        output = Path(out_dir) / file_name
         if output in seen:
             raise UsageError(f"--pattern {pattern!r} gives two brackets the same output {output.name}")
         seen.add(output)
@@ -119,21 +123,48 @@ def plan_jobs(brackets: list[tuple[str, list[Path]]], out_dir: Path, pattern: st
 
 # ---- running ---------------------------------------------------------------------------------
 
+_IN_WORKER = False  # set in worker processes: an interrupt ends them quietly, the parent reports it
+_BUSY = False       # a worker is inside a job (its files need unwinding) rather than waiting for one
+
+
 def _run_one(args: tuple[BracketJob, MergeConfig]) -> JobResult:
+    global _BUSY
     job, config = args
-    if job.output.exists() and not config.force:
-        return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output),
-                         status="skipped")
     started = time.perf_counter()
+    _BUSY = True
     try:
+        # an output and its preview are one unit: the preview is written first, so an output
+        # alone is complete unless previews were added since; a preview alone is an interrupted run's
+        if job.output.exists() and not config.force:
+            if job.preview is None or job.preview.exists():
+                return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output),
+                                 status="skipped")
+            return complete_preview(job, config)
+        if job.preview is not None and job.preview.is_file() and not config.force:
+            job.preview.unlink()
         return merge_to_files(job, config)
+    except KeyboardInterrupt:
+        if _IN_WORKER:  # temporary files are gone (their finally blocks ran); no traceback from a worker
+            os._exit(130)
+        raise
     except SelfHDRError as exc:
         return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output),
                          status="failed", error=str(exc), seconds=round(time.perf_counter() - started, 3))
+    finally:
+        _BUSY = False
+
+
+def _worker_stop(signum, frame) -> None:
+    if _BUSY:
+        raise KeyboardInterrupt  # unwind the job: its temporary files are removed
+    os._exit(128 + signum)
 
 
 def _init_worker(threads: int) -> None:
-    raise_on_sigterm()
+    global _IN_WORKER
+    _IN_WORKER = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops the workers
+    signal.signal(signal.SIGTERM, _worker_stop)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
         cv2.setNumThreads(threads)

@@ -6,6 +6,7 @@ frame sizes (read from headers), reference choice.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +16,8 @@ import numpy as np
 from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.exposure import Exposures, resolve_exposures, validate_exposures
 from selfhdr_cli.io.frames import max_pixels, probe_size, read_ldr
+from selfhdr_cli.radiometry.exposure_ratio import exposure_contradictions
+from selfhdr_cli.radiometry.response import CameraResponse
 
 
 @dataclass
@@ -93,15 +96,37 @@ def three_frames(n: int, reference: int) -> list[int]:
     return [0, reference, n - 1]
 
 
+def _check_frame_path(path: Path) -> None:
+    """A frame argument that is not a frame file gets a message saying what it is."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputFileError("symbolic link loop: the link points back at itself", path) from None
+        if exc.errno == errno.ENOENT:
+            raise UsageError("no such file", path) from None
+        raise InputFileError(f"cannot read ({exc.strerror})", path) from None
+    if path.is_dir():
+        raise UsageError(f"is a folder, not a frame: give its frames ({path}/*.tif), or merge every bracket "
+                         "under it with --batch", path)
+
+
 def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
                  reference: str | int | None = None) -> BracketPlan:
     """Validate inputs and metadata without decoding pixels."""
     paths = [Path(p) for p in paths]
+    for p in paths:
+        _check_frame_path(p)
     if len(paths) < 2:
         raise UsageError(f"a bracket needs at least 2 frames, got {len(paths)}",
                          paths[0] if paths else None)
-    if len({p.resolve() for p in paths}) != len(paths):
-        raise UsageError("the same file is given twice")
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        real = p.resolve()
+        if real in seen:
+            same = "" if seen[real] == p else f" (as {seen[real]})"
+            raise UsageError(f"the same file is given twice{same}", p)
+        seen[real] = p
     sizes = [probe_size(p) for p in paths]
     cap = max_pixels()
     for p, (h, w) in zip(paths, sizes):
@@ -120,20 +145,39 @@ def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: 
 
 
 def load_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
-                 reference: str | int | None = None) -> Bracket:
+                 reference: str | int | None = None, response: CameraResponse = CameraResponse(),
+                 trust_exposures: bool = False) -> Bracket:
     """Validate, decode and sort a bracket. Raises SelfHDRError subclasses on bad input."""
     plan = plan_bracket(paths, exposures=exposures, ev=ev, reference=reference)
-    return decode_plan(plan)
+    return decode_plan(plan, response, trust_exposures)
 
 
-def decode_plan(plan: BracketPlan) -> Bracket:
-    """Decode the frames of a validated plan."""
+def decode_plan(plan: BracketPlan, response: CameraResponse = CameraResponse(),
+                trust_exposures: bool = False) -> Bracket:
+    """Decode the frames of a validated plan, and check the exposures against the pixels
+    (``check_exposures``) unless ``trust_exposures``."""
     frames = [read_ldr(p) for p in plan.paths]
     for p, f in zip(plan.paths, frames):
         if f.shape[:2] != plan.size:
             raise InputFileError("decoded size differs from the other frames", p)
+    if not trust_exposures:
+        check_exposures(frames, plan.times, plan.paths, plan.exposure_source, response)
     return Bracket(frames=frames, times=plan.times, reference=plan.reference, paths=list(plan.paths),
                    absolute=plan.absolute, exposure_source=plan.exposure_source)
+
+
+def check_exposures(frames: Sequence[np.ndarray], times: np.ndarray, paths: Sequence[Path], source: str,
+                    response: CameraResponse) -> None:
+    """Refuse exposures that the pixels contradict (``exposure_contradictions``: wrong order,
+    wrong spacing): one line naming both frames and both values."""
+    found = exposure_contradictions(frames, times, response)
+    if not found:
+        return
+    c = found[0]
+    what = {"order": "the order is wrong", "scale": "check the exposures, or the camera response --crf",
+            "spacing": "the spacing is wrong"}[c.kind]
+    raise UsageError(f"{paths[c.first].name} → {paths[c.second].name}: {source} puts them {c.given:+.2f} EV apart, "
+                     f"their pixels {c.measured:+.2f} EV ({what}); fix the exposures, or pass --trust-exposures")
 
 
 def bracket_from_arrays(frames: Sequence[np.ndarray], times: Sequence[float], reference: int | None = None) -> Bracket:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 import cv2
 
+from selfhdr_cli.errors import UsageError
+
 if TYPE_CHECKING:
     import torch
 
@@ -30,12 +32,30 @@ def available_cores() -> int:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
+    """``auto`` → CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:N`` (or ``mps``) as asked.
+    Raises UsageError for a device that does not parse or is not there, before any work."""
     import torch
 
-    if name == "auto":
+    text = str(name).strip().lower()
+    if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {name!r}: unknown device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name}: no CUDA device here (this torch build or machine has none); "
+                             "use --device cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"--device {name}: no such CUDA device ({count} visible: cuda:0..cuda:{count - 1})")
+    elif device.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise UsageError(f"--device {name}: no MPS device here; use --device cpu")
+    elif device.type != "cpu":
+        raise UsageError(f"--device {name!r}: unsupported device type; use auto, cpu, cuda or cuda:N")
+    return device
 
 
 def configure_cpu(threads: int | None = None, share: int = 1) -> int:

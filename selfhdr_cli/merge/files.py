@@ -13,8 +13,9 @@ from typing import Callable
 
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.atomic import check_output_path
-from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, write_hdr_image, write_png
+from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, read_hdr_image, write_hdr_image, write_png
 from selfhdr_cli.merge.bracket import decode_plan, plan_bracket, three_frames
+from selfhdr_cli.merge.memory import check_memory
 from selfhdr_cli.merge.method import MergeConfig, check_units, merge_bracket
 from selfhdr_cli.radiometry.tonemap import tonemap
 
@@ -55,6 +56,8 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
                    progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
     started = time.perf_counter()
+    if config.half and job.output.suffix.lower() != ".exr":
+        raise UsageError("--half applies to .exr output (a .hdr file is always 8-bit RGBE)", job.output)
     check_output_path(job.output, config.force, HDR_SUFFIXES)
     if job.preview is not None:
         check_output_path(job.preview, config.force, (".png",))
@@ -63,16 +66,29 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     plan = plan_bracket(job.frames, exposures=job.exposures, ev=job.ev, reference=job.reference)
     check_units(config.units, plan.absolute, plan.exposure_source)  # before decoding: fail fast
     if config.method == "net":
+        from selfhdr_cli.merge.device import pick_device
         from selfhdr_cli.nets.weights import resolve_weights  # torch: only the network path needs it
 
         three_frames(len(plan.paths), plan.reference)
+        pick_device(config.device)
         config = replace(config, weights=resolve_weights(config.weights))
-    bracket = decode_plan(plan)
+    check_memory(plan, config)
+    bracket = decode_plan(plan, config.response, config.trust_exposures)
     hdr = merge_bracket(bracket, config, progress=progress)
-    write_hdr_image(job.output, hdr, half=config.half)
+    # the preview first: an existing HDR output then means a complete pair (batches skip it)
     if job.preview is not None:
-        write_png(job.preview, tonemap(hdr, config.tonemap))
+        write_png(job.preview, tonemap(hdr, config.tonemap), config.force)
+    write_hdr_image(job.output, hdr, half=config.half, force=config.force)
     return JobResult(name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
-                     exposure_times=[float(t) for t in plan.times], exposure_source=plan.exposure_source,
+                     exposure_times=[float(t) for t in bracket.times], exposure_source=bracket.exposure_source,
                      reference=plan.reference, size=[int(plan.size[1]), int(plan.size[0])],
+                     seconds=round(time.perf_counter() - started, 3))
+
+
+def complete_preview(job: BracketJob, config: MergeConfig) -> JobResult:
+    """Write the missing preview of an existing HDR output (a batch rerun after an interrupt,
+    or with --previews added): tone-mapped from the file, no merge."""
+    started = time.perf_counter()
+    write_png(job.preview, tonemap(read_hdr_image(job.output), config.tonemap), config.force)
+    return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output), status="merged",
                      seconds=round(time.perf_counter() - started, 3))

@@ -48,6 +48,7 @@ class MergeConfig:
     tonemap: str = "reinhard"
     force: bool = False
     colour_merge: str | None = None  # --method color: merge.colour.COLOUR_MERGES; None: ColorConfig's default
+    trust_exposures: bool = False  # skip the check of the exposures against the pixels (bracket.check_exposures)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -1,0 +1,96 @@
+"""Exposure ratios measured from the pixels of two frames of one scene.
+
+Where both frames measure a value (neither dark nor clipped), g(I_b) / g(I_a) = t_b / t_a
+(SPEC §1), up to noise and motion; the median of the log ratio over those values resists
+both. It serves the sanity check of given exposures (issue 11) and, later, exposures
+estimated when a bracket has none (issue 12).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from selfhdr_cli.radiometry.response import CameraResponse
+
+WELL_EXPOSED = (0.05, 0.9)   # LDR values both frames must lie within to be compared
+MIN_SAMPLES = 2_000          # fewer shared values than this: the pair cannot be judged
+MAX_SAMPLES = 400_000        # values compared per pair, at most (a fixed stride): time bounded on 24 MP
+# A wrong camera response scales every measured log ratio by one factor (gamma 2.2 assumed for a
+# curve of gamma γ: ×2.2/γ): measured 1.5–1.7× the given stops on real JPEG/TIFF brackets here
+# (benchmarks/real_brackets.py). So the spacing is judged relative to that factor, the order absolutely.
+ORDER_STOPS = 0.5            # a pair measured this far the other way round is in the wrong order
+SCALE_RANGE = (0.4, 2.5)     # measured / given stops beyond this: wrong exposures (or a wrong --crf)
+SCALE_SPREAD = 1.6           # pairs whose measured / given differ by more than this factor: wrong spacing
+
+
+@dataclass(frozen=True)
+class PairRatio:
+    """The measured log2 exposure ratio of two frames (None: too few shared values) and how many
+    values it rests on."""
+
+    stops: float | None
+    samples: int
+
+
+def measure_exposure_ratio(frame_a: np.ndarray, frame_b: np.ndarray, response: CameraResponse) -> PairRatio:
+    """log2(t_b / t_a) measured from the pixels.
+
+    ``frame_a``, ``frame_b``: float32 (H, W, 3) LDR in [0, 1], same scene, same size. Values
+    well exposed in both (``WELL_EXPOSED``, per channel) are linearised with ``response``; the
+    result is the median of log2 g(I_b) − log2 g(I_a).
+    """
+    a, b = frame_a.reshape(-1), frame_b.reshape(-1)
+    step = max(1, a.size // MAX_SAMPLES)
+    a, b = a[::step], b[::step]
+    low, high = WELL_EXPOSED
+    both = (a > low) & (a < high) & (b > low) & (b < high)
+    count = int(both.sum())
+    if count < MIN_SAMPLES:
+        return PairRatio(None, count)
+    la = response.to_linear(a[both]).astype(np.float64)
+    lb = response.to_linear(b[both]).astype(np.float64)
+    return PairRatio(float(np.median(np.log2(lb) - np.log2(la))), count)
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    """Frames ``first`` → ``second`` (indices in exposure order): ``given`` and ``measured`` stops
+    between them, and why they contradict (``order``, ``scale`` or ``spacing``)."""
+
+    first: int
+    second: int
+    given: float
+    measured: float
+    kind: str
+
+
+def exposure_contradictions(frames: Sequence[np.ndarray], times: Sequence[float], response: CameraResponse
+                            ) -> list[Contradiction]:
+    """Where the pixels contradict the given exposures.
+
+    ``frames``: float32 (H, W, 3) LDR in [0, 1], sorted by ``times`` (any one unit). Each
+    adjacent pair's measured log2 ratio must have the given sign (``order``), lie within
+    ``SCALE_RANGE`` times the given one (``scale``), and all pairs must agree on that factor
+    within ``SCALE_SPREAD`` (``spacing``). Pairs with too few shared values are not judged.
+    """
+    found, factors = [], []
+    for i in range(len(frames) - 1):
+        given = float(np.log2(times[i + 1] / times[i]))
+        measured = measure_exposure_ratio(frames[i], frames[i + 1], response).stops
+        if measured is None:
+            continue
+        if measured < -ORDER_STOPS:
+            found.append(Contradiction(i, i + 1, given, measured, "order"))
+        elif not SCALE_RANGE[0] <= measured / given <= SCALE_RANGE[1]:
+            found.append(Contradiction(i, i + 1, given, measured, "scale"))
+        else:
+            factors.append((measured / given, i, given, measured))
+    if not found and len(factors) > 1:
+        low, high = min(factors), max(factors)
+        if high[0] / low[0] > SCALE_SPREAD:
+            _, i, given, measured = high if abs(high[0] - 1) > abs(low[0] - 1) else low
+            found.append(Contradiction(i, i + 1, given, measured, "spacing"))
+    return found
