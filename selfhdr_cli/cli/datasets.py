@@ -28,6 +28,7 @@ from selfhdr_cli.cli.app import (
     fail,
 )
 from selfhdr_cli.errors import SelfHDRError, UsageError
+from selfhdr_cli.io.atomic import check_writable_folder
 
 
 @app.command("build-color")
@@ -58,6 +59,9 @@ def build_color_cmd(
         from selfhdr_cli.training.caches import build_color_scene, default_cache_root
 
         color_cfg = _color_config(crf, flow, colour_merge)
+        missing = [p for p in source if not p.exists()]
+        if missing:
+            raise UsageError("no such file or folder", missing[0])
         if len(source) == 1 and source[0].is_dir():
             scenes = find_scenes(source[0])
             single = len(scenes) == 1 and scenes[0] == source[0]
@@ -71,7 +75,9 @@ def build_color_cmd(
         parent = root.resolve().parent
         if not parent.is_dir():
             raise UsageError("output folder's parent does not exist", parent)
+        created = not root.exists()
         root.mkdir(exist_ok=True)
+        check_writable_folder(root)
     except SelfHDRError as exc:
         fail(exc)
         return
@@ -99,6 +105,8 @@ def build_color_cmd(
             results.append({"scene": name, "status": status, "output": str(folder), "error": error,
                             "seconds": round(time.perf_counter() - started, 3)})
             progress.advance(task)
+    if created and not any(root.iterdir()):  # nothing was built: leave no empty folder behind
+        root.rmdir()
     built = sum(r["status"] in ("built", "rebuilt") for r in results)
     skipped = sum(r["status"] == "skipped" for r in results)
     err.print(f"build-color: {built} built, {skipped} skipped, {failures} failed → {root}", highlight=False)
@@ -150,6 +158,8 @@ def synth(
         from selfhdr_cli.io.hdrfile import read_hdr_image
         from selfhdr_cli.radiometry.response import parse_response
 
+        if not prefix or "/" in prefix or "\\" in prefix or prefix in (".", ".."):
+            raise UsageError(f"--prefix {prefix!r}: scene folders are named inside OUT_DIR (no / or ..)")
         if bits not in (8, 16):
             raise UsageError("--bits must be 8 or 16")
         if not 0.5 <= ev_step <= 6:
@@ -160,8 +170,9 @@ def synth(
         map_paths = radiance_maps(hdr_dir, split.value)
         if not out_dir.parent.resolve().is_dir():
             raise UsageError("output folder's parent does not exist", out_dir.parent)
-        maps = [read_hdr_image(p) for p in map_paths]
         out_dir.mkdir(exist_ok=True)
+        check_writable_folder(out_dir)  # before decoding 30 radiance maps
+        maps = [read_hdr_image(p) for p in map_paths]
     except SelfHDRError as exc:
         fail(exc)
         return
@@ -251,6 +262,11 @@ def evaluate(
 
         if json_out and csv_out:
             raise UsageError("give --json or --csv, not both")
+        if source.is_file():
+            raise UsageError("is a file: evaluate scores a folder of predictions (<scene>.exr) against GT_DIR, "
+                             "or a labelled DATASET folder with --method", source)
+        if not source.exists():
+            raise UsageError("no such folder", source)
         if method is None and gt_dir is None:
             raise UsageError("give GT_DIR to score predictions, or --method to run a method over a dataset")
         if method is not None and gt_dir is not None:

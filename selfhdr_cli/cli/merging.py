@@ -42,13 +42,17 @@ def _render_plan(plan, json_out: bool) -> None:
         sys.stdout.write(json.dumps({
             "frames": [str(p) for p in plan.paths], "exposure_times": [float(t) for t in plan.times],
             "absolute_times": plan.absolute, "exposure_source": plan.exposure_source, "reference": plan.reference,
-            "size": [int(plan.size[1]), int(plan.size[0])], "bit_depth": [bit_depth(p) for p in plan.paths]}) + "\n")
+            "size": [int(plan.size[1]), int(plan.size[0])], "bit_depth": [bit_depth(p) for p in plan.paths],
+            "exposure_note": plan.exposure_note}) + "\n")
         return
+    if plan.exposure_note:
+        err.print(f"note: {plan.exposure_note}", highlight=False, soft_wrap=True)
     unit = "s" if plan.absolute else "× shortest"
     table = Table(title=f"{len(plan.paths)} frames, {plan.size[1]}x{plan.size[0]}, exposures from "
                         f"{plan.exposure_source}", title_justify="left")
     for col in ("#", "frame", f"exposure ({unit})", "EV", "depth", ""):
-        table.add_column(col)
+        # a long path folds onto more lines rather than losing the part that names the frame
+        table.add_column(col, overflow="fold", no_wrap=col != "frame")
     times = plan.times if plan.absolute else plan.times / plan.times[0]
     import math
 
@@ -130,6 +134,8 @@ def merge(
         fail(exc)
         return
     if batch is not None:
+        if preview is not None:
+            fail(UsageError("--preview names one file: with --batch use --previews (a {name}.png beside each output)"))
         _merge_batch(batch, output, config, group_size, time_gap, pattern, previews, jobs, dry_run, json_out,
                      frames, exposures, ev, reference)
         return
@@ -149,6 +155,8 @@ def merge(
             job = BracketJob(output.stem, list(frames), output, preview, exposures=exposures, ev=ev,
                              reference=reference)
             result = merge_to_files(job, config, tick)
+        if result.exposure_note:
+            err.print(f"note: {result.exposure_note}", highlight=False, soft_wrap=True)
         err.print(f"Wrote {output} ({result.size[0]}x{result.size[1]}, {method.value}) in {result.seconds:.2f} s",
                   highlight=False)
         if json_out:
@@ -252,10 +260,11 @@ def tonemap_cmd(
     try:
         from selfhdr_cli.io.atomic import check_output_path
         from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
-        from selfhdr_cli.radiometry.tonemap import tonemap
+        from selfhdr_cli.radiometry.tonemap import check_stops, tonemap
 
+        check_stops(stops)
         check_output_path(output, force, (".png",))
-        write_png(output, tonemap(read_hdr_image(source), operator.value, stops))
+        write_png(output, tonemap(read_hdr_image(source), operator.value, stops), force)
         err.print(f"Wrote {output}", highlight=False)
     except SelfHDRError as exc:
         fail(exc)

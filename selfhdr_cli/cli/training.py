@@ -38,6 +38,7 @@ from selfhdr_cli.cli.app import (
     fail,
 )
 from selfhdr_cli.errors import SelfHDRError, UsageError
+from selfhdr_cli.io.atomic import check_writable_folder
 
 
 def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
@@ -53,8 +54,12 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
 
     if not dataset.is_dir():
         raise UsageError("no such folder", dataset)
-    if vgg_weights is not None and not vgg_weights.is_file():
-        raise UsageError("no such VGG19 weights file", vgg_weights)
+    if vgg_weights is not None:
+        from selfhdr_cli.training.losses import load_vgg19_state
+
+        if not vgg_weights.is_file():
+            raise UsageError("no such VGG19 weights file", vgg_weights)
+        load_vgg19_state(vgg_weights)  # read it now: a bad file must not wait for the colour cache and stage 1
     chosen = recipe_settings(recipe, network.value)
     color_cfg = _color_config(crf, flow, colour_merge or chosen["colour_merge"], chosen["global_motion"])
     config = preset_config(preset.value, recipe, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
@@ -72,6 +77,7 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
     if resume:
         work_dir.check_resumable(resume)
     work_dir.root.mkdir(exist_ok=True)
+    check_writable_folder(work_dir.root)  # before hours of training, not after
     validation = None
     if val is not None and dist.is_main:
         with err.status("loading the validation set…"):

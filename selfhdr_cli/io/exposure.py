@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +23,7 @@ from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.frames import frame_files
 
 EXPOSURE_TXT = "exposure.txt"
+MAX_SPAN_EV = 40  # longest / shortest exposure of one bracket, in stops: beyond, float32 radiance overflows
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Exposures:
     times: np.ndarray
     absolute: bool
     source: str
+    note: str = ""  # when another source disagrees: which one was used, and what the other says
 
 
 def _split_list(text: str, flag: str) -> list[str]:
@@ -169,7 +171,29 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
                                  "pass --exposures or --ev", missing[0])
             result = Exposures(np.asarray(times, dtype=np.float64), True, "EXIF ExposureTime")
     validate_exposures(result, paths)
+    if result.source != "EXIF ExposureTime":
+        result = replace(result, note=_exif_disagreement(paths, result))
     return result
+
+
+DISAGREEMENT_STOPS = 1 / 3  # sources whose relative exposures differ by more than this disagree
+
+
+def _exif_disagreement(paths: Sequence[Path], chosen: Exposures) -> str:
+    """A note when every frame has an EXIF ExposureTime and those disagree with the chosen source."""
+    exif = [exif_exposure_time(p) for p in paths]
+    if any(t is None for t in exif):
+        return ""
+    exif_stops = np.log2(np.asarray(exif, dtype=np.float64))
+    chosen_stops = np.log2(chosen.times)
+    if np.abs((exif_stops - exif_stops[0]) - (chosen_stops - chosen_stops[0])).max() <= DISAGREEMENT_STOPS:
+        return ""
+    listing = ", ".join(f"{p.name} {_seconds(t)}" for p, t in zip(paths, exif))
+    return f"exposures from {chosen.source}; EXIF ExposureTime disagrees ({listing})"
+
+
+def _seconds(t: float) -> str:
+    return f"1/{1 / t:.4g} s" if t < 1 else f"{t:.4g} s"
 
 
 def validate_exposures(exposures: Exposures, paths: Sequence[Path]) -> None:
@@ -179,6 +203,10 @@ def validate_exposures(exposures: Exposures, paths: Sequence[Path]) -> None:
         raise UsageError(f"{exposures.source} gives {len(times)} exposures for {len(paths)} frames")
     if not np.all(np.isfinite(times)) or np.any(times <= 0):
         raise UsageError(f"{exposures.source}: exposure times must be positive")
+    span = float(np.log2(times.max()) - np.log2(times.min()))  # in logs: 1e300 / 1e-300 overflows
+    if not span <= MAX_SPAN_EV:
+        raise UsageError(f"{exposures.source}: the exposures span {span:.0f} EV; a bracket spans at most "
+                         f"{MAX_SPAN_EV} EV (as --ev, |EV| <= 40)")
     order = np.argsort(times)
     sorted_times = times[order]
     ratio = sorted_times[1:] / sorted_times[:-1]

@@ -144,7 +144,11 @@ def _normalise(raw: np.ndarray, path: Path) -> np.ndarray:
     elif raw.dtype == np.uint16:
         img = raw.astype(np.float32) / 65535.0
     elif raw.dtype.kind == "f":
-        img = np.nan_to_num(raw.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        img = raw.astype(np.float32)
+        bad = ~np.isfinite(img)
+        if bad.any():  # NaN read as black would merge silently into a wrong result
+            raise InputFileError(f"{bad.mean():.1%} of the values are NaN or infinite; a frame needs finite "
+                                 "values in [0, 1]", path)
         img = np.clip(img, 0.0, 1.0)
     else:
         raise InputFileError(f"unsupported sample type {raw.dtype}; use 8/16-bit or float", path)

@@ -59,6 +59,7 @@ class BracketPlan:
     size: tuple[int, int]
     absolute: bool
     exposure_source: str
+    exposure_note: str = ""  # another source disagrees (``io.exposure.Exposures.note``)
 
 
 MIN_SIDE = 16  # optical flow needs a few pixels of context; nothing smaller is a photograph
@@ -141,7 +142,7 @@ def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: 
     order = np.argsort(info.times, kind="stable")
     sorted_paths = [paths[i] for i in order]
     return BracketPlan(paths=sorted_paths, times=info.times[order], reference=_choose_reference(reference, sorted_paths),
-                       size=sizes[0], absolute=info.absolute, exposure_source=info.source)
+                       size=sizes[0], absolute=info.absolute, exposure_source=info.source, exposure_note=info.note)
 
 
 def load_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,

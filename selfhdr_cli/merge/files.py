@@ -43,6 +43,7 @@ class JobResult:
     status: str  # merged | skipped | failed
     exposure_times: list[float] = field(default_factory=list)
     exposure_source: str | None = None
+    exposure_note: str = ""
     reference: int | None = None
     size: list[int] | None = None
     seconds: float = 0.0
@@ -81,6 +82,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     write_hdr_image(job.output, hdr, half=config.half, force=config.force)
     return JobResult(name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
                      exposure_times=[float(t) for t in bracket.times], exposure_source=bracket.exposure_source,
+                     exposure_note=plan.exposure_note,
                      reference=plan.reference, size=[int(plan.size[1]), int(plan.size[0])],
                      seconds=round(time.perf_counter() - started, 3))
 

@@ -11,11 +11,12 @@ import os
 import sys
 from pathlib import Path
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.errors import InputFileError, SelfHDRError, UsageError
 from selfhdr_cli.io.atomic import atomic_path
 from selfhdr_cli.nets import NETWORKS, build_network
 
@@ -38,8 +39,18 @@ def default_weights() -> str:
     raise UsageError("no default weights are installed: pass --weights, or merge with --method color")
 
 
+def require_finite(net: nn.Module, path: str | Path) -> None:
+    """Refuse to write weights holding NaN or infinite values (a diverged run): SelfHDRError."""
+    bad = [k for k, v in net.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise SelfHDRError(f"the trained weights hold NaN or infinite values ({bad[0]}, {len(bad)} tensors): "
+                           "not written; train again with a smaller --lr", path)
+
+
 def save_weights(path: str | Path, net: nn.Module, name: str, info: dict | None = None) -> None:
-    """Write ``net``'s state dict and rebuild config to ``path`` (.safetensors) atomically."""
+    """Write ``net``'s state dict and rebuild config to ``path`` (.safetensors) atomically; never
+    non-finite weights (``require_finite``)."""
+    require_finite(net, path)
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     meta = {"format": FORMAT, "network": name, "config": json.dumps(getattr(net, "config", {})),
             "info": json.dumps(info or {})}
@@ -51,7 +62,7 @@ def resolve_weights(path: str | Path | None) -> str:
     """The weights a merge will use (``path``, else the shipped default), checked now so a bad
     file fails before any heavy work."""
     weights = str(path) if path is not None else default_weights()
-    read_weights_metadata(weights)
+    load_weights(weights)  # metadata, shapes and finite values: a small file, read whole
     return weights
 
 
@@ -82,4 +93,7 @@ def load_weights(path: str | Path) -> tuple[nn.Module, dict]:
     except Exception as exc:
         raise InputFileError(f"weights do not match {meta['network']} ({str(exc).splitlines()[0][:120]})",
                              path) from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:  # a diverged training run: merging with them writes zeros
+        raise InputFileError(f"weights hold NaN or infinite values ({bad[0]}): not usable", path)
     return net.eval(), meta

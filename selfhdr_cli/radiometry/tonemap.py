@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from selfhdr_cli.errors import UsageError
+
 from selfhdr_cli.radiometry.luma import rec709_luma
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import srgb_encode
 
 KEY = 0.18
+
+
+MAX_STOPS = 40  # as --ev: 2^40 is already far beyond any scene
 
 
 def auto_exposure(image: np.ndarray, key: float = KEY) -> float:
@@ -51,13 +56,21 @@ def reinhard(image: np.ndarray, key: float = KEY, stops: float = 0.0, scale: flo
     return _to_u8(srgb_encode(img * scale))
 
 
+def check_stops(stops: float) -> None:
+    """Refuse an extra exposure that is not finite or beyond ±``MAX_STOPS`` (UsageError)."""
+    if not (isinstance(stops, (int, float)) and np.isfinite(stops) and abs(stops) <= MAX_STOPS):
+        raise UsageError(f"--exposure {stops!r}: extra exposure must be a number of stops within ±{MAX_STOPS}")
+
+
 def tonemap(image: np.ndarray, operator: str = "reinhard", stops: float = 0.0) -> np.ndarray:
     """Tone-map linear HDR for display.
 
     ``image``: float (H, W, 3) RGB, any positive scale (exposure is automatic: the
     log-average luminance goes to 0.18, plus ``stops``). ``operator``: one of
-    ``OPERATORS``. Returns uint8 (H, W, 3) sRGB-encoded RGB.
+    ``OPERATORS``. Returns uint8 (H, W, 3) sRGB-encoded RGB. ``stops`` must be finite, |stops| ≤
+    ``MAX_STOPS`` (UsageError).
     """
+    check_stops(stops)
     if operator == "reinhard":
         return reinhard(image, stops=stops)
     if operator == "mu-law":

@@ -23,10 +23,11 @@ import torch.distributed as torch_dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.errors import InputFileError, SelfHDRError, UsageError
 from selfhdr_cli.io.atomic import atomic_path
 from selfhdr_cli.merge.align import DEFAULT_FLOW
 from selfhdr_cli.nets import build_network
+from selfhdr_cli.nets.weights import require_finite
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse, parse_response
 from selfhdr_cli.training.losses import SP_WEIGHT, StructureLoss, VGGLoss, stage1_loss, stage2_loss
@@ -68,6 +69,17 @@ class TrainConfig:
     vgg_weights: str | None = None
     sp_weight: float = SP_WEIGHT  # stage 1's L_sp weight (SPEC §3: 4); an ablation knob for issue 10
     masked_frames: float = 0.0  # stage 2: share of crops with masked frames (trainset.mask_frames; guided nets)
+
+    def __post_init__(self) -> None:
+        numbers = {"--lr": (self.lr, 0.0, False), "--steps": (self.steps, 1, True), "--batch": (self.batch, 1, True),
+                   "--crop": (self.crop, 16, True), "--sp-weight": (self.sp_weight, 0.0, True),
+                   "--val-every": (self.val_every, 1, True), "checkpoint minutes": (self.checkpoint_minutes, 0.0, True)}
+        for flag, (value, low, inclusive) in numbers.items():
+            ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= low if inclusive else value > low)
+            if not ok:
+                raise UsageError(f"{flag} {value!r}: expected a finite number {'≥' if inclusive else '>'} {low:g}")
+        if not (math.isfinite(self.masked_frames) and 0.0 <= self.masked_frames <= 1.0):
+            raise UsageError(f"--masked-frames {self.masked_frames!r}: expected a share in [0, 1]")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,8 +152,13 @@ def init_distributed(device: torch.device) -> Distributed:
     return Distributed(rank=torch_dist.get_rank(), world=torch_dist.get_world_size())
 
 
+class TrainingDiverged(SelfHDRError):
+    """The loss became NaN or infinite (exit 1)."""
+
+
 def save_checkpoint(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer, step: int, stage: str,
                     config: TrainConfig, history: list[dict]) -> None:
+    require_finite(net, path)
     payload = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "stage": stage,
                "config": json.dumps(config.to_dict()), "history": json.dumps(history)}
     with atomic_path(path) as tmp:
@@ -232,6 +249,10 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
             parts = {}
         else:
             loss, parts = stage2_loss(pred, batch["y_color"], batch["y_stru"], structure)
+        if not torch.isfinite(loss.detach()):  # diverged: stop before the weights (or a checkpoint) go bad
+            raise TrainingDiverged(f"{stage} stage, step {step + 1}: the loss is {float(loss.detach())} (lr {lr:g}); "
+                                   "training stopped, nothing written after the last good checkpoint; try a "
+                                   "smaller --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
