@@ -22,21 +22,9 @@ def main() -> None:
     raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C: temporary files are removed
     try:
         code = app(standalone_mode=False)  # Typer's own errors come back here, to be said in one line
-        sys.exit(code if isinstance(code, int) else 0)
-    except Exception as exc:
-        if not _is_click_error(exc):
-            raise
-        if type(exc).__name__ == "NoArgsIsHelpError":  # plain `selfhdr`: the help, as usual
-            exc.show()
-            sys.exit(int(exc.exit_code))
-        if type(exc).__name__ == "Abort":
+        if code == 130:  # Typer turns Ctrl-C into exit code 130 after the command has unwound
             err.print("selfhdr: interrupted", highlight=False)
-            sys.exit(130)
-        ctx = getattr(exc, "ctx", None)
-        command = ctx.command_path if ctx is not None else "selfhdr"
-        err.print(f"[bold red]selfhdr: error:[/] {exc.format_message()} (see '{command} --help')", highlight=False,
-                  soft_wrap=True, markup=True)
-        sys.exit(int(getattr(exc, "exit_code", 2)))
+        sys.exit(code if isinstance(code, int) else 0)
     except KeyboardInterrupt:
         err.print("selfhdr: interrupted", highlight=False)
         sys.exit(130)
@@ -47,6 +35,24 @@ def main() -> None:
         err.print("[bold red]selfhdr: error:[/] out of memory: use smaller images, --tile, or fewer --jobs",
                   highlight=False, soft_wrap=True)
         sys.exit(1)
+    except Exception as exc:
+        if not _is_click_error(exc):
+            raise
+        _click_error(exc)
+
+
+def _click_error(exc) -> None:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # plain `selfhdr`: the help, as usual
+        exc.show()
+        sys.exit(int(exc.exit_code))
+    if type(exc).__name__ == "Abort":
+        err.print("selfhdr: interrupted", highlight=False)
+        sys.exit(130)
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "selfhdr"
+    err.print(f"[bold red]selfhdr: error:[/] {exc.format_message()} (see '{command} --help')", highlight=False,
+              soft_wrap=True)
+    sys.exit(int(getattr(exc, "exit_code", 2)))
 
 
 def _is_click_error(exc: BaseException) -> bool:

@@ -75,9 +75,9 @@ def build_color_cmd(
         parent = root.resolve().parent
         if not parent.is_dir():
             raise UsageError("output folder's parent does not exist", parent)
+        check_writable_folder(root if root.is_dir() else parent)
         created = not root.exists()
         root.mkdir(exist_ok=True)
-        check_writable_folder(root)
     except SelfHDRError as exc:
         fail(exc)
         return
@@ -170,8 +170,8 @@ def synth(
         map_paths = radiance_maps(hdr_dir, split.value)
         if not out_dir.parent.resolve().is_dir():
             raise UsageError("output folder's parent does not exist", out_dir.parent)
+        check_writable_folder(out_dir if out_dir.is_dir() else out_dir.parent)  # before decoding 30 radiance maps
         out_dir.mkdir(exist_ok=True)
-        check_writable_folder(out_dir)  # before decoding 30 radiance maps
         maps = [read_hdr_image(p) for p in map_paths]
     except SelfHDRError as exc:
         fail(exc)
