@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selfhdr_cli.io.exposure import estimate_relative_exposures
+from selfhdr_cli.radiometry.exposure_ratio import estimate_exposures
 from selfhdr_cli.io.frames import read_ldr
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.colour import ColorConfig, build_color
@@ -30,7 +30,7 @@ BAND = 20
 
 
 def estimated_ev(frames: list[Path]) -> str:
-    ev = np.log2(estimate_relative_exposures([read_ldr(p) for p in frames], CameraResponse()))
+    ev = np.log2(estimate_exposures([read_ldr(p) for p in frames], CameraResponse()))
     return ",".join(f"{e:.3f}" for e in ev)
 
 

@@ -61,9 +61,12 @@ def test_missing_file(tmp_path, scene):
               "nope.tif", "no such file")
 
 
-def test_missing_exposures(tmp_path, moving_scene):
-    paths = write_bracket(tmp_path / "s", moving_scene[0], exposure_txt=False)
-    run_fails([*paths, "-o", tmp_path / "o.exr"], tmp_path, 2, "a.tif", "no exposure time", "--ev")
+def test_missing_exposures_that_the_pixels_cannot_give(tmp_path, moving_scene):
+    """No metadata: the times are estimated from the pixels; refused when nothing is shared."""
+    frames = [np.zeros_like(moving_scene[0][0]), *moving_scene[0][1:]]  # a black frame shares nothing
+    paths = write_bracket(tmp_path / "s", frames, exposure_txt=False)
+    run_fails([*paths, "-o", tmp_path / "o.exr"], tmp_path, 2, "a.tif", "no exposure times", "cannot be estimated",
+              "--ev")
 
 
 def test_duplicate_exposures(tmp_path, scene):

@@ -67,15 +67,35 @@ def test_duplicates_name_both_files(tmp_path):
         resolve_exposures(paths)
 
 
-def test_estimate_relative_exposures_recovers_known_ratios():
-    from selfhdr_cli.io.exposure import estimate_relative_exposures
+def test_estimated_exposures_recover_known_ratios():
+    from selfhdr_cli.radiometry.exposure_ratio import estimate_exposures
     from selfhdr_cli.radiometry.response import CameraResponse
 
     g = CameraResponse()
     radiance = (10 ** np.random.default_rng(0).uniform(-3.5, -0.5, (60, 80, 1))).astype(np.float32) * [1, 0.9, 0.8]
     frames = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (4.0, 1.0, 16.0)]  # any order
-    times = estimate_relative_exposures(frames, g)
+    times = estimate_exposures(frames, g)
     np.testing.assert_allclose(times / times.min(), [4, 1, 16], rtol=0.02)
+    three_stops = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1.0, 8.0, 64.0)]
+    np.testing.assert_allclose(np.log2(estimate_exposures(three_stops, g)), [0, 3, 6], atol=0.05)
+
+
+def test_exposure_file_in_order_or_by_name(tmp_path):
+    paths = [tmp_path / f"{n}.tif" for n in "abc"]
+    for p in paths:
+        tifffile.imwrite(p, np.zeros((4, 4, 3), np.uint8), photometric="rgb")
+    plain = tmp_path / "times.txt"
+    plain.write_text("# seconds\n1/60\n1/15\n0.25\n")
+    info = resolve_exposures(paths, exposures=str(plain))
+    np.testing.assert_allclose(info.times, [1 / 60, 1 / 15, 0.25])
+    assert info.absolute and info.source == str(plain)
+    named = tmp_path / "named.txt"
+    named.write_text("c.tif 1/4\na.tif 1/60\nb.tif 1/15\n")
+    np.testing.assert_allclose(resolve_exposures(paths, exposures=str(named)).times, [1 / 60, 1 / 15, 0.25])
+    named.write_text("a.tif 1/60\nb.tif 1/15\n")
+    with pytest.raises(UsageError, match="no time for c.tif"):
+        resolve_exposures(paths, exposures=str(named))
+    assert resolve_exposures(paths, exposures="auto") is None
 
 
 def test_exposure_txt_beside_symlinked_frames(tmp_path):

@@ -63,7 +63,9 @@ class Units(str, Enum):
 
 
 EXPOSURES_HELP = ("Exposure times in seconds, one per frame in the order given: [bold]1/60,1/15,1/4[/] or "
-                  "decimals. Wins over every other source.")
+                  "decimals; or a text file of them (one per line, or 'name time' lines); or [bold]auto[/]: "
+                  "estimated from the pixels (also what happens when no source has them). Wins over every "
+                  "other source.")
 EV_HELP = "Exposure in stops, one per frame in the order given: [bold]-2,0,2[/] (t = 2^EV)."
 REFERENCE_HELP = ("Reference frame whose geometry the output keeps: an index in exposure order "
                   "(0 = shortest) or a file name. Default: the middle one.")

@@ -68,8 +68,10 @@ def merge(
     frames: Optional[List[Path]] = typer.Argument(None, help="LDR frames of one bracket (8/16-bit TIFF, PNG, JPEG, "
                                                              "float TIFF), in any order.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
-                                          help="HDR file to write: [bold].exr[/] (float32) or [bold].hdr[/] "
-                                               "(Radiance RGBE). With --batch: the output folder.",
+                                          help="HDR file to write: [bold].exr[/] (float32), [bold].hdr[/] "
+                                               "(Radiance RGBE) or [bold].tif[/] (float32 TIFF). Default: beside "
+                                               "the frames, named by their common prefix (img_1.tif, img_2.tif → "
+                                               "img.exr). With --batch: the output folder.",
                                           show_default=False),
     exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
@@ -90,7 +92,7 @@ def merge(
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
     tile: int = typer.Option(0, "--tile", min=0, max=8192, help=TILE_HELP),
     device: str = DEVICE_OPTION,
-    half: bool = typer.Option(False, "--half", help="Write .exr as float16 instead of float32."),
+    half: bool = typer.Option(False, "--half", help="Write .exr or .tif as float16 instead of float32."),
     preview: Optional[Path] = typer.Option(None, "--preview", "-p",
                                            help="Also write a tone-mapped 8-bit PNG preview (automatic exposure)."),
     tonemap_op: Tonemap = typer.Option(Tonemap.reinhard, "--tonemap",
@@ -104,6 +106,10 @@ def merge(
                                                   "by more than this many seconds."),
     pattern: str = typer.Option("{name}.exr", "--pattern", help="--batch: output name; {name} is the bracket's."),
     previews: bool = typer.Option(False, "--previews", help="--batch: also write {name}.png previews."),
+    shard: Optional[str] = typer.Option(None, "--shard",
+                                        help="--batch: merge only shard K of N ([bold]K/N[/], K = 0..N-1), a "
+                                             "disjoint set fixed by each bracket's name: one cluster array job "
+                                             "per shard, no coordination."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64,
                              help="--batch: brackets merged in parallel (cores are shared, never oversubscribed)."),
     trust_exposures: bool = typer.Option(False, "--trust-exposures",
@@ -133,17 +139,26 @@ def merge(
     except SelfHDRError as exc:
         fail(exc)
         return
+    if shard is not None and batch is None:
+        fail(UsageError("--shard splits a --batch run: give --batch FOLDER"))
     if batch is not None:
         if preview is not None:
             fail(UsageError("--preview names one file: with --batch use --previews (a {name}.png beside each output)"))
         _merge_batch(batch, output, config, group_size, time_gap, pattern, previews, jobs, dry_run, json_out,
-                     frames, exposures, ev, reference)
+                     frames, exposures, ev, reference, shard)
         return
     try:
         if not frames:
             raise UsageError("give the frames of a bracket, or --batch FOLDER")
         if output is None and not dry_run:
-            raise UsageError("missing -o/--output: the HDR file to write (.exr or .hdr)")
+            from selfhdr_cli.merge.bracket import plan_bracket
+            from selfhdr_cli.merge.files import default_output
+
+            def reference_stem() -> str:
+                plan = plan_bracket(frames, exposures=exposures, ev=ev, reference=reference)
+                return plan.paths[plan.reference].stem
+
+            output = default_output(list(frames), reference_stem)
         if dry_run:
             from selfhdr_cli.merge.bracket import plan_bracket
 
@@ -168,8 +183,8 @@ def merge(
 
 
 def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time_gap, pattern, previews, jobs,
-                 dry_run, json_out, frames, exposures, ev, reference) -> None:
-    from selfhdr_cli.merge.batch import find_brackets, plan_jobs, run_batch
+                 dry_run, json_out, frames, exposures, ev, reference, shard_text: Optional[str] = None) -> None:
+    from selfhdr_cli.merge.batch import find_brackets, parse_shard, plan_jobs, run_batch, select_shard
 
     try:
         if frames:
@@ -180,8 +195,12 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time
             raise UsageError("--batch output must be a folder", out_dir)
         if not out_dir.parent.resolve().is_dir():
             raise UsageError("output folder's parent does not exist", out_dir.parent)
+        shard = parse_shard(shard_text) if shard_text is not None else None
+        # every bracket is planned (so outputs are checked across the whole shoot), then the shard taken
         brackets = find_brackets(in_dir, group_size, time_gap)
+        mine = {name for name, _ in select_shard(brackets, shard)}
         job_list = plan_jobs(brackets, out_dir, pattern, previews, exposures, ev, reference)
+        job_list = [job for job in job_list if job.name in mine]
         if dry_run:
             from selfhdr_cli.merge.bracket import plan_bracket
 
@@ -224,7 +243,7 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time
         order = {job.name: i for i, job in enumerate(job_list)}
         rows = [r.as_dict() for r in sorted(results, key=lambda r: order[r.name])]
         sys.stdout.write(json.dumps({"output": str(out_dir), "method": config.method, **counts,
-                                     "brackets": rows}) + "\n")
+                                     "shard": shard_text, "brackets": rows}) + "\n")
     if counts["failed"]:
         raise typer.Exit(1)
 

@@ -148,16 +148,25 @@ def _from_exposure_txt(paths: Sequence[Path]) -> Exposures | None:
     return Exposures(np.power(2.0, np.asarray(chosen, dtype=np.float64)), False, f"{txt}")
 
 
+ESTIMATED = "estimated"  # the source named when the times come from the pixels (no metadata, or --exposures auto)
+
+
 def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
-                      ev: str | None = None) -> Exposures:
+                      ev: str | None = None) -> Exposures | None:
     """Exposure times for ``paths`` (input order) from the first source that has them.
 
-    Raises UsageError when none has them, when counts differ, or when two frames share
-    an exposure time.
+    ``exposures``: seconds inline (``1/60,1/15``), a text file of them (``read_exposure_file``),
+    or ``auto``. Returns None when the times must be estimated from the pixels: with ``auto``,
+    or when no source has them (``radiometry.exposure_ratio.estimate_exposures`` then).
+    Raises UsageError when counts differ, or when two frames share an exposure time.
     """
     if exposures is not None and ev is not None:
         raise UsageError("give either --exposures or --ev, not both")
-    if exposures is not None:
+    if exposures is not None and exposures.strip().lower() == "auto":
+        return None
+    if exposures is not None and Path(exposures).is_file():
+        result = Exposures(np.asarray(read_exposure_file(Path(exposures), paths)), True, str(exposures))
+    elif exposures is not None:
         result = Exposures(np.asarray(parse_exposure_times(exposures)), True, "--exposures")
     elif ev is not None:
         result = Exposures(np.power(2.0, np.asarray(parse_ev(ev))), False, "--ev")
@@ -165,15 +174,38 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
         result = _from_exposure_txt(paths)
         if result is None:
             times = [exif_exposure_time(p) for p in paths]
-            missing = [p for p, t in zip(paths, times) if t is None]
-            if missing:
-                raise UsageError("no exposure time (no EXIF ExposureTime, no exposure.txt beside it); "
-                                 "pass --exposures or --ev", missing[0])
+            if any(t is None for t in times):
+                return None  # no metadata: estimated from the pixels
             result = Exposures(np.asarray(times, dtype=np.float64), True, "EXIF ExposureTime")
     validate_exposures(result, paths)
     if result.source != "EXIF ExposureTime":
         result = replace(result, note=_exif_disagreement(paths, result))
     return result
+
+
+def read_exposure_file(path: Path, frames: Sequence[Path]) -> list[float]:
+    """``--exposures FILE``: one time in seconds per line (``1/60`` or decimals), in the order
+    the frames are given, or ``name time`` pairs matched to the frames by file name; blank lines
+    and ``#`` comments are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"cannot read exposure file ({exc.__class__.__name__})", path) from None
+    rows = [line.split("#", 1)[0].split() for line in lines]
+    rows = [r for r in rows if r]
+    if not rows:
+        raise InputFileError("exposure file is empty", path)
+    if all(len(r) == 1 for r in rows):
+        return parse_exposure_times(",".join(r[0] for r in rows))
+    if not all(len(r) == 2 for r in rows):
+        raise InputFileError("expected one time per line, or 'name time' pairs", path)
+    by_name = {}
+    for name, time_text in rows:
+        by_name[Path(name).name] = parse_exposure_times(time_text)[0]
+    missing = [f for f in frames if Path(f).name not in by_name]
+    if missing:
+        raise UsageError(f"no time for {Path(missing[0]).name} in the exposure file", path)
+    return [by_name[Path(f).name] for f in frames]
 
 
 DISAGREEMENT_STOPS = 1 / 3  # sources whose relative exposures differ by more than this disagree
@@ -215,25 +247,3 @@ def validate_exposures(exposures: Exposures, paths: Sequence[Path]) -> None:
         a, b = paths[order[dup[0]]], paths[order[dup[0] + 1]]
         raise UsageError(f"{exposures.source}: {a.name} and {b.name} have the same exposure "
                          f"({sorted_times[dup[0]]:g}); every frame needs a different one", b)
-
-
-def estimate_relative_exposures(frames: Sequence[np.ndarray], response) -> np.ndarray:
-    """Relative exposure times of frames with no metadata, from the pixels themselves.
-
-    For each pair of frames adjacent in brightness, the ratio of linearised values
-    g(I_b)/g(I_a) over pixels well exposed in both (0.1–0.9 in every channel); the median
-    resists motion and noise. Returns times for the frames in the given order, the
-    darkest at 1. Frames are float32 (H, W, 3) in [0, 1].
-    """
-    means = [float(np.mean(response.to_linear(f))) for f in frames]
-    order = np.argsort(means)
-    times = np.ones(len(frames))
-    for a, b in zip(order[:-1], order[1:]):
-        fa, fb = frames[a], frames[b]
-        ok = np.all((fa > 0.1) & (fa < 0.9) & (fb > 0.1) & (fb < 0.9), axis=-1)
-        if ok.sum() < 100:
-            raise UsageError("cannot estimate exposures: the frames share too few well-exposed pixels; "
-                             "pass --exposures or --ev")
-        ratio = np.median(response.to_linear(fb)[ok] / np.maximum(response.to_linear(fa)[ok], 1e-6))
-        times[b] = times[a] * max(float(ratio), 1.0 + 1e-3)
-    return times

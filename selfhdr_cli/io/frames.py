@@ -182,13 +182,7 @@ def read_ldr(path: Path, pixel_cap: int | None = None) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            with tifffile.TiffFile(path) as tif:
-                raw = tif.pages[0].asarray()
-                photometric = tif.pages[0].photometric
-            if raw.ndim == 3 and raw.shape[0] in (3, 4) and raw.shape[2] not in (1, 2, 3, 4):
-                raw = np.moveaxis(raw, 0, -1)  # planar storage
-            if int(photometric) == 0 and raw.dtype.kind == "u":  # MINISWHITE
-                raw = np.iinfo(raw.dtype).max - raw
+            raw = _read_tiff(path)
         else:
             buf = np.fromfile(path, dtype=np.uint8)
             with _native_stderr_silenced():
@@ -204,6 +198,47 @@ def read_ldr(path: Path, pixel_cap: int | None = None) -> np.ndarray:
     if raw.shape[0] != height or raw.shape[1] != width:
         raise InputFileError("decoded size differs from the header", path)
     return _normalise(raw, path)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """The first page of a TIFF, decompressed (LZW, Deflate, JPEG, ... through imagecodecs).
+
+    A file that is valid but uses a feature no decoder here supports is told apart from a
+    corrupt one: OpenCV's libtiff is tried as a second reader, and if both fail on a
+    feature, the error says so."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            photometric = page.photometric
+            raw = page.asarray()
+    except (NotImplementedError, ValueError, KeyError) as exc:
+        feature = _unsupported_feature(exc)
+        if feature is None:
+            raise
+        with _native_stderr_silenced():
+            raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise InputFileError(f"valid TIFF, but it uses a feature this tool cannot decode ({feature})",
+                                 path) from None
+        if raw.ndim == 3 and raw.shape[2] >= 3:
+            raw = raw[:, :, [2, 1, 0] + list(range(3, raw.shape[2]))]
+        return raw
+    if raw.ndim == 3 and raw.shape[0] in (3, 4) and raw.shape[2] not in (1, 2, 3, 4):
+        raw = np.moveaxis(raw, 0, -1)  # planar storage
+    if int(photometric) == 0 and raw.dtype.kind == "u":  # MINISWHITE
+        raw = np.iinfo(raw.dtype).max - raw
+    return raw
+
+
+def _unsupported_feature(exc: Exception) -> str | None:
+    """The unsupported feature a tifffile error names (a codec, a sample format), or None when
+    the error is about a damaged file."""
+    text = _reason(exc)
+    lowered = text.lower()
+    if isinstance(exc, NotImplementedError) or "requires" in lowered or "not supported" in lowered \
+            or "unsupported" in lowered or "compression" in lowered:
+        return text
+    return None
 
 
 def bit_depth(path: Path) -> str:

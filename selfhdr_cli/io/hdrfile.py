@@ -1,4 +1,4 @@
-"""Reading and writing HDR images: Radiance .hdr (RGBE) and OpenEXR .exr.
+"""Reading and writing HDR images: Radiance .hdr (RGBE), OpenEXR .exr and float TIFF.
 
 Arrays are float32 (H, W, 3) RGB, linear, non-negative. Writes are atomic.
 OpenEXR comes from the ``openexr`` package because OpenCV 5 has no EXR writer.
@@ -11,11 +11,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import OpenEXR
+import tifffile
 
 from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.atomic import atomic_path, write_bytes_atomic
 
-HDR_SUFFIXES = (".hdr", ".exr")
+HDR_SUFFIXES = (".hdr", ".exr", ".tif", ".tiff")
 
 
 def _clean(image: np.ndarray) -> np.ndarray:
@@ -37,8 +38,8 @@ def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False, for
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if half and suffix != ".exr":
-        raise UsageError("--half applies to .exr output (a .hdr file is always 8-bit RGBE)", path)
+    if half and suffix == ".hdr":
+        raise UsageError("--half applies to .exr and .tif output (a .hdr file is always 8-bit RGBE)", path)
     img = _clean(image)
     if suffix == ".hdr":
         ok, buf = cv2.imencode(".hdr", img[:, :, ::-1].copy())
@@ -55,8 +56,13 @@ def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False, for
                 raise
             except Exception as exc:  # the EXR library reports a failed write (disk full) as its own error
                 raise OSError(str(exc)[:100] or type(exc).__name__) from None
+    elif suffix in (".tif", ".tiff"):
+        pixels = np.ascontiguousarray(img.astype(np.float16) if half else img)
+        with atomic_path(path, force) as tmp:
+            # float samples, RGB, Deflate: what tifffile, OpenCV and image editors read
+            tifffile.imwrite(tmp, pixels, photometric="rgb", compression="zlib")
     else:
-        raise UsageError(f"unsupported HDR output type {suffix or '(none)'}; use .hdr or .exr", path)
+        raise UsageError(f"unsupported HDR output type {suffix or '(none)'}; use .exr, .hdr or .tif", path)
 
 
 def read_hdr_image(path: str | Path) -> np.ndarray:
@@ -83,8 +89,15 @@ def read_hdr_image(path: str | Path) -> np.ndarray:
                     img = np.repeat(channels["Y"].pixels[..., None], 3, axis=-1)
                 else:
                     raise ValueError(f"no RGB channels (has {', '.join(sorted(channels))})")
+        elif suffix in (".tif", ".tiff"):
+            img = tifffile.imread(path)
+            if img.dtype.kind != "f":
+                raise ValueError(f"{img.dtype} samples: an HDR TIFF holds float samples")
+            if img.ndim == 2:
+                img = np.repeat(img[..., None], 3, axis=-1)
+            img = img[..., :3]
         else:
-            raise UsageError(f"unsupported HDR type {suffix or '(none)'}; use .hdr or .exr", path)
+            raise UsageError(f"unsupported HDR type {suffix or '(none)'}; use .exr, .hdr or .tif", path)
     except UsageError:
         raise
     except Exception as exc:

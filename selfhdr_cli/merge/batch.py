@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -96,6 +97,32 @@ def find_brackets(in_dir: Path, group_size: int | None = None,
         groups.append(current)
         return [(flat[g[0]].stem, [flat[i] for i in g]) for g in groups]
     raise UsageError("a flat folder of frames: give --group-size N or --time-gap SECONDS", in_dir)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``--shard K/N``: this run's shard K (0 ≤ K < N) of N."""
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected K/N, e.g. 0/4 (shards 0..N-1)") from None
+    if not (n >= 1 and 0 <= k < n):
+        raise UsageError(f"--shard {text!r}: K must be 0..N-1 and N at least 1")
+    return k, n
+
+
+def shard_of(name: str, shards: int) -> int:
+    """The shard a bracket belongs to: from its name alone (CRC-32), so every array job computes the
+    same disjoint split with no coordination, and a bracket added meanwhile moves no other."""
+    return zlib.crc32(name.encode("utf-8")) % shards
+
+
+def select_shard(brackets: list[tuple[str, list[Path]]], shard: tuple[int, int] | None
+                 ) -> list[tuple[str, list[Path]]]:
+    """The brackets of shard (K, N); all of them for None."""
+    if shard is None:
+        return brackets
+    k, n = shard
+    return [b for b in brackets if shard_of(b[0], n) == k]
 
 
 def plan_jobs(brackets: list[tuple[str, list[Path]]], out_dir: Path, pattern: str = "{name}.exr",

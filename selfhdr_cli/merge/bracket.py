@@ -14,9 +14,9 @@ from typing import Sequence
 import numpy as np
 
 from selfhdr_cli.errors import InputFileError, UsageError
-from selfhdr_cli.io.exposure import Exposures, resolve_exposures, validate_exposures
+from selfhdr_cli.io.exposure import ESTIMATED, Exposures, resolve_exposures, validate_exposures
 from selfhdr_cli.io.frames import max_pixels, probe_size, read_ldr
-from selfhdr_cli.radiometry.exposure_ratio import exposure_contradictions
+from selfhdr_cli.radiometry.exposure_ratio import ExposureEstimateError, estimate_exposures, exposure_contradictions
 from selfhdr_cli.radiometry.response import CameraResponse
 
 
@@ -113,8 +113,10 @@ def _check_frame_path(path: Path) -> None:
 
 
 def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
-                 reference: str | int | None = None) -> BracketPlan:
-    """Validate inputs and metadata without decoding pixels."""
+                 reference: str | int | None = None, response: CameraResponse = CameraResponse()) -> BracketPlan:
+    """Validate inputs and metadata without decoding pixels, except where no source has the
+    exposure times (or ``exposures="auto"``): then they are estimated from the decoded frames,
+    with ``response`` (``_estimated_exposures``)."""
     paths = [Path(p) for p in paths]
     for p in paths:
         _check_frame_path(p)
@@ -138,18 +140,37 @@ def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: 
             raise InputFileError(f"size {w}x{h} differs from {paths[0].name} ({sizes[0][1]}x{sizes[0][0]})", p)
         if min(h, w) < MIN_SIDE:
             raise InputFileError(f"image is {w}x{h}: too small to merge (at least {MIN_SIDE} px a side)", p)
-    info: Exposures = resolve_exposures(paths, exposures=exposures, ev=ev)
+    info = resolve_exposures(paths, exposures=exposures, ev=ev)
+    if info is None:
+        info = _estimated_exposures(paths, response)
     order = np.argsort(info.times, kind="stable")
     sorted_paths = [paths[i] for i in order]
     return BracketPlan(paths=sorted_paths, times=info.times[order], reference=_choose_reference(reference, sorted_paths),
                        size=sizes[0], absolute=info.absolute, exposure_source=info.source, exposure_note=info.note)
 
 
+def _estimated_exposures(paths: list[Path], response: CameraResponse) -> Exposures:
+    """Exposure times measured from the pixels (``radiometry.exposure_ratio.estimate_exposures``),
+    with a note giving the fitted EVs; one line naming the frames when they cannot be."""
+    frames = [read_ldr(p) for p in paths]
+    try:
+        times = estimate_exposures(frames, response)
+    except ExposureEstimateError as exc:
+        a, b, why = exc.args
+        raise UsageError(f"no exposure times (no --exposures/--ev, exposure.txt or EXIF), and they cannot be "
+                         f"estimated from the pixels: {paths[a].name} and {paths[b].name}: {why}; pass "
+                         "--exposures or --ev") from None
+    del frames
+    stops = np.log2(times / times.min())
+    listing = ", ".join(f"{p.name} {e:+.2f}" for p, e in sorted(zip(paths, stops), key=lambda pe: pe[1]))
+    return Exposures(times, False, ESTIMATED, note=f"exposures estimated from the pixels: EV {listing}")
+
+
 def load_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
                  reference: str | int | None = None, response: CameraResponse = CameraResponse(),
                  trust_exposures: bool = False) -> Bracket:
     """Validate, decode and sort a bracket. Raises SelfHDRError subclasses on bad input."""
-    plan = plan_bracket(paths, exposures=exposures, ev=ev, reference=reference)
+    plan = plan_bracket(paths, exposures=exposures, ev=ev, reference=reference, response=response)
     return decode_plan(plan, response, trust_exposures)
 
 
@@ -161,7 +182,7 @@ def decode_plan(plan: BracketPlan, response: CameraResponse = CameraResponse(),
     for p, f in zip(plan.paths, frames):
         if f.shape[:2] != plan.size:
             raise InputFileError("decoded size differs from the other frames", p)
-    if not trust_exposures:
+    if not trust_exposures and plan.exposure_source != ESTIMATED:
         check_exposures(frames, plan.times, plan.paths, plan.exposure_source, response)
     return Bracket(frames=frames, times=plan.times, reference=plan.reference, paths=list(plan.paths),
                    absolute=plan.absolute, exposure_source=plan.exposure_source)

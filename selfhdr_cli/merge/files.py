@@ -6,6 +6,7 @@ metadata, sizes, weights); both outputs are written atomically.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -57,14 +58,15 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
                    progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
     started = time.perf_counter()
-    if config.half and job.output.suffix.lower() != ".exr":
-        raise UsageError("--half applies to .exr output (a .hdr file is always 8-bit RGBE)", job.output)
+    if config.half and job.output.suffix.lower() == ".hdr":
+        raise UsageError("--half applies to .exr and .tif output (a .hdr file is always 8-bit RGBE)", job.output)
     check_output_path(job.output, config.force, HDR_SUFFIXES)
     if job.preview is not None:
         check_output_path(job.preview, config.force, (".png",))
         if job.preview.resolve() == job.output.resolve():
             raise UsageError("the preview and the output are the same file", job.preview)
-    plan = plan_bracket(job.frames, exposures=job.exposures, ev=job.ev, reference=job.reference)
+    plan = plan_bracket(job.frames, exposures=job.exposures, ev=job.ev, reference=job.reference,
+                        response=config.response)
     check_units(config.units, plan.absolute, plan.exposure_source)  # before decoding: fail fast
     if config.method == "net":
         from selfhdr_cli.merge.device import pick_device
@@ -94,3 +96,14 @@ def complete_preview(job: BracketJob, config: MergeConfig) -> JobResult:
     write_png(job.preview, tonemap(read_hdr_image(job.output), config.tonemap), config.force)
     return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output), status="merged",
                      seconds=round(time.perf_counter() - started, 3))
+
+
+def default_output(frames: list[Path], reference_stem: Callable[[], str]) -> Path:
+    """Where ``merge`` writes when no ``-o`` is given: beside the frames (the first frame's folder
+    when they are spread), named by their common name prefix (``img_1.tif, img_2.tif`` →
+    ``img.exr``), else by the reference frame's stem (``reference_stem()``), with ``.exr``."""
+    frames = [Path(f) for f in frames]
+    folders = {f.parent for f in frames}
+    folder = folders.pop() if len(folders) == 1 else frames[0].parent
+    prefix = os.path.commonprefix([f.stem for f in frames]).rstrip("_-. ")
+    return folder / f"{prefix or reference_stem()}.exr"

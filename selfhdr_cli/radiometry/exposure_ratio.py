@@ -94,3 +94,32 @@ def exposure_contradictions(frames: Sequence[np.ndarray], times: Sequence[float]
             _, i, given, measured = high if abs(high[0] - 1) > abs(low[0] - 1) else low
             found.append(Contradiction(i, i + 1, given, measured, "spacing"))
     return found
+
+
+MIN_STEP_STOPS = 0.1  # estimated neighbours closer than this are the same exposure
+
+
+class ExposureEstimateError(ValueError):
+    """The frames share too few well-exposed values to estimate their exposures."""
+
+
+def estimate_exposures(frames: Sequence[np.ndarray], response: CameraResponse) -> np.ndarray:
+    """Relative exposure times of frames without metadata, from their pixels.
+
+    ``frames``: float32 (H, W, 3) LDR in [0, 1], any order. They are ordered by their mean
+    linear value, then each neighbour's ratio is measured (``measure_exposure_ratio``) and
+    chained. Returns times in the given order, the shortest at 1. Raises
+    ExposureEstimateError (naming the pair's indices) when a pair shares too few values or
+    measures no step.
+    """
+    means = [float(np.mean(response.to_linear(f[::4, ::4]))) for f in frames]
+    order = [int(i) for i in np.argsort(means, kind="stable")]
+    times = np.ones(len(frames))
+    for a, b in zip(order[:-1], order[1:]):
+        ratio = measure_exposure_ratio(frames[a], frames[b], response)
+        if ratio.stops is None:
+            raise ExposureEstimateError(a, b, f"only {ratio.samples} values are well exposed in both")
+        if ratio.stops < MIN_STEP_STOPS:
+            raise ExposureEstimateError(a, b, f"they measure the same exposure ({ratio.stops:+.2f} EV)")
+        times[b] = times[a] * 2.0 ** ratio.stops
+    return times
