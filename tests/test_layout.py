@@ -15,7 +15,8 @@ LAYERS = ("errors", "io", "radiometry", "nets", "merge", "evaluation", "training
 # import name → distribution name in pyproject.toml
 DISTRIBUTIONS = {"cv2": "opencv-python-headless", "OpenEXR": "openexr", "exifread": "exifread",
                  "imageio": "imageio", "numpy": "numpy", "rich": "rich", "safetensors": "safetensors",
-                 "tifffile": "tifffile", "torch": "torch", "typer": "typer"}
+                 "tifffile": "tifffile", "torch": "torch", "typer": "typer", "imagecodecs": "imagecodecs",
+                 "rawpy": "rawpy"}
 
 
 def _layer(module: str) -> str | None:

@@ -150,8 +150,9 @@ def merge(
     try:
         if not frames:
             raise UsageError("give the frames of a bracket, or --batch FOLDER")
+        from selfhdr_cli.merge.bracket import plan_bracket
+
         if output is None and not dry_run:
-            from selfhdr_cli.merge.bracket import plan_bracket
             from selfhdr_cli.merge.files import default_output
 
             def reference_stem() -> str:
@@ -160,8 +161,6 @@ def merge(
 
             output = default_output(list(frames), reference_stem)
         if dry_run:
-            from selfhdr_cli.merge.bracket import plan_bracket
-
             _render_plan(plan_bracket(frames, exposures=exposures, ev=ev, reference=reference), json_out)
             return
         with _progress() as progress:

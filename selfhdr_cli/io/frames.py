@@ -23,6 +23,7 @@ from typing import Iterator
 
 import cv2
 import imageio.v3 as iio
+import imagecodecs
 import numpy as np
 import tifffile
 
@@ -204,7 +205,7 @@ def _read_tiff(path: Path) -> np.ndarray:
     """The first page of a TIFF, decompressed (LZW, Deflate, JPEG, ... through imagecodecs).
 
     A file that is valid but uses a feature no decoder here supports is told apart from a
-    corrupt one: OpenCV's libtiff is tried as a second reader, and if both fail on a
+    corrupt one: libtiff (imagecodecs) is tried as a second reader, and if both fail on a
     feature, the error says so."""
     try:
         with tifffile.TiffFile(path) as tif:
@@ -215,14 +216,12 @@ def _read_tiff(path: Path) -> np.ndarray:
         feature = _unsupported_feature(exc)
         if feature is None:
             raise
-        with _native_stderr_silenced():
-            raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if raw is None:
+        try:  # libtiff (through imagecodecs) knows some old variants that tifffile does not
+            with _native_stderr_silenced():
+                return imagecodecs.tiff_decode(path.read_bytes())
+        except Exception:
             raise InputFileError(f"valid TIFF, but it uses a feature this tool cannot decode ({feature})",
                                  path) from None
-        if raw.ndim == 3 and raw.shape[2] >= 3:
-            raw = raw[:, :, [2, 1, 0] + list(range(3, raw.shape[2]))]
-        return raw
     if raw.ndim == 3 and raw.shape[0] in (3, 4) and raw.shape[2] not in (1, 2, 3, 4):
         raw = np.moveaxis(raw, 0, -1)  # planar storage
     if int(photometric) == 0 and raw.dtype.kind == "u":  # MINISWHITE
