@@ -66,7 +66,8 @@ def _render_plan(plan, json_out: bool) -> None:
 @app.command()
 def merge(
     frames: Optional[List[Path]] = typer.Argument(None, help="LDR frames of one bracket (8/16-bit TIFF, PNG, JPEG, "
-                                                             "float TIFF), in any order.", show_default=False),
+                                                             "float TIFF, or camera RAW: DNG, CR2/CR3, NEF, ARW, "
+                                                             "RAF, ORF, RW2), in any order.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="HDR file to write: [bold].exr[/] (float32), [bold].hdr[/] "
                                                "(Radiance RGBE) or [bold].tif[/] (float32 TIFF). Default: beside "
@@ -112,6 +113,11 @@ def merge(
                                              "per shard, no coordination."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64,
                              help="--batch: brackets merged in parallel (cores are shared, never oversubscribed)."),
+    white_balance: str = typer.Option("camera", "--wb",
+                                      help="RAW frames: [bold]camera[/] (as shot) or [bold]none[/] white balance."),
+    raw_space: str = typer.Option("srgb", "--raw-space",
+                                  help="RAW frames: output in linear [bold]srgb[/] (Rec.709 primaries) or the "
+                                       "[bold]camera[/]'s own RGB."),
     trust_exposures: bool = typer.Option(False, "--trust-exposures",
                                          help="Merge with the given exposures even where the pixels contradict "
                                               "them by more than a stop (checked by default)."),
@@ -135,7 +141,7 @@ def merge(
                              units=units.value,
                              weights=str(weights) if weights else None, tile=tile, device=device, half=half,
                              tonemap=tonemap_op.value, force=force, colour_merge=colour_merge,
-                             trust_exposures=trust_exposures)
+                             trust_exposures=trust_exposures, white_balance=white_balance, raw_space=raw_space)
     except SelfHDRError as exc:
         fail(exc)
         return

@@ -98,23 +98,54 @@ def read_exposure_txt(path: Path) -> list[float]:
 
 def exif_exposure_time(path: Path) -> float | None:
     """EXIF ExposureTime in seconds, or None where the file carries none."""
+    return exif_exposure(path)[0]
+
+
+def exif_exposure(path: Path) -> tuple[float | None, float | None, float | None]:
+    """(ExposureTime s, ISO, FNumber) from EXIF (or a DNG/TIFF-EP's IFD0); None for each missing."""
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
     try:
         with open(path, "rb") as fh:
-            tags = exifread.process_file(fh, details=False, stop_tag="ExposureTime")
+            tags = exifread.process_file(fh, details=False)
     except Exception:  # exifread raises many types on odd files; no EXIF then
-        return None
-    for key in ("EXIF ExposureTime", "Image ExposureTime"):
+        return None, None, None
+    return (_tag_number(tags, ("EXIF ExposureTime", "Image ExposureTime")),
+            _tag_number(tags, ("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "EXIF PhotographicSensitivity")),
+            _tag_number(tags, ("EXIF FNumber", "Image FNumber")))
+
+
+def _tag_number(tags: dict, keys: tuple[str, ...]) -> float | None:
+    for key in keys:
         tag = tags.get(key)
         if tag is None or not tag.values:
             continue
         value = tag.values[0]
         try:
-            seconds = float(value.num) / float(value.den) if hasattr(value, "den") else float(value)
+            number = float(value.num) / float(value.den) if hasattr(value, "den") else float(value)
         except (ZeroDivisionError, TypeError, ValueError):
             return None
-        return seconds if math.isfinite(seconds) and seconds > 0 else None
+        return number if math.isfinite(number) and number > 0 else None
     return None
+
+
+def _exif_times(paths: Sequence[Path]) -> Exposures | None:
+    """Exposure times from EXIF; where ISO or aperture also differ across the bracket (and every
+    frame has them), they are folded in: t · ISO / ISO₀ · (N₀ / N)², in seconds at the first
+    frame's ISO and aperture."""
+    tags = [exif_exposure(p) for p in paths]
+    if any(t is None for t, _, _ in tags):
+        return None
+    times = np.asarray([t for t, _, _ in tags], dtype=np.float64)
+    source = "EXIF ExposureTime"
+    isos = [iso for _, iso, _ in tags]
+    if all(isos) and len(set(isos)) > 1:
+        times = times * np.asarray(isos) / isos[0]
+        source += " × ISO"
+    fnumbers = [f for _, _, f in tags]
+    if all(fnumbers) and len(set(fnumbers)) > 1:
+        times = times * (fnumbers[0] / np.asarray(fnumbers)) ** 2
+        source += " × aperture"
+    return Exposures(times, True, source)
 
 
 def _absolute(path: Path) -> Path:
@@ -173,12 +204,11 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
     else:
         result = _from_exposure_txt(paths)
         if result is None:
-            times = [exif_exposure_time(p) for p in paths]
-            if any(t is None for t in times):
+            result = _exif_times(paths)
+            if result is None:
                 return None  # no metadata: estimated from the pixels
-            result = Exposures(np.asarray(times, dtype=np.float64), True, "EXIF ExposureTime")
     validate_exposures(result, paths)
-    if result.source != "EXIF ExposureTime":
+    if not result.source.startswith("EXIF"):
         result = replace(result, note=_exif_disagreement(paths, result))
     return result
 

@@ -28,9 +28,10 @@ import numpy as np
 import tifffile
 
 from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.raw import RAW_SUFFIXES, RawOptions, raw_size, read_raw
 
 DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: far above any camera, far below a bomb
-SUPPORTED = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+SUPPORTED = (".tif", ".tiff", ".png", ".jpg", ".jpeg") + RAW_SUFFIXES
 
 
 def frame_files(folder: Path) -> list[Path]:
@@ -64,11 +65,14 @@ def probe_size(path: Path) -> tuple[int, int]:
     _quiet_decoders()
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
-        raise UsageError(f"unsupported frame format {suffix or '(none)'}; use TIFF, PNG or JPEG", path)
+        raise UsageError(f"unsupported frame format {suffix or '(none)'}; use TIFF, PNG, JPEG or camera RAW "
+                         f"({', '.join(s[1:].upper() for s in RAW_SUFFIXES)})", path)
     if not path.exists():
         raise UsageError("no such file", path)
     if not path.is_file():
         raise UsageError("not a file", path)
+    if suffix in RAW_SUFFIXES:
+        return raw_size(path)
     try:
         if suffix in (".tif", ".tiff"):
             with tifffile.TiffFile(path) as tif:
@@ -156,21 +160,24 @@ def _normalise(raw: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def read_ldr(path: Path, pixel_cap: int | None = None) -> np.ndarray:
+def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions = RawOptions()) -> np.ndarray:
     """Decode one LDR frame.
 
     Parameters
     ----------
     path : Path
-        8/16-bit TIFF, PNG or JPEG, or float TIFF; grey, RGB, with or without alpha.
+        8/16-bit TIFF, PNG or JPEG, or float TIFF; grey, RGB, with or without alpha; or camera
+        RAW (``io.raw``: developed linearly, then encoded with the default response).
     pixel_cap : int, optional
         Refuse images over this many pixels, read from the header before decoding
         (default: ``max_pixels()``).
+    raw_options : RawOptions
+        White balance and colour space for RAW frames.
 
     Returns
     -------
     ndarray, float32 (H, W, 3), RGB, in [0, 1]: uint8 / 255, uint16 / 65535, float clipped
-    (NaN → 0). Alpha is dropped; grey is repeated to three channels.
+    (NaN or infinite values are refused). Alpha is dropped; grey is repeated to three channels.
 
     Raises InputFileError (one line naming the file) on anything unreadable.
     """
@@ -181,6 +188,11 @@ def read_ldr(path: Path, pixel_cap: int | None = None) -> np.ndarray:
         raise InputFileError(f"image is {width}x{height} = {height * width / 1e6:.0f} MP, over the "
                              f"{cap / 1e6:.0f} MP cap (set SELFHDR_MAX_PIXELS to raise it)", path)
     suffix = path.suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        developed = read_raw(path, raw_options)
+        if developed.shape[:2] != (height, width):
+            raise InputFileError("decoded size differs from the header", path)
+        return developed
     try:
         if suffix in (".tif", ".tiff"):
             raw = _read_tiff(path)
@@ -243,6 +255,8 @@ def _unsupported_feature(exc: Exception) -> str | None:
 def bit_depth(path: Path) -> str:
     """The stored sample type, e.g. ``uint16``, for reports (from the header only)."""
     suffix = Path(path).suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        return "raw"
     if suffix in (".tif", ".tiff"):
         with tifffile.TiffFile(path) as tif:
             return str(tif.pages[0].dtype)

@@ -16,6 +16,7 @@ import numpy as np
 from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.exposure import ESTIMATED, Exposures, resolve_exposures, validate_exposures
 from selfhdr_cli.io.frames import max_pixels, probe_size, read_ldr
+from selfhdr_cli.io.raw import RAW_GAMMA, RawOptions, is_raw
 from selfhdr_cli.radiometry.exposure_ratio import ExposureEstimateError, estimate_exposures, exposure_contradictions
 from selfhdr_cli.radiometry.response import CameraResponse
 
@@ -112,6 +113,20 @@ def _check_frame_path(path: Path) -> None:
                          "under it with --batch", path)
 
 
+def check_raw_bracket(paths: Sequence[Path], response: CameraResponse) -> bool:
+    """True for a RAW bracket. RAW frames come alone (a bracket mixes no RAW with other
+    formats) and are linear: they are developed by selfhdr and need no ``--crf``."""
+    raw = [is_raw(p) for p in paths]
+    if not any(raw):
+        return False
+    if not all(raw):
+        other = next(p for p, r in zip(paths, raw) if not r)
+        raise UsageError("a bracket of RAW frames cannot mix in other formats", other)
+    if response != CameraResponse(kind="gamma", gamma=RAW_GAMMA):
+        raise UsageError(f"--crf {response}: RAW frames are linear and developed by selfhdr; leave --crf out")
+    return True
+
+
 def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
                  reference: str | int | None = None, response: CameraResponse = CameraResponse()) -> BracketPlan:
     """Validate inputs and metadata without decoding pixels, except where no source has the
@@ -120,6 +135,7 @@ def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: 
     paths = [Path(p) for p in paths]
     for p in paths:
         _check_frame_path(p)
+    check_raw_bracket(paths, response)
     if len(paths) < 2:
         raise UsageError(f"a bracket needs at least 2 frames, got {len(paths)}",
                          paths[0] if paths else None)
@@ -168,17 +184,18 @@ def _estimated_exposures(paths: list[Path], response: CameraResponse) -> Exposur
 
 def load_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
                  reference: str | int | None = None, response: CameraResponse = CameraResponse(),
-                 trust_exposures: bool = False) -> Bracket:
+                 trust_exposures: bool = False, raw_options: RawOptions = RawOptions()) -> Bracket:
     """Validate, decode and sort a bracket. Raises SelfHDRError subclasses on bad input."""
     plan = plan_bracket(paths, exposures=exposures, ev=ev, reference=reference, response=response)
-    return decode_plan(plan, response, trust_exposures)
+    return decode_plan(plan, response, trust_exposures, raw_options)
 
 
 def decode_plan(plan: BracketPlan, response: CameraResponse = CameraResponse(),
-                trust_exposures: bool = False) -> Bracket:
+                trust_exposures: bool = False, raw_options: RawOptions = RawOptions()) -> Bracket:
     """Decode the frames of a validated plan, and check the exposures against the pixels
-    (``check_exposures``) unless ``trust_exposures``."""
-    frames = [read_ldr(p) for p in plan.paths]
+    (``check_exposures``) unless ``trust_exposures``. RAW frames are developed with
+    ``raw_options`` and then carry the default response (``io.raw.RAW_GAMMA``)."""
+    frames = [read_ldr(p, raw_options=raw_options) for p in plan.paths]
     for p, f in zip(plan.paths, frames):
         if f.shape[:2] != plan.size:
             raise InputFileError("decoded size differs from the other frames", p)

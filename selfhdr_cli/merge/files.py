@@ -76,7 +76,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
         pick_device(config.device)
         config = replace(config, weights=resolve_weights(config.weights))
     check_memory(plan, config)
-    bracket = decode_plan(plan, config.response, config.trust_exposures)
+    bracket = decode_plan(plan, config.response, config.trust_exposures, config.raw_options)
     hdr = merge_bracket(bracket, config, progress=progress)
     # the preview first: an existing HDR output then means a complete pair (batches skip it)
     if job.preview is not None:

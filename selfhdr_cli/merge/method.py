@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
+from selfhdr_cli.io.raw import RawOptions
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import Bracket
 from selfhdr_cli.merge.colour import ColorConfig, build_color
@@ -49,6 +50,8 @@ class MergeConfig:
     force: bool = False
     colour_merge: str | None = None  # --method color: merge.colour.COLOUR_MERGES; None: ColorConfig's default
     trust_exposures: bool = False  # skip the check of the exposures against the pixels (bracket.check_exposures)
+    white_balance: str = "camera"  # RAW frames: io.raw.WHITE_BALANCES
+    raw_space: str = "srgb"        # RAW frames: io.raw.RAW_SPACES
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -61,8 +64,14 @@ class MergeConfig:
             raise UsageError(f"--weights, --tile and --device apply to --method net only, not {self.method}")
         if self.method != "color" and self.colour_merge is not None:
             raise UsageError(f"--colour-merge applies to --method color only, not {self.method}")
+        RawOptions(white_balance=self.white_balance, space=self.raw_space)  # validates both
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"threads must be at least 1, got {self.threads}")
+
+    @property
+    def raw_options(self) -> RawOptions:
+        """How RAW frames are developed (``io.raw``)."""
+        return RawOptions(white_balance=self.white_balance, space=self.raw_space)
 
     @property
     def color(self) -> ColorConfig:

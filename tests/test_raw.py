@@ -1,0 +1,110 @@
+"""Issue 12: camera RAW brackets through LibRaw: DNGs written here from a known radiance map."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+from conftest import procedural_radiance
+from selfhdr_cli.cli import app
+from selfhdr_cli.evaluation.metrics import score_hdr
+from selfhdr_cli.io.hdrfile import read_hdr_image
+
+runner = CliRunner()
+BLACK, WHITE = 512, 16383
+XYZ_TO_SRGB = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
+
+
+def write_dng(path, linear_rgb, exposure_s, rng, iso=None):
+    """A 14-bit RGGB DNG whose camera RGB is linear sRGB (ColorMatrix1 = XYZ→sRGB), values relative
+    to the white level, with shot and read noise and ExposureTime in IFD0."""
+    h, w, _ = linear_rgb.shape
+    mosaic = np.empty((h, w))
+    mosaic[0::2, 0::2] = linear_rgb[0::2, 0::2, 0]
+    mosaic[0::2, 1::2] = linear_rgb[0::2, 1::2, 1]
+    mosaic[1::2, 0::2] = linear_rgb[1::2, 0::2, 1]
+    mosaic[1::2, 1::2] = linear_rgb[1::2, 1::2, 2]
+    electrons = np.clip(mosaic, 0, None) * (WHITE - BLACK)
+    noisy = rng.poisson(electrons / 4) * 4 + rng.normal(0, 3, electrons.shape)  # gain 4, read noise 3 DN
+    data = np.clip(BLACK + noisy, 0, WHITE).astype(np.uint16)
+    matrix = [v for x in XYZ_TO_SRGB.ravel() for v in (int(round(x * 10000)), 10000)]
+    num, den = (1, round(1 / exposure_s)) if exposure_s < 1 else (round(exposure_s), 1)
+    tags = [(50706, "B", 4, (1, 4, 0, 0), True), (50707, "B", 4, (1, 1, 0, 0), True),
+            (50708, "s", 0, "selfhdr test camera", True), (33421, "H", 2, (2, 2), True),
+            (33422, "B", 4, (0, 1, 1, 2), True), (50714, "H", 1, (BLACK,), True), (50717, "H", 1, (WHITE,), True),
+            (50721, "2i", 9, tuple(matrix), True), (50778, "H", 1, (21,), True),
+            (50728, "2I", 3, (1, 1, 1, 1, 1, 1), True), (33434, "2I", 1, (num, den), True)]
+    if iso is not None:
+        tags.append((34855, "H", 1, (iso,), True))
+    tifffile.imwrite(path, data, photometric=32803, extratags=tags)
+    return path
+
+
+@pytest.fixture(scope="module")
+def raw_bracket(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dng")
+    radiance = procedural_radiance(128, 192, 11)
+    radiance *= 0.95 / radiance.max()  # the shortest frame just below white: every value is measured
+    rng = np.random.default_rng(3)
+    times = [1 / 250, 1 / 60, 1 / 15]
+    paths = [write_dng(folder / f"IMG_{k}.dng", radiance * (t / times[0]), t, rng) for k, t in enumerate(times)]
+    return paths, radiance  # ground truth in short-exposure units: the shortest frame's linear value
+
+
+def test_a_dng_bracket_merges_with_nothing_but_the_file_names(tmp_path, raw_bracket):
+    paths, radiance = raw_bracket
+    out = tmp_path / "out.exr"
+    r = runner.invoke(app, ["merge", *map(str, paths), "-o", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["exposure_source"] == "EXIF ExposureTime"
+    np.testing.assert_allclose(summary["exposure_times"], [1 / 250, 1 / 60, 1 / 15], rtol=1e-6)
+    score = score_hdr(read_hdr_image(out), radiance)
+    assert score.psnr_mu > 38, score  # the border pixels of the demosaic and the noise cost the rest
+    colour = runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "-o", str(tmp_path / "c.exr")])
+    assert colour.exit_code == 0
+    assert score_hdr(read_hdr_image(tmp_path / "c.exr"), radiance).psnr_mu > 38
+
+
+def test_raw_options_and_refusals(tmp_path, raw_bracket):
+    paths, radiance = raw_bracket
+    camera = tmp_path / "cam.exr"
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "-o", str(camera), "--raw-space", "camera",
+                            "--wb", "none"])
+    assert r.exit_code == 0, r.output
+    assert score_hdr(read_hdr_image(camera), radiance).psnr_mu > 35
+    r = runner.invoke(app, ["merge", *map(str, paths), "-o", str(tmp_path / "x.exr"), "--crf", "srgb"])
+    assert r.exit_code == 2 and "RAW frames are linear" in r.stderr
+    tif = tmp_path / "f.tif"
+    tifffile.imwrite(tif, np.zeros((128, 192, 3), np.uint16), photometric="rgb")
+    r = runner.invoke(app, ["merge", str(paths[0]), str(tif), "-o", str(tmp_path / "y.exr")])
+    assert r.exit_code == 2 and "cannot mix" in r.stderr
+    broken = tmp_path / "broken.dng"
+    broken.write_bytes(paths[0].read_bytes()[:300])
+    r = runner.invoke(app, ["merge", str(broken), *map(str, paths[1:]), "-o", str(tmp_path / "z.exr")])
+    assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1 and "broken.dng" in r.stderr
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "-o", str(tmp_path / "w.exr"), "--wb", "auto"])
+    assert r.exit_code == 2 and "--wb" in r.stderr
+
+
+def test_raw_encoding_is_the_default_response():
+    from selfhdr_cli.io.raw import RAW_GAMMA
+    from selfhdr_cli.radiometry.response import CameraResponse
+
+    assert CameraResponse() == CameraResponse(kind="gamma", gamma=RAW_GAMMA)
+
+
+def test_iso_is_folded_into_the_exposure(tmp_path):
+    from selfhdr_cli.io.exposure import resolve_exposures
+
+    radiance = procedural_radiance(32, 48, 2) * 0.2
+    rng = np.random.default_rng(0)
+    # the same shutter at ISO 100, 400, 1600: two stops apart, by gain
+    paths = [write_dng(tmp_path / f"{k}.dng", radiance * 4 ** k, 1 / 60, rng, iso=100 * 4 ** k) for k in range(3)]
+    info = resolve_exposures(paths)
+    assert "ISO" in info.source
+    np.testing.assert_allclose(np.log2(info.times / info.times[0]), [0, 2, 4], atol=1e-9)
