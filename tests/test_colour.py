@@ -287,3 +287,19 @@ def test_code_bits_and_black_level():
     assert code_bits(frames) == 16 and black_level(16) < 0
     eight = [(np.round(f * 255) / 255).astype(np.float32) for f in frames]
     assert code_bits(eight) == 8 and 0 < black_level(8) < 0.02
+
+
+def test_a_region_black_in_every_frame_takes_the_longest_frame():
+    """8-bit frames leave their darkest codes out; where every frame is that dark the longest one
+    (which saw the most light) stands, not the shortest (which reads 0)."""
+    from selfhdr_cli.merge.snr import SNRMergeConfig, black_level, merge_snr
+
+    g = CameraResponse()
+    frames = [np.full((8, 8, 3), v / 255, np.float32) for v in (0, 1, 2)]  # all at or below 2/255
+    frames[0][:, 4:] = 0.5 ** (1 / 2.2)  # and a bright half, measured normally
+    frames[1][:, 4:] = min(1.0, (0.5 * 4) ** (1 / 2.2))
+    frames[2][:, 4:] = 1.0
+    t = np.asarray([1.0, 4.0, 16.0])
+    merged = merge_snr(frames, t, 1, g, SNRMergeConfig(black=black_level(8), reject_sigma=0))
+    np.testing.assert_allclose(merged[:, :4], g.to_linear(np.float32(2 / 255)) / 16, rtol=1e-5)
+    np.testing.assert_allclose(merged[:, 4:], 0.5, rtol=1e-3)

@@ -293,3 +293,58 @@ def tonemap_cmd(
     except SelfHDRError as exc:
         fail(exc)
 
+
+
+@app.command()
+def calibrate(
+    sources: List[Path] = typer.Argument(..., help="The frames of one static bracket, or scene folders (one "
+                                                   "bracket each, exposures from exposure.txt or EXIF).",
+                                         show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Response file to write (.json).", show_default=False),
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
+    levels: int = typer.Option(0, "--levels", min=0, max=4096,
+                               help="Table size: 0 = automatic (256 for 8-bit frames, 1024 otherwise)."),
+    smoothness: float = typer.Option(50.0, "--smoothness", min=0.0, max=1e6,
+                                     help="Debevec & Malik's λ (for 256 levels): larger, smoother curves."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing response file."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Recover the camera's response curve from static brackets (Debevec & Malik 1997), for --crf.
+
+    The brackets must not move (a tripod); more brackets and more frames constrain the curve better. The JSON holds one curve per channel (linear value at evenly spaced LDR levels), the method and the frames used; pass it as [bold]--crf response.json[/] to merge, build-color and train.
+
+    Example: [bold]selfhdr calibrate tripod/*.jpg --exposures 1/250,1/60,1/15 -o camera.json[/]
+    """
+    try:
+        from selfhdr_cli.io.atomic import check_output_path, write_bytes_atomic
+        from selfhdr_cli.io.dataset import scene_frames
+        from selfhdr_cli.merge.bracket import load_bracket
+        from selfhdr_cli.merge.snr import code_bits
+        from selfhdr_cli.radiometry.calibration import calibrate_debevec
+
+        check_output_path(output, force, (".json",))
+        folders = [s for s in sources if s.is_dir()]
+        if folders and len(folders) != len(sources):
+            raise UsageError("give either the frames of one bracket or scene folders, not both")
+        groups = [scene_frames(f) for f in folders] if folders else [list(sources)]
+        if folders and (exposures or ev):
+            raise UsageError("--exposures/--ev apply to one bracket of frames; folders carry their own")
+        brackets = [load_bracket(g, exposures=exposures, ev=ev, trust_exposures=True) for g in groups]
+        if levels == 0:
+            levels = 256 if code_bits([f for b in brackets for f in b.frames]) == 8 else 1024
+        with err.status("calibrating…"):
+            result = calibrate_debevec([(b.frames, b.times) for b in brackets], levels, smoothness)
+        document = {"method": "debevec-malik-1997", "smoothness": smoothness, "levels": levels,
+                    "samples": result.samples,
+                    "brackets": [{"frames": [str(p) for p in b.paths], "exposure_times": [float(t) for t in b.times],
+                                  "exposure_source": b.exposure_source} for b in brackets],
+                    "curves": {c: [round(float(v), 9) for v in result.curves[i]] for i, c in enumerate("rgb")}}
+        write_bytes_atomic(output, (json.dumps(document, indent=1) + "\n").encode(), force)
+        err.print(f"Wrote {output} ({levels} levels from {len(brackets)} bracket(s), {result.samples} pixels)",
+                  highlight=False)
+        if json_out:
+            sys.stdout.write(json.dumps({k: v for k, v in document.items() if k != "curves"} | {"output": str(output)})
+                             + "\n")
+    except SelfHDRError as exc:
+        fail(exc)

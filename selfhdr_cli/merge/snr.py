@@ -97,7 +97,8 @@ def merge_snr_and_agreement(aligned: list[np.ndarray], relative_times: np.ndarra
     Returns
     -------
     merged : ndarray, float32 (H, W, 3): HDR in short-exposure units. Values no frame measures
-        (every frame clipped) take the shortest frame's, as the triangle merge does there (SPEC §2.4).
+        take the shortest frame's where every frame is clipped, as the triangle merge does there
+        (SPEC §2.4), and the longest frame's where every frame is at or below the black level.
     agreement : ndarray, float32 (H, W): as ``agreement`` computes it (1 where no frame was rejected).
     """
     t = np.asarray(relative_times, dtype=np.float64)
@@ -121,7 +122,14 @@ def merge_snr_and_agreement(aligned: list[np.ndarray], relative_times: np.ndarra
     merged = num / np.maximum(den, np.float32(1e-20))
     fallback = den <= 0
     if fallback.any():
-        merged[fallback] = (response.to_linear(aligned[0]) / np.float32(t[0]))[fallback]
+        # no frame measured it: too bright for all (the shortest frame's value, as the triangle merge),
+        # or at or below the black level in all (the longest frame's: a camera toe can hold every frame
+        # of a dark region there, and the shortest would read 0)
+        last = len(aligned) - 1
+        dark = fallback & (aligned[last] <= config.black)
+        bright = fallback & ~dark
+        merged[bright] = (response.to_linear(aligned[0]) / np.float32(t[0]))[bright]
+        merged[dark] = (response.to_linear(aligned[last]) / np.float32(t[last]))[dark]
     return merged.astype(np.float32), agree_all
 
 
@@ -241,7 +249,9 @@ def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, respon
         if where.size < 1000:
             return []
         where = where[::max(1, where.size // NOISE_FIT_SAMPLES)]  # a fixed stride: time bounded on 24 MP
-        la, lb = response.to_linear(fa.ravel()[where]), response.to_linear(fb.ravel()[where])
+        channels = where % 3
+        la = response.to_linear(fa.ravel()[where], channels)
+        lb = response.to_linear(fb.ravel()[where], channels)
         d2 = (la / t[a] - lb / t[b]) ** 2
         x_shot = la / t[a] ** 2 + lb / t[b] ** 2
         x_read = 1 / t[a] ** 2 + 1 / t[b] ** 2

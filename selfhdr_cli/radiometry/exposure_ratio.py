@@ -44,14 +44,16 @@ def measure_exposure_ratio(frame_a: np.ndarray, frame_b: np.ndarray, response: C
     """
     a, b = frame_a.reshape(-1), frame_b.reshape(-1)
     step = max(1, a.size // MAX_SAMPLES)
-    a, b = a[::step], b[::step]
+    index = np.arange(0, a.size, step)
+    a, b = a[index], b[index]
     low, high = WELL_EXPOSED
     both = (a > low) & (a < high) & (b > low) & (b < high)
     count = int(both.sum())
     if count < MIN_SAMPLES:
         return PairRatio(None, count)
-    la = response.to_linear(a[both]).astype(np.float64)
-    lb = response.to_linear(b[both]).astype(np.float64)
+    channels = index[both] % 3  # RGB interleaved: per-channel responses need each value's channel
+    la = response.to_linear(a[both], channels).astype(np.float64)
+    lb = response.to_linear(b[both], channels).astype(np.float64)
     return PairRatio(float(np.median(np.log2(lb) - np.log2(la))), count)
 
 

@@ -6,14 +6,16 @@ and shape are preserved.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from selfhdr_cli.errors import UsageError
+from selfhdr_cli.errors import InputFileError, UsageError
 
 DEFAULT_GAMMA = 2.2  # SPEC §1: the published convention g(x) = x^2.2
-RESPONSE_KINDS = ("gamma", "srgb", "linear")
+RESPONSE_KINDS = ("gamma", "srgb", "linear", "table")
 
 
 def srgb_decode(encoded):
@@ -39,29 +41,51 @@ def srgb_encode(linear: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CameraResponse:
-    """A global, channel-independent camera response.
+    """A global camera response.
 
-    ``kind`` is ``"gamma"`` (g(x) = x^gamma), ``"srgb"`` (IEC 61966-2-1 decoding)
-    or ``"linear"`` (g(x) = x).
+    ``kind`` is ``"gamma"`` (g(x) = x^gamma), ``"srgb"`` (IEC 61966-2-1 decoding),
+    ``"linear"`` (g(x) = x) or ``"table"``: a calibrated curve per channel (``curves``: three
+    increasing tuples of linear values at evenly spaced LDR levels, 0 → 0 and 1 → 1, read
+    from ``source``, a response JSON written by ``selfhdr calibrate``).
     """
 
     kind: str = "gamma"
     gamma: float = DEFAULT_GAMMA
+    curves: tuple = ()
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in RESPONSE_KINDS:
             raise UsageError(f"unknown camera response kind {self.kind!r}; use {', '.join(RESPONSE_KINDS)}")
         if not (isinstance(self.gamma, (int, float)) and np.isfinite(self.gamma) and 0.1 <= self.gamma <= 10):
             raise UsageError(f"invalid camera response gamma {self.gamma!r}: a number in [0.1, 10]")
+        if self.kind == "table":
+            curves = np.asarray(self.curves, dtype=np.float64)
+            if curves.ndim != 2 or curves.shape[0] != 3 or curves.shape[1] < 2 or not np.all(np.isfinite(curves)) \
+                    or np.any(np.diff(curves, axis=1) <= 0):
+                raise UsageError("a response table needs three strictly increasing curves of at least 2 finite values",
+                                 self.source or None)
 
-    def to_linear(self, ldr: np.ndarray) -> np.ndarray:
+    def _levels(self) -> np.ndarray:
+        return np.linspace(0.0, 1.0, len(self.curves[0]))
+
+    def to_linear(self, ldr: np.ndarray, channels: np.ndarray | None = None) -> np.ndarray:
         """g(I) (SPEC §1): LDR values (float, any shape, clipped to [0, 1]) to linear exposure in
-        [0, 1], float32."""
+        [0, 1], float32. RGB on the last axis; values taken out of frames (flattened) pass
+        ``channels``, each value's channel index (0, 1, 2), for per-channel (table) curves."""
         x = np.clip(ldr, 0.0, 1.0).astype(np.float32, copy=False)
+        if self.kind == "table" and channels is not None:
+            out = np.empty(x.shape, np.float32)
+            for c in range(3):
+                picked = channels == c
+                out[picked] = np.interp(x[picked], self._levels(), self.curves[c])
+            return out
         if self.kind == "linear":
             return x.copy()
         if self.kind == "srgb":
             return srgb_decode(x)
+        if self.kind == "table":
+            return self._per_channel(x, lambda c, v: np.interp(v, self._levels(), self.curves[c]))
         return np.power(x, np.float32(self.gamma))
 
     def from_linear(self, linear: np.ndarray) -> np.ndarray:
@@ -72,6 +96,8 @@ class CameraResponse:
             return x.copy()
         if self.kind == "srgb":
             return srgb_encode(x)
+        if self.kind == "table":
+            return self._per_channel(x, lambda c, v: np.interp(v, self.curves[c], self._levels()))
         return np.power(x, np.float32(1.0 / self.gamma))
 
     def slope(self, ldr: np.ndarray) -> np.ndarray:
@@ -83,24 +109,73 @@ class CameraResponse:
         if self.kind == "srgb":
             curve = np.float32(2.4 / 1.055) * np.power((x + np.float32(0.055)) / np.float32(1.055), np.float32(1.4))
             return np.where(x <= 0.04045, np.float32(1 / 12.92), curve).astype(np.float32)
+        if self.kind == "table":
+            levels = self._levels()
+            return self._per_channel(x, lambda c, v: np.interp(v, levels, np.gradient(self.curves[c], levels)))
         return np.float32(self.gamma) * np.power(x, np.float32(self.gamma - 1.0))
+
+    def _per_channel(self, x: np.ndarray, curve) -> np.ndarray:
+        """Apply ``curve(channel, values)`` along the last axis (RGB); any shape when the three
+        curves are one."""
+        if x.ndim == 0 or x.shape[-1] != 3:
+            if self.curves[0] == self.curves[1] == self.curves[2]:
+                return curve(0, x).astype(np.float32)
+            raise ValueError("a per-channel response needs RGB on the last axis (or to_linear's channels)")
+        out = np.empty(x.shape, np.float32)
+        for c in range(3):
+            out[..., c] = curve(c, x[..., c])
+        return out
 
     def to_linear_tensor(self, ldr):
         """g(I) on a torch tensor (any shape, clamped to [0, 1]): the same curves as ``to_linear``,
-        differentiable, in the tensor's dtype."""
+        differentiable, in the tensor's dtype. Table responses want the channels on axis -3
+        ((..., 3, H, W), the networks' layout)."""
         x = ldr.clamp(0.0, 1.0)
         if self.kind == "linear":
             return x
         if self.kind == "srgb":
             return srgb_decode(x)
+        if self.kind == "table":
+            import torch
+
+            curves = torch.as_tensor(np.asarray(self.curves), dtype=x.dtype, device=x.device)  # (3, n)
+            n = curves.shape[1]
+            position = x * (n - 1)
+            low = position.floor().clamp(0, n - 2)
+            frac = position - low
+            index = low.long()
+            shape = [1] * x.dim()
+            shape[-3] = 3
+            channel = torch.arange(3, device=x.device).view(shape).expand_as(index)
+            flat = curves[channel, index]
+            return flat + frac * (curves[channel, index + 1] - flat)
         return x ** self.gamma
 
     def __str__(self) -> str:
+        if self.kind == "table":
+            return self.source
         return f"gamma:{self.gamma:g}" if self.kind == "gamma" else self.kind
 
 
+def read_response_file(path: str | Path) -> CameraResponse:
+    """A calibrated response from its JSON (``selfhdr calibrate``): {"curves": {"r", "g", "b"}, ...}."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        curves = tuple(tuple(float(v) for v in data["curves"][c]) for c in ("r", "g", "b"))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(f"not a response file from 'selfhdr calibrate' ({exc.__class__.__name__})", path) from None
+    if len({len(c) for c in curves}) != 1:
+        raise InputFileError("response curves of different lengths", path)
+    return CameraResponse(kind="table", curves=curves, source=str(path))
+
+
 def parse_response(text: str) -> CameraResponse:
-    """Parse ``gamma:2.2``, ``gamma`` (2.2), ``srgb`` or ``linear``."""
+    """Parse ``gamma:2.2``, ``gamma`` (2.2), ``srgb``, ``linear`` or a response ``.json`` file."""
+    if text.strip().lower().endswith(".json"):
+        if not Path(text.strip()).is_file():
+            raise UsageError("no such response file (make one with 'selfhdr calibrate')", text.strip())
+        return read_response_file(text.strip())
     spec = text.strip().lower()
     if spec in ("srgb", "linear"):
         return CameraResponse(kind=spec)
@@ -114,4 +189,4 @@ def parse_response(text: str) -> CameraResponse:
         if not np.isfinite(gamma) or not 0.1 <= gamma <= 10:
             raise UsageError(f"invalid camera response {text!r}: gamma must be a number in [0.1, 10]")
         return CameraResponse(kind="gamma", gamma=gamma)
-    raise UsageError(f"invalid camera response {text!r}: use gamma:G, srgb or linear")
+    raise UsageError(f"invalid camera response {text!r}: use gamma:G, srgb, linear or a response .json")
