@@ -42,6 +42,7 @@ class Preset(str, Enum):
     cpu = "cpu"
     gpu = "gpu"
     tiny = "tiny"
+    finetune = "finetune"
 
 
 class Recipe(str, Enum):
@@ -128,7 +129,8 @@ def _train_progress():
 DATASET_HELP = "Folder of unlabelled brackets, one subfolder per scene (Kalantari layout); ground truth is never read."
 WORK_HELP = "Work folder for the colour cache, Y_stru, checkpoints and weights (default <DATASET>.selfhdr)."
 PRESET_HELP = ("Schedule: [bold]cpu[/] (default; both stages in about an hour on 2 cores), [bold]gpu[/] (the "
-               "published 180 k iterations, batch 16), [bold]tiny[/] (smoke test). Flags below override it.")
+               "published 180 k iterations, batch 16), [bold]tiny[/] (smoke test), [bold]finetune[/] (the default "
+               "with --init: 600 steps at lr 1e-4, minutes). Flags below override it.")
 VAL_HELP = "A labelled dataset (<scene>/HDRImg.hdr) to report PSNR-μ on during training."
 
 

@@ -143,6 +143,10 @@ def synth(
     static: bool = typer.Option(False, "--static", help="Motion-free scenes (no objects, no camera motion)."),
     nonrigid: float = typer.Option(0.0, "--nonrigid", help="Mild non-rigid background motion, in pixels "
                                                           "(e.g. 1.5); 0 = none."),
+    noise: float = typer.Option(1.0, "--noise", min=0.0, max=20.0,
+                                help="Sensor noise, × the default camera's standard deviation (shot and read)."),
+    motion: float = typer.Option(1.0, "--motion", min=0.0, max=5.0,
+                                 help="Object and camera motion, × the default (objects 10-60 px, camera 3 px, 1°)."),
     prefix: str = typer.Option("scene_", "--prefix", help="Scene folder names: PREFIX + 3-digit index."),
     force: bool = typer.Option(False, "--force", "-f", help="Rewrite scenes that already exist."),
 ) -> None:
@@ -165,8 +169,14 @@ def synth(
         if not 0.5 <= ev_step <= 6:
             raise UsageError("--ev-step must be between 0.5 and 6 stops")
         shape = _parse_size(size)
+        base = SensorConfig()
+        defaults = SceneConfig()
         config = SceneConfig(size=shape, ev_step=ev_step, static=static, nonrigid_px=nonrigid,
-                             sensor=SensorConfig(response=parse_response(crf), bits=bits))
+                             motion_px=(defaults.motion_px[0] * motion, defaults.motion_px[1] * motion),
+                             camera_shift_px=defaults.camera_shift_px * motion,
+                             camera_degrees=defaults.camera_degrees * motion,
+                             sensor=SensorConfig(response=parse_response(crf), bits=bits, shot=base.shot * noise ** 2,
+                                                 read=base.read * noise))
         map_paths = radiance_maps(hdr_dir, split.value)
         if not out_dir.parent.resolve().is_dir():
             raise UsageError("output folder's parent does not exist", out_dir.parent)

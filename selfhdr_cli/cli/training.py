@@ -30,6 +30,7 @@ from selfhdr_cli.cli.app import (
     WORK_OPTION,
     Network,
     Preset,
+    DEFAULT_RECIPE,
     Recipe,
     _color_config,
     _train_progress,
@@ -88,13 +89,19 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
 
 
 class _TrainDisplay:
-    """Rich progress for a training stage: losses, validation PSNR-μ, ETA."""
+    """Rich progress for a training stage: losses, the validation figure (PSNR-μ, or the
+    fine-tuning guard's loss: ``sign`` -1 turns its score back into a loss), ETA."""
 
-    def __init__(self, progress, label: str) -> None:
+    def __init__(self, progress, label: str, metric: str = "val PSNR-μ", sign: float = 1.0,
+                 unit: str = " dB") -> None:
         self.progress = progress
         self.label = label
+        self.metric, self.sign, self.unit = metric, sign, unit
         self.task = None
         self.last_val = None
+
+    def _figure(self, value: float) -> str:
+        return f"{self.sign * value:.5f}" if self.unit == "" else f"{self.sign * value:.2f}"
 
     def step(self, record: dict) -> None:
         if self.task is None:
@@ -103,11 +110,11 @@ class _TrainDisplay:
         if "val_psnr_mu" in record:
             self.last_val = record["val_psnr_mu"]
         parts = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k in ("se", "sp", "color", "stru"))
-        val = f" val PSNR-μ {self.last_val:.2f}" if self.last_val is not None else ""
+        val = f" {self.metric} {self._figure(self.last_val)}" if self.last_val is not None else ""
         self.progress.update(self.task, completed=record["step"], info=f"loss {record['loss']:.4f} ({parts}){val}")
         if "val_psnr_mu" in record:
-            err.print(f"{self.label} step {record['step']}: val PSNR-μ {record['val_psnr_mu']:.2f} dB, "
-                      f"loss {record['loss']:.4f}", highlight=False)
+            err.print(f"{self.label} step {record['step']}: {self.metric} {self._figure(record['val_psnr_mu'])}"
+                      f"{self.unit}, loss {record['loss']:.4f}", highlight=False)
 
     def event(self, text: str) -> None:
         err.print(text, highlight=False)
@@ -176,6 +183,11 @@ def train(
     vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights",
                                                help="Use the published VGG19 structure loss with this local "
                                                     "torchvision-format VGG19 state dict (.pth or .safetensors)."),
+    init: Optional[str] = typer.Option(None, "--init",
+                                       help="Fine-tune these weights on DATASET instead of training from scratch: "
+                                            "[bold]default[/] (the shipped ones) or a .safetensors file. Uses the "
+                                            "finetune schedule and a guard that holds out 20 %% of the brackets and "
+                                            "keeps the start unless a checkpoint beats it there."),
     supervised: bool = typer.Option(False, "--supervised",
                                     help="Train the same network supervised instead (L1 in μ-law against each "
                                          "scene's HDRImg.hdr): the upper bound SelfHDR is compared with."),
@@ -199,6 +211,10 @@ def train(
 
     Example: [bold]selfhdr train mybrackets/ --val bench/ -o my.safetensors[/]
     """
+    if init is not None:
+        _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, lr, seed, init, supervised, resume,
+                       force, device, threads, crf, flow, colour_merge, recipe)
+        return
     try:
         from selfhdr_cli.io.atomic import check_output_path
         from selfhdr_cli.training.recipe import train_reconstruction, train_structure, train_supervised
@@ -234,3 +250,51 @@ def train(
     except SelfHDRError as exc:
         fail(exc)
 
+
+
+def _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, lr, seed, init, supervised, resume,
+                   force, device, threads, crf, flow, colour_merge, recipe) -> None:
+    """``train --init``: fine-tune trained weights on DATASET, guarded (training.finetune)."""
+    try:
+        from selfhdr_cli.io.atomic import check_output_path
+        from selfhdr_cli.merge.infer import trained_alignment, trained_colour_merge
+        from selfhdr_cli.nets.weights import default_weights, resolve_weights
+        from selfhdr_cli.training.finetune import fine_tune
+
+        if supervised:
+            raise UsageError("--init fine-tunes without labels; it does not combine with --supervised")
+        if colour_merge is not None or flow is not None or recipe != Recipe(DEFAULT_RECIPE):
+            raise UsageError("with --init the colour merge, flow and recipe are those the weights were trained with")
+        init_path = Path(default_weights() if init == "default" else init)
+        meta = read_meta(resolve_weights(str(init_path)))
+        trained = meta["info"].get("config") or {}
+        alignment = trained_alignment(meta)
+        chosen_preset = Preset.finetune if preset == Preset.cpu else preset
+        color_cfg, config, dev, dist, work_dir, _ = _training_setup(
+            dataset, work, chosen_preset, network, steps, batch, crop, lr, seed, crf, alignment.flow,
+            trained_colour_merge(meta), device, threads, None, 0, None, None,
+            recipe=trained.get("recipe", "paper"))
+        out = output if output is not None else work_dir.root / "selfhdr-finetuned.safetensors"
+        if dist.is_main:
+            check_output_path(out, force or resume, (".safetensors",))
+        with _train_progress() as progress:
+            display = _TrainDisplay(progress, "fine-tune", metric="guard loss", sign=-1.0, unit="")
+            result = fine_tune(dataset, work_dir, init_path, config, color_cfg, dev, dist, out, resume=resume,
+                               force=force, on_step=display.step if dist.is_main else None,
+                               on_event=display.event if dist.is_main else None)
+        if dist.is_main:
+            held = f"{len(result.held_out)} held-out bracket(s)"
+            if result.improved:
+                err.print(f"fine-tune → {out}: guard loss {result.start_loss:.5f} → {result.best_loss:.5f} on {held} "
+                          f"(step {result.best_step}), {result.seconds / 60:.1f} min", highlight=False)
+            else:
+                err.print(f"fine-tune: no checkpoint beat the starting model on {held} (guard loss "
+                          f"{result.start_loss:.5f}); kept the start → {out}", highlight=False)
+    except SelfHDRError as exc:
+        fail(exc)
+
+
+def read_meta(weights: str) -> dict:
+    from selfhdr_cli.nets.weights import read_weights_metadata
+
+    return read_weights_metadata(weights)

@@ -88,6 +88,9 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     "cpu": {},
     "tiny": {"steps": 6, "batch": 2, "crop": 64, "val_every": 3, "checkpoint_minutes": 0.0},
+    # fine-tuning from trained weights on a user's shoot (train --init): minutes on 2 cores, a smaller
+    # rate than from scratch, the guard every 50 steps
+    "finetune": {"steps": 600, "batch": 8, "crop": 128, "lr": 1e-4, "val_every": 50},
     # SPEC §5: Adam, lr 1e-4 halved every 50 of 150 "epochs" of 1200 iterations, batch 16
     "gpu": {"steps": 180_000, "batch": 16, "lr": 1e-4, "lr_halvings": 2, "val_every": 6000,
             "checkpoint_minutes": 10.0},
@@ -157,10 +160,12 @@ class TrainingDiverged(SelfHDRError):
 
 
 def save_checkpoint(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer, step: int, stage: str,
-                    config: TrainConfig, history: list[dict]) -> None:
+                    config: TrainConfig, history: list[dict], best: "BestSoFar | None" = None) -> None:
     require_finite(net, path)
     payload = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "stage": stage,
                "config": json.dumps(config.to_dict()), "history": json.dumps(history)}
+    if best is not None:  # the guard's best so far survives an interrupted run
+        payload.update(best_model=best.state, best_score=best.score, best_step=best.step)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -182,6 +187,21 @@ class StageResult:
     steps: int
     history: list[dict]
     seconds: float
+    best_step: int | None = None  # with keep_best: the step whose weights ``net`` holds (0: the start)
+    best_score: float | None = None
+
+
+@dataclass
+class BestSoFar:
+    """The best-scoring weights of a run (``keep_best``): score (higher is better), step, state."""
+
+    score: float
+    step: int
+    state: dict
+
+    @staticmethod
+    def of(net: nn.Module, score: float, step: int) -> "BestSoFar":
+        return BestSoFar(score, step, {k: v.detach().clone() for k, v in net.state_dict().items()})
 
 
 Callback = Callable[[dict], None]
@@ -190,11 +210,14 @@ Callback = Callable[[dict], None]
 def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpoint: Path,
               resume: bool = False, validate: Callable[[nn.Module], float] | None = None,
               on_step: Callback | None = None, device: torch.device | None = None,
-              dist: Distributed | None = None) -> StageResult:
+              dist: Distributed | None = None, init: dict | None = None, keep_best: bool = False) -> StageResult:
     """Train one stage: ``structure`` (L_stage1), ``reconstruct`` (L_stage2) or
     ``supervised`` (L1 in μ-law against ground truth: the upper bound, not SelfHDR).
 
-    ``validate(net) -> PSNR-μ`` runs every ``val_every`` steps on the main process.
+    ``validate(net) -> score`` (higher is better: PSNR-μ, or a fine-tuning guard's negated
+    loss) runs at step 0 and every ``val_every`` steps on the main process. ``init``: a state
+    dict to start from (fine-tuning) instead of fresh weights. ``keep_best``: the returned
+    network holds the best-scoring weights seen (the start included), not the last ones.
     ``on_step`` receives {"step", "steps", "loss", parts..., "lr", "val"?} for display.
     """
     if stage not in STAGES:
@@ -204,8 +227,13 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
     response: CameraResponse = parse_response(config.response)
     torch.manual_seed(config.seed)
     net = build_network(config.network, config.net_config).to(device)
+    if init is not None:
+        net.load_state_dict(init, strict=True)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.999))
     start, history = 0, []
+    best: BestSoFar | None = None
+    if keep_best and validate is None:
+        raise ValueError("keep_best needs a validate callable")
     if resume and not checkpoint.is_file():
         raise UsageError("nothing to resume: no checkpoint", checkpoint)
     if resume:
@@ -220,6 +248,8 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = int(state["step"]), state["history"]
+        if keep_best and "best_model" in state:
+            best = BestSoFar(float(state["best_score"]), int(state["best_step"]), state["best_model"])
     model: nn.Module = net
     if dist.world > 1:
         model = DistributedDataParallel(net)
@@ -230,6 +260,8 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
     last_save = time.monotonic()
     if start == 0 and validate is not None and dist.is_main:
         history.append({"step": 0, "val_psnr_mu": validate(net)})
+        if keep_best:
+            best = BestSoFar.of(net, history[-1]["val_psnr_mu"], 0)
         net.train()
     for step in range(start, config.steps):
         lr = learning_rate(config, step)
@@ -262,9 +294,11 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
             if validate is not None and (done % config.val_every == 0 or done == config.steps):
                 record["val_psnr_mu"] = validate(net)
                 history.append({"step": done, "val_psnr_mu": record["val_psnr_mu"], "loss": record["loss"]})
+                if keep_best and (best is None or record["val_psnr_mu"] > best.score):
+                    best = BestSoFar.of(net, record["val_psnr_mu"], done)
                 net.train()
             if done == config.steps or time.monotonic() - last_save >= config.checkpoint_minutes * 60:
-                save_checkpoint(checkpoint, net, optimizer, done, stage, config, history)
+                save_checkpoint(checkpoint, net, optimizer, done, stage, config, history, best)
                 last_save = time.monotonic()
             if on_step:
                 on_step(record)
@@ -272,5 +306,8 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         torch_dist.barrier()
     if start >= config.steps and dist.is_main and on_step:
         on_step({"step": start, "steps": config.steps, "loss": math.nan, "lr": 0.0})
-    return StageResult(net=net.eval(), steps=config.steps, history=history,
-                       seconds=time.perf_counter() - started)
+    if best is not None:
+        net.load_state_dict(best.state)
+    return StageResult(net=net.eval(), steps=config.steps, history=history, seconds=time.perf_counter() - started,
+                       best_step=best.step if best is not None else None,
+                       best_score=best.score if best is not None else None)

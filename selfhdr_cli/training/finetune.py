@@ -1,0 +1,169 @@
+"""Fine-tuning trained weights on a user's own unlabelled brackets, with a guard (issue 13).
+
+``train DIR --init default|WEIGHTS`` starts stage 2 from the given weights instead of from
+scratch, on the brackets of DIR, with the ``finetune`` schedule (minutes on 2 cores). Stage
+1 is not retrained when its weights ship beside the init (``<stem>-structure.safetensors``):
+they give Y_stru for the new scenes directly.
+
+The guard never hands back a worse model: a fraction of the brackets is held out, and a
+no-reference score — the stage-2 loss itself (L_color + L_stru, SPEC §4) on a fixed set of
+their crops, the same self-consistency the training minimises, and no ground truth — is
+measured at the start and every ``val_every`` steps. The best checkpoint is kept; when none
+beats the start, the start is what is written, and the caller says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from selfhdr_cli.errors import UsageError
+from selfhdr_cli.io.dataset import find_scenes
+from selfhdr_cli.merge.colour import ColorConfig
+from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
+from selfhdr_cli.radiometry.response import parse_response
+from selfhdr_cli.training.caches import STRU_FILE
+from selfhdr_cli.training.loop import Distributed, TrainConfig, run_stage
+from selfhdr_cli.training.losses import StructureLoss, stage2_loss
+from selfhdr_cli.training.recipe import Workdir, ensure_color, load_scenes, train_structure, write_structure_component
+from selfhdr_cli.training.trainset import TrainScene, sample_batch
+
+HOLD_OUT_EVERY = 5        # every 5th bracket (by name) is held out for the guard: 20 %
+GUARD_CROPS = 32          # fixed crops of the held-out brackets the guard scores
+GUARD_SEED = 20_240_513   # the crops are the same at every evaluation and after a resume
+GUARD_MARGIN = 0.005      # a checkpoint must lower the guard loss by 0.5 % to beat the start (not noise)
+
+Event = Callable[[str], None]
+
+
+@dataclass
+class FineTuneResult:
+    """What fine-tuning did: ``improved`` False when the start was kept; the guard's loss at the
+    start and at the best step; held-out and training bracket names; seconds."""
+
+    improved: bool
+    start_loss: float
+    best_loss: float
+    best_step: int
+    held_out: list[str]
+    trained_on: list[str]
+    seconds: float
+
+
+def structure_beside(init: Path) -> Path:
+    """Where the stage-1 weights of ``init`` ship: ``<stem>-structure.safetensors`` beside it."""
+    return init.with_name(f"{init.stem}-structure.safetensors")
+
+
+def split_held_out(names: list[str]) -> tuple[list[str], list[str]]:
+    """(training, held out): every ``HOLD_OUT_EVERY``-th name in sorted order is held out, at least
+    one when there are two or more; a single bracket is both (the guard then sees its own data)."""
+    ordered = sorted(names)
+    if len(ordered) < 2:
+        return ordered, ordered
+    held = [n for i, n in enumerate(ordered) if i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1] or [ordered[-1]]
+    return [n for n in ordered if n not in held], held
+
+
+def guard_score(scenes: list[TrainScene], config: TrainConfig) -> Callable[[nn.Module], float]:
+    """The guard: −(stage-2 loss) of a network on fixed crops of ``scenes`` (higher is better)."""
+    response = parse_response(config.response)
+    rng = np.random.default_rng(GUARD_SEED)
+    batch = sample_batch(scenes, GUARD_CROPS, config.crop, rng, response, reference_noise=False,
+                         generator=torch.Generator().manual_seed(GUARD_SEED))
+    structure = StructureLoss()
+
+    @torch.no_grad()
+    def score(net: nn.Module) -> float:
+        net.eval()
+        device = next(net.parameters()).device
+        moved = {k: v.to(device) for k, v in batch.items()}
+        pred = net(moved["frames"], moved["aligned"], moved.get("guide"))
+        loss, _ = stage2_loss(pred, moved["y_color"], moved["y_stru"], structure.to(device))
+        return -float(loss)
+
+    return score
+
+
+def _structure_marker(work: Workdir) -> Path:
+    return work.root / "finetune-structure.sha256"
+
+
+def prepare_structure(dataset: Path, work: Workdir, init: Path, config: TrainConfig, color: ColorConfig,
+                      device: torch.device, dist: Distributed, resume: bool, force: bool, on_step=None,
+                      on_event: Event | None = None) -> None:
+    """Y_stru for every scene: from the stage-1 weights shipped beside ``init`` when there are
+    some (no stage-1 training), else stage 1 trained as usual."""
+    shipped = structure_beside(init)
+    if not shipped.is_file():
+        if on_event and dist.is_main:
+            on_event(f"stage 1: no {shipped.name} beside the init weights, training it")
+        train_structure(dataset, work, config, color, device, dist, resume=resume, force=force,
+                        on_step=on_step, on_event=on_event)
+        return
+    scenes = find_scenes(dataset)
+    if dist.is_main:
+        ensure_color(dataset, work, color, on_event)
+        digest = hashlib.sha256(shipped.read_bytes()).hexdigest()
+        marker = _structure_marker(work)
+        if not marker.is_file() or marker.read_text().strip() != digest:  # Y_stru of other stage-1 weights
+            for scene in scenes:
+                (work.scene(scene.name).folder / STRU_FILE).unlink(missing_ok=True)
+        net, _ = load_weights(shipped)
+        missing = [s for s in scenes if not (work.scene(s.name).folder / STRU_FILE).is_file()]
+        if on_event and missing:
+            on_event(f"stage 1: reusing {shipped.name} for Y_stru of {len(missing)} brackets")
+        write_structure_component(net.to(device), missing, work, config, device, on_event)
+        marker.write_text(digest + "\n")
+    if dist.world > 1:
+        torch.distributed.barrier()
+
+
+def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, color: ColorConfig,
+              device: torch.device, dist: Distributed, output: Path, resume: bool = False, force: bool = False,
+              on_step=None, on_event: Event | None = None) -> FineTuneResult:
+    """Fine-tune ``init`` on the brackets of ``dataset`` (never their ground truth) and write
+    ``output``: the best weights the guard saw, or the start when nothing beat it."""
+    meta = read_weights_metadata(init)
+    if meta["network"] != config.network:
+        raise UsageError(f"--init holds a {meta['network']} network, not {config.network}", init)
+    config = replace(config, net_config=meta["config"])
+    start_net, _ = load_weights(init)
+    checkpoint = work.root / "finetune.ckpt"
+    if checkpoint.is_file() and not resume and not force:
+        raise UsageError("a checkpoint of an unfinished fine-tuning run exists: pass --resume to continue it "
+                         "or --force to start over", checkpoint)
+    if checkpoint.is_file() and force and not resume:
+        checkpoint.unlink()
+    prepare_structure(dataset, work, init, config, color, device, dist, resume, force, None, on_event)
+    names = [s.name for s in find_scenes(dataset)]
+    trained_on, held_out = split_held_out(names)
+    by_name = {s.name: s for s in find_scenes(dataset)}
+    train_mem = load_scenes([by_name[n] for n in trained_on], work, need_stru=True)
+    held_mem = train_mem if held_out == trained_on else load_scenes([by_name[n] for n in held_out], work,
+                                                                     need_stru=True)
+    guard = guard_score(held_mem, config)
+    result = run_stage("reconstruct", train_mem, config, checkpoint, resume=resume and checkpoint.is_file(),
+                       validate=guard, on_step=on_step, device=device, dist=dist,
+                       init=start_net.state_dict(), keep_best=True)
+    start_loss = -next(h["val_psnr_mu"] for h in result.history if h["step"] == 0)
+    best_loss = -float(result.best_score)
+    improved = bool(result.best_step) and best_loss < start_loss * (1 - GUARD_MARGIN)
+    if dist.is_main:
+        net = result.net if improved else start_net
+        info = {"stage": "finetune", "init": str(init), "steps": config.steps, "config": config.to_dict(),
+                "history": result.history, "kept_start": not improved, "held_out": held_out,
+                "scenes": len(names), "dataset": str(dataset)}
+        save_weights(output, net, config.network, info)
+        checkpoint.unlink(missing_ok=True)
+    if dist.world > 1:
+        torch.distributed.barrier()
+    return FineTuneResult(improved=improved, start_loss=start_loss, best_loss=best_loss if improved else start_loss,
+                          best_step=int(result.best_step or 0) if improved else 0, held_out=held_out,
+                          trained_on=trained_on, seconds=result.seconds)
