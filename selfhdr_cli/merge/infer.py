@@ -43,22 +43,23 @@ class TileConfig:
 def _inputs(ldr: np.ndarray, times: np.ndarray, response: CameraResponse, ys: slice, xs: slice,
             pad: tuple[int, int], device: torch.device) -> torch.Tensor:
     """(1, 3, 6, h + ph, w + pw) [H_k, I_k] of a crop, padded to the network's stride by reflection
-    (as ``F.pad(mode="reflect")``), built in place: one copy of the crop, not three."""
-    crops = [torch.from_numpy(frame[ys, xs]).permute(2, 0, 1) for frame in ldr]  # views
-    h, w = crops[0].shape[-2:]
-    x = torch.empty((1, len(crops), 6, h + pad[0], w + pad[1]), dtype=torch.float32)
-    for k, crop in enumerate(crops):
-        x[0, k, 3:, :h, :w] = crop
+    (as ``F.pad(mode="reflect")``), built in place: one copy of the crop, not three. The frames
+    may be read-only (memory-mapped): they are only read."""
+    h, w = ldr[0][ys, xs].shape[:2]
+    x = torch.empty((1, len(ldr), 6, h + pad[0], w + pad[1]), dtype=torch.float32)
+    view = x.numpy()
+    for k, frame in enumerate(ldr):
+        view[0, k, 3:, :h, :w] = np.moveaxis(frame[ys, xs], -1, 0)
         x[0, k, :3, :h, :w] = response.to_linear_tensor(x[0, k, 3:, :h, :w]) / float(times[k])
     return _reflect_fill(x, h, w).to(device)
 
 
 def _guide_input(guide: np.ndarray, ys: slice, xs: slice, pad: tuple[int, int], device: torch.device) -> torch.Tensor:
     """(1, 4, h + ph, w + pw) Y_color and the gate of a crop, padded like the frames."""
-    crop = torch.from_numpy(guide[ys, xs]).permute(2, 0, 1)
-    h, w = crop.shape[-2:]
-    x = torch.empty((1, crop.shape[0], h + pad[0], w + pad[1]), dtype=torch.float32)
-    x[0, :, :h, :w] = crop
+    crop = guide[ys, xs]
+    h, w = crop.shape[:2]
+    x = torch.empty((1, crop.shape[2], h + pad[0], w + pad[1]), dtype=torch.float32)
+    x.numpy()[0, :, :h, :w] = np.moveaxis(crop, -1, 0)
     return _reflect_fill(x, h, w).to(device)
 
 

@@ -152,6 +152,9 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
     result = run_stage("reconstruct", train_mem, config, checkpoint, resume=resume and checkpoint.is_file(),
                        validate=guard, on_step=on_step, device=device, dist=dist,
                        init=start_net.state_dict(), keep_best=True)
+    if not dist.is_main:  # the guard runs on the main process only; it decides and writes
+        torch.distributed.barrier()
+        return FineTuneResult(False, float("nan"), float("nan"), 0, held_out, trained_on, result.seconds)
     start_loss = -next(h["val_psnr_mu"] for h in result.history if h["step"] == 0)
     best_loss = -float(result.best_score)
     improved = bool(result.best_step) and best_loss < start_loss * (1 - GUARD_MARGIN)

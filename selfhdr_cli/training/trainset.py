@@ -8,13 +8,16 @@ exposure order (short, reference, long).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from selfhdr_cli.errors import UsageError
+from selfhdr_cli.io.atomic import atomic_path, write_bytes_atomic
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.bracket import load_bracket, three_frames
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -33,31 +36,63 @@ class TrainScene:
     ground_truth: np.ndarray | None = None  # only for the supervised upper bound
 
 
+ARRAYS_FOLDER = "arrays"  # in each scene's cache: memory-mapped copies of the training arrays
+
+
 def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool,
                      ground_truth: Path | None = None) -> TrainScene:
     """Load one scene: frames (exposures from the scene's metadata) and its cache.
 
+    The arrays are memory-mapped ``.npy`` copies kept in the cache (``ARRAYS_FOLDER``), made on
+    first use and remade when a source changes: training takes crops, so only the pages under
+    them are read, and twenty 12 MP scenes train in the memory of a few crops rather than 24 GB.
     ``ground_truth`` is read only when given: the supervised baseline, never SelfHDR.
     """
-    bracket = load_bracket(frames)
-    _, aligned, meta = cache.load()
-    pick = three_frames(len(bracket), int(meta["reference"]))
+    meta = json.loads(cache.meta.read_text())
+    pick = three_frames(len(meta["frames"]), int(meta["reference"]))
+    folder = cache.folder / ARRAYS_FOLDER
+
+    def unaligned() -> np.ndarray:
+        bracket = load_bracket(frames)
+        return np.stack([bracket.frames[i] for i in pick])
+
     stru = None
     if need_stru:
         path = cache.folder / STRU_FILE
         if not path.is_file():
             raise UsageError("no Y_stru for this scene: run train-structure first", cache.folder)
-        stru = read_hdr_image(path)
+        stru = _mapped(folder, "y_stru", [path], lambda: read_hdr_image(path))
     return TrainScene(
         name=cache.folder.name,
-        frames=np.stack([bracket.frames[i] for i in pick]),
-        aligned=np.stack([aligned[i] for i in pick]),
-        times=np.asarray([bracket.relative_times[i] for i in pick], dtype=np.float32),
-        y_color=read_hdr_image(cache.y_color),
-        gate=cache.load_gate(),
+        frames=_mapped(folder, "frames", [cache.meta, *frames], unaligned),
+        aligned=_mapped(folder, "aligned", [cache.aligned(i) for i in pick],
+                        lambda: np.stack([read_hdr_image(cache.aligned(i)) for i in pick])),
+        times=np.asarray([meta["relative_times"][i] for i in pick], dtype=np.float32),
+        y_color=_mapped(folder, "y_color", [cache.y_color], lambda: read_hdr_image(cache.y_color)),
+        gate=_mapped(folder, "gate", [cache.gate], cache.load_gate),
         y_stru=stru,
         ground_truth=read_hdr_image(ground_truth) if ground_truth is not None else None,
     )
+
+
+def _mapped(folder: Path, name: str, sources: list[Path], make: Callable[[], np.ndarray]) -> np.ndarray:
+    """``make()`` saved once as ``folder/name.npy`` and memory-mapped read-only; remade when a
+    source file's size or modification time changed since."""
+    key = [[Path(p).name, Path(p).stat().st_size, Path(p).stat().st_mtime_ns] for p in sources]
+    array_path, key_path = folder / f"{name}.npy", folder / f"{name}.key.json"
+    try:
+        if json.loads(key_path.read_text()) == key:
+            return np.load(array_path, mmap_mode="r")
+    except (OSError, ValueError):
+        pass
+    folder.mkdir(exist_ok=True)
+    array = np.ascontiguousarray(make(), dtype=np.float32)
+    with atomic_path(array_path) as tmp:
+        with open(tmp, "wb") as fh:  # np.save on a path would append .npy to the temporary name
+            np.save(fh, array)
+    del array
+    write_bytes_atomic(key_path, json.dumps(key).encode())
+    return np.load(array_path, mmap_mode="r")
 
 
 REFERENCE_NOISE_SIGMA = 0.5 / 255.0  # SPEC §4
