@@ -93,3 +93,16 @@ def test_calibrate_refuses_what_it_cannot_use(tmp_path):
     bad.write_text("{}")
     r = runner.invoke(app, ["merge", *map(str, paths), "-o", str(tmp_path / "o.exr"), "--crf", str(bad)])
     assert r.exit_code == 1 and "not a response file" in r.stderr
+
+
+def test_calibrate_refuses_a_flat_fit_and_few_levels(tmp_path):
+    frames, _, _ = filmic_bracket(3)
+    paths = write_bracket(tmp_path / "s", frames, bits=8, names=("a.png", "b.png", "c.png"), exposure_txt=False)
+    r = runner.invoke(app, ["calibrate", *map(str, paths), "--ev", "4,2,0", "-o", str(tmp_path / "rev.json")])
+    assert r.exit_code == 2 and "flat" in r.stderr and not (tmp_path / "rev.json").exists()
+    r = runner.invoke(app, ["calibrate", *map(str, paths), "--ev", "0,2,4", "--levels", "1", "-o", str(tmp_path / "x.json")])
+    assert r.exit_code == 2 and "at least 16 levels" in r.stderr
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000)
+    r = runner.invoke(app, ["merge", *map(str, paths), "--ev", "0,2,4", "--crf", str(deep), "-o", str(tmp_path / "o.exr")])
+    assert r.exit_code == 1 and "nested too deeply" in r.stderr

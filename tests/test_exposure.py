@@ -7,7 +7,7 @@ import pytest
 import tifffile
 from PIL import Image, TiffImagePlugin
 
-from selfhdr_cli.errors import UsageError
+from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.exposure import exif_exposure_time, parse_ev, parse_exposure_times, resolve_exposures
 
 
@@ -93,8 +93,18 @@ def test_exposure_file_in_order_or_by_name(tmp_path):
     named.write_text("c.tif 1/4\na.tif 1/60\nb.tif 1/15\n")
     np.testing.assert_allclose(resolve_exposures(paths, exposures=str(named)).times, [1 / 60, 1 / 15, 0.25])
     named.write_text("a.tif 1/60\nb.tif 1/15\n")
-    with pytest.raises(UsageError, match="no time for c.tif"):
+    with pytest.raises(InputFileError, match="no time for c.tif"):  # the file is at fault: exit 1, naming it
         resolve_exposures(paths, exposures=str(named))
+    named.write_text("\ufeffa.tif 1/60\nb.tif 1/15\nc.tif 1/4\nb.tif 1/8\n")  # a BOM, and b twice
+    with pytest.raises(InputFileError, match="b.tif is listed twice"):
+        resolve_exposures(paths, exposures=str(named))
+    plain.write_text("1/60\n1/15\n")
+    with pytest.raises(InputFileError, match="2 times for 3 frames"):
+        resolve_exposures(paths, exposures=str(plain))
+    with pytest.raises(UsageError, match="no such exposure file"):
+        resolve_exposures(paths, exposures=str(tmp_path / "nope.txt"))
+    with pytest.raises(UsageError, match="not an exposure time"):
+        resolve_exposures(paths, exposures="1e300,4e300,1.6e301")
     assert resolve_exposures(paths, exposures="auto") is None
 
 

@@ -267,6 +267,8 @@ def test_a_note_says_which_source_won_when_exif_disagrees(tmp_path, scene):
 def test_exposure_span_is_bounded(tmp_path, scene):
     r = runner.invoke(app, ["merge", "-m", "color", *map(str, scene), "--exposures", "1e-300,1,1e300",
                             "-o", str(tmp_path / "o.exr")])
+    one_line(r, 2, "1e-300 s is not an exposure time")
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, scene), "--ev", "-40,0,40", "-o", str(tmp_path / "o.exr")])
     one_line(r, 2, "span", "40 EV")
 
 
@@ -482,3 +484,44 @@ def test_info_shows_16_bit_png_and_whole_paths(tmp_path):
     assert info["bit_depth"] == ["uint16"] * 3 and info["frames"] == [str(p) for p in paths]
     table = runner.invoke(app, ["info", *map(str, paths), "--ev", "-2,0,2"]).stdout
     assert "frame_0.png" in table.replace("\n", "").replace("│", "").replace(" ", "")
+
+
+def test_an_output_never_replaces_an_input_frame(tmp_path, scene):
+    """Even with --force: float TIFF outputs made a frame a possible output name."""
+    before = scene[0].read_bytes()
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, scene), "-o", str(scene[0].with_suffix(".tif")),
+                            "--force"])
+    one_line(r, 2, "the output is one of the input frames")
+    assert scene[0].read_bytes() == before
+    shoot = tmp_path / "shoot"
+    write_bracket(shoot / "a_1", _frames(scene), names=("a_1.tif", "a_2.tif", "a_3.tif"))
+    r = runner.invoke(app, ["merge", "-m", "color", "--batch", str(shoot), "-o", str(shoot / "a_1"),
+                            "--pattern", "{name}.tif", "--json"])
+    assert r.exit_code == 1 and json.loads(r.stdout)["failed"] == 1  # not "skipped" as a previous output
+    assert "one of the input frames" in r.stderr
+
+
+def test_batch_patterns_are_checked_before_any_merge(tmp_path, scene):
+    shoot = tmp_path / "shoot"
+    write_bracket(shoot / "b0", _frames(scene))
+    for pattern, needle in (("{name}", "HDR type"), ("{name}.png", "HDR type"), ("{name!r}.exr", "plain {name}"),
+                            ("{name:>300}.exr", "plain {name}")):
+        r = runner.invoke(app, ["merge", "-m", "color", "--batch", str(shoot), "-o", str(tmp_path / "out"),
+                                "--pattern", pattern])
+        one_line(r, 2, needle)
+
+
+def test_raw_decoder_messages_stay_one_line(tmp_path):
+    import subprocess as sp
+
+    from test_raw import write_dng
+
+    rng = np.random.default_rng(0)
+    paths = [write_dng(tmp_path / f"{k}.dng", np.full((64, 96, 3), 0.05 * 4 ** k), 1 / 250 * 4 ** k, rng)
+             for k in range(3)]
+    trunc = tmp_path / "trunc.dng"
+    trunc.write_bytes(paths[0].read_bytes()[:3000])
+    r = sp.run([sys.executable, "-m", "selfhdr_cli", "merge", "-m", "color", str(trunc), *map(str, paths[1:]),
+                "-o", str(tmp_path / "o.exr")], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("selfhdr: error:"), r.stderr
+    assert "b'" not in r.stderr

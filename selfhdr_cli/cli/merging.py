@@ -120,7 +120,8 @@ def merge(
                                        "[bold]camera[/]'s own RGB."),
     trust_exposures: bool = typer.Option(False, "--trust-exposures",
                                          help="Merge with the given exposures even where the pixels contradict "
-                                              "them by more than a stop (checked by default)."),
+                                              "them (checked by default: the order, and the spacing relative to "
+                                              "the camera response)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be merged, and merge nothing."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
@@ -274,7 +275,7 @@ def info(
 
 @app.command("tonemap")
 def tonemap_cmd(
-    source: Path = typer.Argument(..., help="HDR image (.exr or .hdr).", show_default=False),
+    source: Path = typer.Argument(..., help="HDR image (.exr, .hdr or float .tif).", show_default=False),
     output: Path = typer.Argument(..., help="8-bit PNG to write.", show_default=False),
     operator: Tonemap = typer.Option(Tonemap.reinhard, "--op", help="reinhard (Reinhard 2002 global), mu-law, gamma."),
     stops: float = typer.Option(0.0, "--exposure", help="Extra exposure in stops on top of the automatic one."),
@@ -319,6 +320,7 @@ def calibrate(
     try:
         from selfhdr_cli.io.atomic import check_output_path, write_bytes_atomic
         from selfhdr_cli.io.dataset import scene_frames
+        from selfhdr_cli.io.raw import is_raw
         from selfhdr_cli.merge.bracket import load_bracket
         from selfhdr_cli.merge.snr import code_bits
         from selfhdr_cli.radiometry.calibration import calibrate_debevec
@@ -331,6 +333,10 @@ def calibrate(
         if folders and (exposures or ev):
             raise UsageError("--exposures/--ev apply to one bracket of frames; folders carry their own")
         brackets = [load_bracket(g, exposures=exposures, ev=ev, trust_exposures=True) for g in groups]
+        if 0 < levels < 16:
+            raise UsageError(f"--levels {levels}: a response table needs at least 16 levels (0: automatic)")
+        if any(is_raw(p) for b in brackets for p in b.paths):
+            raise UsageError("RAW frames are linear: there is no response to calibrate")
         if levels == 0:
             levels = 256 if code_bits([f for b in brackets for f in b.frames]) == 8 else 1024
         with err.status("calibrating…"):

@@ -275,6 +275,8 @@ def _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, l
             trained_colour_merge(meta), device, threads, None, 0, None, None,
             recipe=trained.get("recipe", "paper"))
         out = output if output is not None else work_dir.root / "selfhdr-finetuned.safetensors"
+        if out.resolve() == init_path.resolve():
+            raise UsageError("-o is the --init weights: fine-tuning writes a new file", out)
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))
         with _train_progress() as progress:

@@ -23,6 +23,7 @@ from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.frames import frame_files
 
 EXPOSURE_TXT = "exposure.txt"
+MIN_SECONDS, MAX_SECONDS = 1e-7, 1e5  # what a camera can expose: beyond, float32 radiance overflows
 MAX_SPAN_EV = 40  # longest / shortest exposure of one bracket, in stops: beyond, float32 radiance overflows
 
 
@@ -197,6 +198,8 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
         return None
     if exposures is not None and Path(exposures).is_file():
         result = Exposures(np.asarray(read_exposure_file(Path(exposures), paths)), True, str(exposures))
+    elif exposures is not None and (Path(exposures).suffix or "/" in exposures) and not any(c in exposures for c in ","):
+        raise UsageError("no such exposure file (or give the times inline: 1/60,1/15,1/4)", exposures)
     elif exposures is not None:
         result = Exposures(np.asarray(parse_exposure_times(exposures)), True, "--exposures")
     elif ev is not None:
@@ -218,24 +221,32 @@ def read_exposure_file(path: Path, frames: Sequence[Path]) -> list[float]:
     the frames are given, or ``name time`` pairs matched to the frames by file name; blank lines
     and ``#`` comments are skipped."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: editors that start with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise InputFileError(f"cannot read exposure file ({exc.__class__.__name__})", path) from None
     rows = [line.split("#", 1)[0].split() for line in lines]
     rows = [r for r in rows if r]
     if not rows:
         raise InputFileError("exposure file is empty", path)
-    if all(len(r) == 1 for r in rows):
-        return parse_exposure_times(",".join(r[0] for r in rows))
-    if not all(len(r) == 2 for r in rows):
-        raise InputFileError("expected one time per line, or 'name time' pairs", path)
-    by_name = {}
-    for name, time_text in rows:
-        by_name[Path(name).name] = parse_exposure_times(time_text)[0]
-    missing = [f for f in frames if Path(f).name not in by_name]
-    if missing:
-        raise UsageError(f"no time for {Path(missing[0]).name} in the exposure file", path)
-    return [by_name[Path(f).name] for f in frames]
+    try:
+        if all(len(r) == 1 for r in rows):
+            times = parse_exposure_times(",".join(r[0] for r in rows))
+            if len(times) != len(frames):
+                raise UsageError(f"{len(times)} times for {len(frames)} frames")
+            return times
+        if not all(len(r) == 2 for r in rows):
+            raise UsageError("expected one time per line, or 'name time' pairs")
+        by_name: dict[str, float] = {}
+        for name, time_text in rows:
+            if Path(name).name in by_name:
+                raise UsageError(f"{Path(name).name} is listed twice")
+            by_name[Path(name).name] = parse_exposure_times(time_text)[0]
+        missing = [f for f in frames if Path(f).name not in by_name]
+        if missing:
+            raise UsageError(f"no time for {Path(missing[0]).name}")
+        return [by_name[Path(f).name] for f in frames]
+    except UsageError as exc:  # the file's content is at fault: a file error, naming it
+        raise InputFileError(exc.problem.replace("--exposures: ", ""), path) from None
 
 
 DISAGREEMENT_STOPS = 1 / 3  # sources whose relative exposures differ by more than this disagree
@@ -265,6 +276,10 @@ def validate_exposures(exposures: Exposures, paths: Sequence[Path]) -> None:
         raise UsageError(f"{exposures.source} gives {len(times)} exposures for {len(paths)} frames")
     if not np.all(np.isfinite(times)) or np.any(times <= 0):
         raise UsageError(f"{exposures.source}: exposure times must be positive")
+    if exposures.absolute and (times.min() < MIN_SECONDS or times.max() > MAX_SECONDS):
+        bad = times.min() if times.min() < MIN_SECONDS else times.max()
+        raise UsageError(f"{exposures.source}: {bad:g} s is not an exposure time (between {MIN_SECONDS:g} and "
+                         f"{MAX_SECONDS:g} s)")
     span = float(np.log2(times.max()) - np.log2(times.min()))  # in logs: 1e300 / 1e-300 overflows
     if not span <= MAX_SPAN_EV:
         raise UsageError(f"{exposures.source}: the exposures span {span:.0f} EV; a bracket spans at most "

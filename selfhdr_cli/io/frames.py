@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import imageio.v3 as iio
@@ -28,6 +25,7 @@ import numpy as np
 import tifffile
 
 from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.native import native_stderr_silenced
 from selfhdr_cli.io.raw import RAW_SUFFIXES, RawOptions, raw_size, read_raw
 
 DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: far above any camera, far below a bomb
@@ -110,26 +108,6 @@ def _png_size(path: Path) -> tuple[int, int]:
     return height, width
 
 
-@contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Mute C-level stderr: libpng and OpenCV print their own lines on corrupt files,
-    which would break the one-line error contract; the failure is reported by us."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
     return text[:120]
@@ -198,7 +176,7 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions =
             raw = _read_tiff(path)
         else:
             buf = np.fromfile(path, dtype=np.uint8)
-            with _native_stderr_silenced():
+            with native_stderr_silenced():
                 raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
             if raw is None:
                 raise ValueError("decoder returned nothing")
@@ -229,7 +207,7 @@ def _read_tiff(path: Path) -> np.ndarray:
         if feature is None:
             raise
         try:  # libtiff (through imagecodecs) knows some old variants that tifffile does not
-            with _native_stderr_silenced():
+            with native_stderr_silenced():
                 return imagecodecs.tiff_decode(path.read_bytes())
         except Exception:
             raise InputFileError(f"valid TIFF, but it uses a feature this tool cannot decode ({feature})",

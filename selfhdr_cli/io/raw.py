@@ -18,6 +18,7 @@ import numpy as np
 import rawpy
 
 from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.native import native_stderr_silenced
 
 RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2")
 # RAW frames are handed on encoded with g⁻¹(L) = L^(1/RAW_GAMMA): the default --crf's inverse
@@ -50,7 +51,7 @@ def is_raw(path: str | Path) -> bool:
 def raw_size(path: Path) -> tuple[int, int]:
     """(height, width) of the developed image, from the file's metadata (nothing is demosaiced)."""
     try:
-        with rawpy.imread(str(path)) as raw:
+        with native_stderr_silenced(), rawpy.imread(str(path)) as raw:
             sizes = raw.sizes
     except Exception as exc:
         raise InputFileError(f"not a readable RAW file ({_reason(exc)})", path) from None
@@ -65,7 +66,7 @@ def raw_size(path: Path) -> tuple[int, int]:
 def read_raw(path: Path, options: RawOptions = RawOptions()) -> np.ndarray:
     """Develop a RAW frame: float32 (H, W, 3) RGB in [0, 1], linear values encoded as L^(1/RAW_GAMMA)."""
     try:
-        with rawpy.imread(str(path)) as raw:
+        with native_stderr_silenced(), rawpy.imread(str(path)) as raw:
             developed = raw.postprocess(
                 gamma=(1, 1), no_auto_bright=True, output_bps=16,
                 use_camera_wb=options.white_balance == "camera",
@@ -78,5 +79,8 @@ def read_raw(path: Path, options: RawOptions = RawOptions()) -> np.ndarray:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    message = exc.args[0] if exc.args else ""
+    if isinstance(message, bytes):  # LibRaw's errors arrive as bytes
+        message = message.decode("utf-8", "replace")
+    text = str(message).strip().splitlines()[0] if str(message).strip() else exc.__class__.__name__
     return text[:120]

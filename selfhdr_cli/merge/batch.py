@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import string
 import sys
 import time
 import zlib
@@ -24,8 +25,9 @@ import exifread
 
 from selfhdr_cli.errors import SelfHDRError, UsageError
 from selfhdr_cli.io.frames import frame_files
+from selfhdr_cli.io.hdrfile import HDR_SUFFIXES
 from selfhdr_cli.merge.device import available_cores
-from selfhdr_cli.merge.files import BracketJob, JobResult, complete_preview, merge_to_files
+from selfhdr_cli.merge.files import BracketJob, JobResult, check_not_an_input, complete_preview, merge_to_files
 from selfhdr_cli.merge.method import MergeConfig
 
 
@@ -133,9 +135,14 @@ def plan_jobs(brackets: list[tuple[str, list[Path]]], out_dir: Path, pattern: st
     jobs, seen = [], set()
     for name, frames in brackets:
         try:
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(pattern) if f is not None]
+            if any(f != "name" or spec or conv for f, spec, conv in fields):
+                raise ValueError
             file_name = pattern.format(name=name)
         except (KeyError, IndexError, ValueError):
-            raise UsageError(f"--pattern {pattern!r}: only {{name}} may be used") from None
+            raise UsageError(f"--pattern {pattern!r}: only a plain {{name}} may be used") from None
+        if Path(file_name).suffix.lower() not in HDR_SUFFIXES:
+            raise UsageError(f"--pattern {pattern!r}: the output needs an HDR type ({', '.join(HDR_SUFFIXES)})")
         if not file_name or file_name in (".", "..") or "/" in file_name or "\\" in file_name:
             raise UsageError(f"--pattern {pattern!r} gives {file_name!r}: outputs must be file names inside "
                              "the output folder (no / or ..)")
@@ -160,6 +167,7 @@ def _run_one(args: tuple[BracketJob, MergeConfig]) -> JobResult:
     started = time.perf_counter()
     _BUSY = True
     try:
+        check_not_an_input(job)  # before the skip: an input frame is not a previous output
         # an output and its preview are one unit: the preview is written first, so an output
         # alone is complete unless previews were added since; a preview alone is an interrupted run's
         if job.output.exists() and not config.force:

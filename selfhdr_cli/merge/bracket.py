@@ -158,14 +158,14 @@ def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: 
             raise InputFileError(f"image is {w}x{h}: too small to merge (at least {MIN_SIDE} px a side)", p)
     info = resolve_exposures(paths, exposures=exposures, ev=ev)
     if info is None:
-        info = _estimated_exposures(paths, response)
+        info = _estimated_exposures(paths, response, asked=exposures is not None)
     order = np.argsort(info.times, kind="stable")
     sorted_paths = [paths[i] for i in order]
     return BracketPlan(paths=sorted_paths, times=info.times[order], reference=_choose_reference(reference, sorted_paths),
                        size=sizes[0], absolute=info.absolute, exposure_source=info.source, exposure_note=info.note)
 
 
-def _estimated_exposures(paths: list[Path], response: CameraResponse) -> Exposures:
+def _estimated_exposures(paths: list[Path], response: CameraResponse, asked: bool = False) -> Exposures:
     """Exposure times measured from the pixels (``radiometry.exposure_ratio.estimate_exposures``),
     with a note giving the fitted EVs; one line naming the frames when they cannot be."""
     frames = [read_ldr(p) for p in paths]
@@ -173,9 +173,9 @@ def _estimated_exposures(paths: list[Path], response: CameraResponse) -> Exposur
         times = estimate_exposures(frames, response)
     except ExposureEstimateError as exc:
         a, b, why = exc.args
-        raise UsageError(f"no exposure times (no --exposures/--ev, exposure.txt or EXIF), and they cannot be "
-                         f"estimated from the pixels: {paths[a].name} and {paths[b].name}: {why}; pass "
-                         "--exposures or --ev") from None
+        context = "--exposures auto" if asked else "no exposure times (no --exposures/--ev, exposure.txt or EXIF)"
+        raise UsageError(f"{context}: they cannot be estimated from the pixels: {paths[a].name} and "
+                         f"{paths[b].name}: {why}; pass the times with --exposures or --ev") from None
     del frames
     stops = np.log2(times / times.min())
     listing = ", ".join(f"{p.name} {e:+.2f}" for p, e in sorted(zip(paths, stops), key=lambda pe: pe[1]))

@@ -54,10 +54,20 @@ class JobResult:
         return asdict(self)
 
 
+def check_not_an_input(job: BracketJob) -> None:
+    """Refuse an output (or preview) that is one of the bracket's own frames: --force must never
+    turn an input into an output."""
+    frames = {os.path.realpath(f) for f in job.frames}  # realpath: a symlink loop is the frames' check's to report
+    for out in (job.output, job.preview):
+        if out is not None and os.path.realpath(out) in frames:
+            raise UsageError("the output is one of the input frames", out)
+
+
 def merge_to_files(job: BracketJob, config: MergeConfig,
                    progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
     started = time.perf_counter()
+    check_not_an_input(job)
     if config.half and job.output.suffix.lower() == ".hdr":
         raise UsageError("--half applies to .exr and .tif output (a .hdr file is always 8-bit RGBE)", job.output)
     check_output_path(job.output, config.force, HDR_SUFFIXES)

@@ -19,6 +19,7 @@ from selfhdr_cli.errors import UsageError
 
 SMOOTHNESS = 50.0      # λ for 256 levels (the paper's order of magnitude); scaled for finer tables
 MAX_SAMPLES = 1500     # pixel locations in the system, over all brackets
+FLAT_RATIO = 2.0       # any camera's linear value at 90 % of the levels is well above that at 10 %
 MIN_LINEAR = 1e-6      # the lowest level's linear value is pinned to 0; the next ones stay above this
 
 
@@ -68,6 +69,10 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
     for c in range(3):  # strictly increasing: the ends, weighted least, can dip
         linear[c, 1:] = np.maximum(linear[c, 1:], MIN_LINEAR)
         linear[c] = np.maximum.accumulate(linear[c]) + np.arange(levels) * 1e-9
+    low, high = int(0.1 * (levels - 1)), int(0.9 * (levels - 1))
+    if np.any(linear[:, high] < FLAT_RATIO * linear[:, low]):  # wrong exposures or identical frames fit a flat curve
+        raise UsageError("the fitted response is flat: the exposures given do not match the frames (order, spacing) "
+                         "or the frames do not differ; check them")
     return Calibration(curves=linear, levels=levels, samples=sum(z.shape[1] for z in codes), smoothness=smoothness)
 
 

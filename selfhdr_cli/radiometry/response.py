@@ -163,11 +163,16 @@ def read_response_file(path: str | Path) -> CameraResponse:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         curves = tuple(tuple(float(v) for v in data["curves"][c]) for c in ("r", "g", "b"))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise InputFileError(f"not a response file from 'selfhdr calibrate' ({exc.__class__.__name__})", path) from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        why = {"KeyError": "no curves r, g, b", "TypeError": "curves are not lists of numbers",
+               "RecursionError": "nested too deeply"}.get(exc.__class__.__name__, exc.__class__.__name__)
+        raise InputFileError(f"not a response file from 'selfhdr calibrate' ({why})", path) from None
     if len({len(c) for c in curves}) != 1:
         raise InputFileError("response curves of different lengths", path)
-    return CameraResponse(kind="table", curves=curves, source=str(path))
+    try:
+        return CameraResponse(kind="table", curves=curves, source=str(path))
+    except UsageError as exc:  # the file's content is at fault, not the command
+        raise InputFileError(exc.problem, path) from None
 
 
 def parse_response(text: str) -> CameraResponse:
