@@ -130,3 +130,17 @@ def test_shards_are_disjoint_and_cover_the_shoot(tmp_path, moving_scene):
     for bad in ("3/3", "x", "1/0"):
         r = runner.invoke(app, ["merge", "--batch", str(shoot), "-o", str(tmp_path / "o2"), "--shard", bad])
         assert r.exit_code == 2 and "--shard" in r.stderr
+
+
+@pytest.mark.parametrize("photometric, needle", [("palette", "palette"), ("separated", "CMYK")])
+def test_tiff_colour_models_that_are_not_light_are_refused(tmp_path, photometric, needle):
+    from selfhdr_cli.errors import InputFileError
+
+    path = tmp_path / "f.tif"
+    if photometric == "palette":
+        tifffile.imwrite(path, np.zeros((32, 32), np.uint8), photometric="palette",
+                         colormap=np.zeros((3, 256), np.uint16))
+    else:
+        tifffile.imwrite(path, np.zeros((32, 32, 4), np.uint8), photometric="separated")
+    with pytest.raises(InputFileError, match=needle):
+        read_ldr(path)

@@ -191,6 +191,9 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions =
     return _normalise(raw, path)
 
 
+UNSUPPORTED_PHOTOMETRIC = {3: "a palette", 5: "CMYK (separated)", 4: "a transparency mask"}
+
+
 def _read_tiff(path: Path) -> np.ndarray:
     """The first page of a TIFF, decompressed (LZW, Deflate, JPEG, ... through imagecodecs).
 
@@ -212,6 +215,9 @@ def _read_tiff(path: Path) -> np.ndarray:
         except Exception:
             raise InputFileError(f"valid TIFF, but it uses a feature this tool cannot decode ({feature})",
                                  path) from None
+    if int(photometric) in UNSUPPORTED_PHOTOMETRIC:  # indices or ink, not light: merging them would be wrong
+        raise InputFileError(f"valid TIFF, but its colour model is {UNSUPPORTED_PHOTOMETRIC[int(photometric)]}; "
+                             "convert it to RGB or grey", path)
     if raw.ndim == 3 and raw.shape[0] in (3, 4) and raw.shape[2] not in (1, 2, 3, 4):
         raw = np.moveaxis(raw, 0, -1)  # planar storage
     if int(photometric) == 0 and raw.dtype.kind == "u":  # MINISWHITE
