@@ -173,15 +173,9 @@ def test_init_refusals(tmp_path):
 
 
 def test_fine_tuning_under_torchrun(tmp_path):
-    import os
-    import subprocess
+    from test_train import torchrun_train
 
     data = make_dataset(tmp_path / "data", n=3)
     out = tmp_path / "ddp.safetensors"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "selfhdr_cli", "train", str(data), "--init", "default", "--preset", "tiny",
-                           "-o", str(out)], capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "distributed: 2 processes (gloo)" in proc.stderr
+    torchrun_train(data, out, "--init", "default")
     assert read_weights_metadata(out)["info"]["stage"] == "finetune"

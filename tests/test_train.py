@@ -205,15 +205,20 @@ def test_stage1_weights_trained_otherwise_are_refused_not_reused(tmp_path):
     assert r.exit_code == 2 and "scenes" in r.stderr
 
 
-def test_ddp_two_processes_gloo(tmp_path):
-    data = make_dataset(tmp_path / "data", n=2)
-    out = tmp_path / "ddp.safetensors"
+def torchrun_train(data: Path, out: Path, *extra: str) -> None:
+    """``selfhdr train`` under torchrun, 2 gloo processes on CPU; asserts it ran distributed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "selfhdr_cli", "train", str(data), "--preset", "tiny", "-o", str(out)],
+                           "-m", "selfhdr_cli", "train", str(data), "--preset", "tiny", *extra, "-o", str(out)],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "distributed: 2 processes (gloo)" in proc.stderr
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    data = make_dataset(tmp_path / "data", n=2)
+    out = tmp_path / "ddp.safetensors"
+    torchrun_train(data, out)
     net, meta = load_weights(out)
     assert meta["info"]["steps"] == 6
 

@@ -258,7 +258,7 @@ def _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, l
     try:
         from selfhdr_cli.io.atomic import check_output_path
         from selfhdr_cli.merge.infer import trained_alignment, trained_colour_merge
-        from selfhdr_cli.nets.weights import default_weights, resolve_weights
+        from selfhdr_cli.nets.weights import default_weights, read_weights_metadata, resolve_weights
         from selfhdr_cli.training.finetune import fine_tune
 
         if supervised:
@@ -266,7 +266,7 @@ def _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, l
         if colour_merge is not None or flow is not None or recipe != Recipe(DEFAULT_RECIPE):
             raise UsageError("with --init the colour merge, flow and recipe are those the weights were trained with")
         init_path = Path(default_weights() if init == "default" else init)
-        meta = read_meta(resolve_weights(str(init_path)))
+        meta = read_weights_metadata(resolve_weights(str(init_path)))
         trained = meta["info"].get("config") or {}
         alignment = trained_alignment(meta)
         chosen_preset = Preset.finetune if preset == Preset.cpu else preset
@@ -294,9 +294,3 @@ def _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, l
                           f"{result.start_loss:.5f}); kept the start → {out}", highlight=False)
     except SelfHDRError as exc:
         fail(exc)
-
-
-def read_meta(weights: str) -> dict:
-    from selfhdr_cli.nets.weights import read_weights_metadata
-
-    return read_weights_metadata(weights)

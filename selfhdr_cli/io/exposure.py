@@ -198,7 +198,7 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
         return None
     if exposures is not None and Path(exposures).is_file():
         result = Exposures(np.asarray(read_exposure_file(Path(exposures), paths)), True, str(exposures))
-    elif exposures is not None and (Path(exposures).suffix or "/" in exposures) and not any(c in exposures for c in ","):
+    elif exposures is not None and (Path(exposures).suffix or "/" in exposures) and "," not in exposures:
         raise UsageError("no such exposure file (or give the times inline: 1/60,1/15,1/4)", exposures)
     elif exposures is not None:
         result = Exposures(np.asarray(parse_exposure_times(exposures)), True, "--exposures")

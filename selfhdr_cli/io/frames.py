@@ -25,7 +25,7 @@ import numpy as np
 import tifffile
 
 from selfhdr_cli.errors import InputFileError, UsageError
-from selfhdr_cli.io.native import native_stderr_silenced
+from selfhdr_cli.io.native import decoder_reason, native_stderr_silenced
 from selfhdr_cli.io.raw import RAW_SUFFIXES, RawOptions, raw_size, read_raw
 
 DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: far above any camera, far below a bomb
@@ -85,7 +85,7 @@ def probe_size(path: Path) -> tuple[int, int]:
     except Exception as exc:  # any decoder failure means the header is unusable
         if "decompression bomb" in str(exc).lower():  # Pillow (under imageio) refuses JPEG headers over 179 MP
             raise InputFileError("JPEG image over 179 MP, too large to read safely", path) from None
-        raise InputFileError(f"not a readable {suffix[1:].upper()} image ({_reason(exc)})", path) from None
+        raise InputFileError(f"not a readable {suffix[1:].upper()} image ({decoder_reason(exc)})", path) from None
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -106,11 +106,6 @@ def _png_size(path: Path) -> tuple[int, int]:
     if width == 0 or height == 0:
         raise ValueError("zero width or height")
     return height, width
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    return text[:120]
 
 
 def _normalise(raw: np.ndarray, path: Path) -> np.ndarray:
@@ -185,7 +180,7 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions =
     except InputFileError:
         raise
     except Exception as exc:
-        raise InputFileError(f"corrupt or unreadable image ({_reason(exc)})", path) from None
+        raise InputFileError(f"corrupt or unreadable image ({decoder_reason(exc)})", path) from None
     if raw.shape[0] != height or raw.shape[1] != width:
         raise InputFileError("decoded size differs from the header", path)
     return _normalise(raw, path)
@@ -228,7 +223,7 @@ def _read_tiff(path: Path) -> np.ndarray:
 def _unsupported_feature(exc: Exception) -> str | None:
     """The unsupported feature a tifffile error names (a codec, a sample format), or None when
     the error is about a damaged file."""
-    text = _reason(exc)
+    text = decoder_reason(exc)
     lowered = text.lower()
     if isinstance(exc, NotImplementedError) or "requires" in lowered or "not supported" in lowered \
             or "unsupported" in lowered or "compression" in lowered:

@@ -29,6 +29,12 @@ def _clean(image: np.ndarray) -> np.ndarray:
     return img
 
 
+def check_half(path: str | Path, half: bool) -> None:
+    """Refuse ``half`` for an output type without float16 (``.hdr`` is always 8-bit RGBE)."""
+    if half and Path(path).suffix.lower() == ".hdr":
+        raise UsageError("--half applies to .exr and .tif output (a .hdr file is always 8-bit RGBE)", path)
+
+
 def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False, force: bool = True) -> None:
     """Write linear HDR to ``.hdr`` (Radiance RGBE) or ``.exr`` (float32, or float16 with ``half``), atomically;
     without ``force`` the file must not exist when it is put in place (``atomic_path``).
@@ -38,8 +44,7 @@ def write_hdr_image(path: str | Path, image: np.ndarray, half: bool = False, for
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if half and suffix == ".hdr":
-        raise UsageError("--half applies to .exr and .tif output (a .hdr file is always 8-bit RGBE)", path)
+    check_half(path, half)
     img = _clean(image)
     if suffix == ".hdr":
         ok, buf = cv2.imencode(".hdr", img[:, :, ::-1].copy())

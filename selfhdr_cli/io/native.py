@@ -1,5 +1,6 @@
-"""Silencing what native decoders print: libpng, OpenCV and LibRaw write their own lines on
-corrupt files, which would break the one-line error contract; the failure is reported by us."""
+"""What native decoders say, kept to one line: libpng, OpenCV and LibRaw write their own lines on
+corrupt files, which would break the one-line error contract (silenced here), and their
+exceptions carry messages of many shapes (``decoder_reason`` turns them into one line)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def decoder_reason(exc: BaseException) -> str:
+    """A decoder exception's message as one short line: its first line, at most 120 characters;
+    bytes messages (LibRaw's) decoded; the exception's name when it says nothing."""
+    message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], bytes) else None
+    text = message.decode("utf-8", "replace") if message is not None else str(exc)
+    text = text.strip()
+    return (text.splitlines()[0] if text else exc.__class__.__name__)[:120]

@@ -18,7 +18,7 @@ import numpy as np
 import rawpy
 
 from selfhdr_cli.errors import InputFileError, UsageError
-from selfhdr_cli.io.native import native_stderr_silenced
+from selfhdr_cli.io.native import decoder_reason, native_stderr_silenced
 
 RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2")
 # RAW frames are handed on encoded with g⁻¹(L) = L^(1/RAW_GAMMA): the default --crf's inverse
@@ -54,7 +54,7 @@ def raw_size(path: Path) -> tuple[int, int]:
         with native_stderr_silenced(), rawpy.imread(str(path)) as raw:
             sizes = raw.sizes
     except Exception as exc:
-        raise InputFileError(f"not a readable RAW file ({_reason(exc)})", path) from None
+        raise InputFileError(f"not a readable RAW file ({decoder_reason(exc)})", path) from None
     height, width = int(sizes.height), int(sizes.width)
     if sizes.flip in (5, 6):  # rotated by 90°: the developed image is transposed
         height, width = width, height
@@ -73,14 +73,6 @@ def read_raw(path: Path, options: RawOptions = RawOptions()) -> np.ndarray:
                 user_wb=[1.0, 1.0, 1.0, 1.0] if options.white_balance == "none" else None,
                 output_color=rawpy.ColorSpace.sRGB if options.space == "srgb" else rawpy.ColorSpace.raw)
     except Exception as exc:
-        raise InputFileError(f"corrupt or unreadable RAW file ({_reason(exc)})", path) from None
+        raise InputFileError(f"corrupt or unreadable RAW file ({decoder_reason(exc)})", path) from None
     linear = developed.astype(np.float32) / np.float32(65535.0)
     return np.ascontiguousarray(np.power(linear, np.float32(1.0 / RAW_GAMMA)))
-
-
-def _reason(exc: Exception) -> str:
-    message = exc.args[0] if exc.args else ""
-    if isinstance(message, bytes):  # LibRaw's errors arrive as bytes
-        message = message.decode("utf-8", "replace")
-    text = str(message).strip().splitlines()[0] if str(message).strip() else exc.__class__.__name__
-    return text[:120]

@@ -14,7 +14,7 @@ from typing import Callable
 
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.atomic import check_output_path
-from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, read_hdr_image, write_hdr_image, write_png
+from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, check_half, read_hdr_image, write_hdr_image, write_png
 from selfhdr_cli.merge.bracket import decode_plan, plan_bracket, three_frames
 from selfhdr_cli.merge.memory import check_memory
 from selfhdr_cli.merge.method import MergeConfig, check_units, merge_bracket
@@ -68,8 +68,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
     started = time.perf_counter()
     check_not_an_input(job)
-    if config.half and job.output.suffix.lower() == ".hdr":
-        raise UsageError("--half applies to .exr and .tif output (a .hdr file is always 8-bit RGBE)", job.output)
+    check_half(job.output, config.half)  # before the work, not at the write
     check_output_path(job.output, config.force, HDR_SUFFIXES)
     if job.preview is not None:
         check_output_path(job.preview, config.force, (".png",))

@@ -27,22 +27,28 @@ def available_bytes() -> int | None:
     """Memory this process may still use: the smaller of what the system has free (MemAvailable
     plus free swap) and what its address-space limit leaves; None when neither is known."""
     limits = []
-    try:
-        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
-        free_kb = int(info["MemAvailable"].split()[0]) + int(info.get("SwapFree", "0 kB").split()[0])
-        limits.append(free_kb * 1024)
-    except (OSError, KeyError, ValueError):
-        pass
+    meminfo = _proc_kib("/proc/meminfo")
+    if "MemAvailable" in meminfo:
+        limits.append((meminfo["MemAvailable"] + meminfo.get("SwapFree", 0)) * 1024)
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft != resource.RLIM_INFINITY:
-        try:
-            status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
-                          if ":" in line)
-            used = int(status["VmSize"].split()[0]) * 1024
-        except (OSError, KeyError, ValueError):
-            used = 0
-        limits.append(max(0, soft - used))
+        limits.append(max(0, soft - _proc_kib("/proc/self/status").get("VmSize", 0) * 1024))
     return min(limits) if limits else None
+
+
+def _proc_kib(path: str) -> dict[str, int]:
+    """The ``Name: N kB`` fields of a /proc file, in KiB; empty where the file cannot be read."""
+    fields = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return fields
+    for line in lines:
+        name, _, value = line.partition(":")
+        parts = value.split()
+        if parts and parts[0].isdigit():
+            fields[name] = int(parts[0])
+    return fields
 
 
 def check_memory(plan, config) -> None:

@@ -26,12 +26,19 @@ from torch import nn
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.dataset import find_scenes
 from selfhdr_cli.merge.colour import ColorConfig
-from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
+from selfhdr_cli.nets.weights import load_weights, save_weights
 from selfhdr_cli.radiometry.response import parse_response
 from selfhdr_cli.training.caches import STRU_FILE
 from selfhdr_cli.training.loop import Distributed, TrainConfig, run_stage
 from selfhdr_cli.training.losses import StructureLoss, stage2_loss
-from selfhdr_cli.training.recipe import Workdir, ensure_color, load_scenes, train_structure, write_structure_component
+from selfhdr_cli.training.recipe import (
+    Workdir,
+    barrier,
+    ensure_color,
+    load_scenes,
+    train_structure,
+    write_structure_component,
+)
 from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
 HOLD_OUT_EVERY = 5        # every 5th bracket (by name) is held out for the guard: 20 %
@@ -121,8 +128,7 @@ def prepare_structure(dataset: Path, work: Workdir, init: Path, config: TrainCon
             on_event(f"stage 1: reusing {shipped.name} for Y_stru of {len(missing)} brackets")
         write_structure_component(net.to(device), missing, work, config, device, on_event)
         marker.write_text(digest + "\n")
-    if dist.world > 1:
-        torch.distributed.barrier()
+    barrier(dist)
 
 
 def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, color: ColorConfig,
@@ -130,11 +136,10 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
               on_step=None, on_event: Event | None = None) -> FineTuneResult:
     """Fine-tune ``init`` on the brackets of ``dataset`` (never their ground truth) and write
     ``output``: the best weights the guard saw, or the start when nothing beat it."""
-    meta = read_weights_metadata(init)
+    start_net, meta = load_weights(init)
     if meta["network"] != config.network:
         raise UsageError(f"--init holds a {meta['network']} network, not {config.network}", init)
     config = replace(config, net_config=meta["config"])
-    start_net, _ = load_weights(init)
     checkpoint = work.root / "finetune.ckpt"
     if checkpoint.is_file() and not resume and not force:
         raise UsageError("a checkpoint of an unfinished fine-tuning run exists: pass --resume to continue it "
@@ -142,9 +147,9 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
     if checkpoint.is_file() and force and not resume:
         checkpoint.unlink()
     prepare_structure(dataset, work, init, config, color, device, dist, resume, force, None, on_event)
-    names = [s.name for s in find_scenes(dataset)]
-    trained_on, held_out = split_held_out(names)
     by_name = {s.name: s for s in find_scenes(dataset)}
+    names = list(by_name)
+    trained_on, held_out = split_held_out(names)
     train_mem = load_scenes([by_name[n] for n in trained_on], work, need_stru=True)
     held_mem = train_mem if held_out == trained_on else load_scenes([by_name[n] for n in held_out], work,
                                                                      need_stru=True)
@@ -153,7 +158,7 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
                        validate=guard, on_step=on_step, device=device, dist=dist,
                        init=start_net.state_dict(), keep_best=True)
     if not dist.is_main:  # the guard runs on the main process only; it decides and writes
-        torch.distributed.barrier()
+        barrier(dist)
         return FineTuneResult(False, float("nan"), float("nan"), 0, held_out, trained_on, result.seconds)
     start_loss = -next(h["val_psnr_mu"] for h in result.history if h["step"] == 0)
     best_loss = -float(result.best_score)
@@ -165,8 +170,7 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
                 "scenes": len(names), "dataset": str(dataset)}
         save_weights(output, net, config.network, info)
         checkpoint.unlink(missing_ok=True)
-    if dist.world > 1:
-        torch.distributed.barrier()
+    barrier(dist)
     return FineTuneResult(improved=improved, start_loss=start_loss, best_loss=best_loss if improved else start_loss,
                           best_step=int(result.best_step or 0) if improved else 0, held_out=held_out,
                           trained_on=trained_on, seconds=result.seconds)

@@ -164,7 +164,8 @@ def write_structure_component(net: nn.Module, scenes: list[Path], work: Workdir,
         write_hdr_image(work.scene(scene.name).folder / STRU_FILE, y_stru)
 
 
-def _barrier(dist: Distributed) -> None:
+def barrier(dist: Distributed) -> None:
+    """Wait for every process of a torchrun group (nothing to wait for alone)."""
     if dist.world > 1:
         torch_dist.barrier()
 
@@ -216,7 +217,7 @@ def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: Co
         _check_checkpoint(work.structure_checkpoint, resume, force)
     if dist.is_main:
         ensure_color(dataset, work, color, on_event)
-    _barrier(dist)
+    barrier(dist)
     result = None
     if reuse:
         net, _ = load_weights(work.structure_weights)
@@ -240,7 +241,7 @@ def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: Co
     if dist.is_main:
         missing = [s for s in scenes if not (work.scene(s.name).folder / STRU_FILE).is_file()]
         write_structure_component(net, missing, work, config, device, on_event)
-    _barrier(dist)
+    barrier(dist)
     return result
 
 
@@ -265,7 +266,7 @@ def train_reconstruction(dataset: Path, work: Workdir, config: TrainConfig, devi
             info["val_color_psnr_mu"] = validation.color_psnr_mu
         save_weights(output, result.net, config.network, info)
         work.reconstruct_checkpoint.unlink(missing_ok=True)
-    _barrier(dist)
+    barrier(dist)
     return result
 
 
@@ -279,7 +280,7 @@ def train_supervised(dataset: Path, work: Workdir, config: TrainConfig, color: C
     _check_checkpoint(checkpoint, resume, force)
     if dist.is_main:
         ensure_color(dataset, work, color, on_event)
-    _barrier(dist)
+    barrier(dist)
     scenes = find_scenes(dataset)
     missing = [s for s in scenes if not (s / GROUND_TRUTH_FILE).is_file()]
     if missing:
@@ -294,7 +295,7 @@ def train_supervised(dataset: Path, work: Workdir, config: TrainConfig, color: C
                      {"stage": "supervised", "steps": config.steps, "config": config.to_dict(),
                       "history": result.history, "scenes": len(scenes), "dataset": str(dataset)})
         checkpoint.unlink(missing_ok=True)
-    _barrier(dist)
+    barrier(dist)
     return result
 
 
