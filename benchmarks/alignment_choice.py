@@ -31,6 +31,7 @@ from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.colour import ColorConfig, build_color
 from selfhdr_cli.radiometry.mulaw import mu_law
+from cli_defaults import color_config  # noqa: E402
 
 GROUPS = {
     "dynamic": SceneConfig(),
@@ -62,7 +63,7 @@ def main() -> None:
     print("|---|---|" + "---|" * (len(GROUPS) + 1))
     for motion, label in (("none", "flow alone (SPEC §2)"), ("homography", "robust (issue 10)")):
         for merge in ("triangle", "snr"):
-            config = ColorConfig(merge=merge, align=AlignConfig(global_motion=motion))
+            config = color_config(merge=merge, global_motion=motion)
             cells, ratios = [], []
             for name, scenes in cases.items():
                 scores = []

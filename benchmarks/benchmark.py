@@ -32,6 +32,7 @@ from pathlib import Path
 from selfhdr_cli.evaluation.evaluate import evaluate_method, summarise
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.method import MergeConfig
+from cli_defaults import settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SYNTH = [("dyn_", 24, 2024, []), ("static_", 6, 2025, ["--static"])]
@@ -58,11 +59,11 @@ def main() -> None:
     header = "| method | scenes | PSNR-μ | PSNR-l | SSIM-μ | SSIM-l | PU21-PSNR* | s / scene |"
     print(header)
     print("|" + "---|" * 8)
-    paper = MergeConfig(method="color", colour_merge="triangle", align=AlignConfig(global_motion="none"))
-    rows = [(m, paper if m == "color-paper" else MergeConfig(method=m)) for m in args.methods.split(",") if m]
+    paper = MergeConfig(bracket=settings(), method="color", colour_merge="triangle", align=AlignConfig(global_motion="none"))
+    rows = [(m, paper if m == "color-paper" else MergeConfig(bracket=settings(), method=m)) for m in args.methods.split(",") if m]
     for spec in args.model:
         name, _, weights = spec.partition("=")
-        rows.append((name, MergeConfig(method="net", weights=weights)))
+        rows.append((name, MergeConfig(bracket=settings(), method="net", weights=weights)))
     scored = {}
     for method, config in rows:
         results = scored[method] = evaluate_method(args.data, config)

@@ -30,7 +30,7 @@ def make_bracket(folder: Path, width: int = 6000, height: int = 4000) -> list[Pa
     rng = np.random.default_rng(0)
     coarse = rng.random((height // 16, width // 16, 3), dtype=np.float32)
     radiance = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC) ** 3
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     for k, (path, t) in enumerate(zip(paths, (1.0, 4.0, 16.0))):
         shift = np.float32([[1, 0, 6 * (k - 1)], [0, 1, 3 * (k - 1)]])  # a little camera motion
         moved = cv2.warpAffine(radiance, shift, (width, height), borderMode=cv2.BORDER_REFLECT)

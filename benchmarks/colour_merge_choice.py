@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     args = ap.parse_args()
     maps = load_radiance_maps(args.shared / "data" / "hdr", "val")
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     groups: dict[str, list] = {"dynamic, 3 frames": [], "static, 3 frames": [], "static, 5 frames": []}
     for i in range(args.scenes):
         for name, static in (("dynamic, 3 frames", False), ("static, 3 frames", True)):

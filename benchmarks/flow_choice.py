@@ -25,6 +25,7 @@ from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
+from cli_defaults import settings  # noqa: E402
 
 
 def psnr_mu(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -55,7 +56,7 @@ def main() -> None:
     cases = []
     for i in range(args.scenes):
         sc, _ = synthesise(images, i, args.seed, SceneConfig(size=(384, 512)))
-        cases.append((f"val{i:02d}", sc.frames, [2.0 ** e for e in sc.ev_stops], sc.ground_truth, CameraResponse()))
+        cases.append((f"val{i:02d}", sc.frames, [2.0 ** e for e in sc.ev_stops], sc.ground_truth, CameraResponse("gamma")))
     cases += list(ntire_brackets(args.shared))
     scores = {m: {"synth": [], "ntire": []} for m in methods + ["debevec"]}
     for name, frames, times, gt, response in cases:
@@ -63,9 +64,9 @@ def main() -> None:
         bracket = bracket_from_arrays(frames, times)
         for m in methods + ["debevec"]:
             if m == "debevec":
-                cfg = MergeConfig(method="debevec", response=response)
+                cfg = MergeConfig(bracket=settings(response), method="debevec")
             else:
-                cfg = MergeConfig(method="color", response=response, align=AlignConfig(flow=m))
+                cfg = MergeConfig(bracket=settings(response), method="color", align=AlignConfig(flow=m))
             scores[m][group].append(psnr_mu(merge_bracket(bracket, cfg), gt))
     # speed at 1500x1000
     sc = make_scene(images[0], images, np.random.default_rng(0), SceneConfig(size=(1000, 1500)))
@@ -74,8 +75,8 @@ def main() -> None:
     print("| flow | PSNR-μ validation | PSNR-μ NTIRE | s @ 1500×1000 |")
     print("|---|---|---|---|")
     for m in methods + ["debevec"]:
-        cfg = MergeConfig(method="debevec") if m == "debevec" else \
-            MergeConfig(method="color", align=AlignConfig(flow=m))
+        cfg = MergeConfig(bracket=settings(), method="debevec") if m == "debevec" else \
+            MergeConfig(bracket=settings(), method="color", align=AlignConfig(flow=m))
         times = []
         for _ in range(3):
             t0 = time.perf_counter()

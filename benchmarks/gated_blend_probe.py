@@ -28,6 +28,7 @@ from selfhdr_cli.merge.colour import merge_triangle
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.merge.snr import agreement, merge_snr
 from selfhdr_cli.radiometry.response import CameraResponse
+from cli_defaults import settings  # noqa: E402
 
 
 def main() -> None:
@@ -37,8 +38,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     args = ap.parse_args()
-    g = CameraResponse()
-    cases = [("dynamic", load_bracket(scene_frames(s)), read_hdr_image(s / GROUND_TRUTH_FILE))
+    g = CameraResponse("gamma")
+    cases = [("dynamic", load_bracket(scene_frames(s), settings()), read_hdr_image(s / GROUND_TRUTH_FILE))
              for s in labelled_scenes(args.val)]
     maps = load_radiance_maps(args.shared / "data" / "hdr", "val")
     for i in range(args.static):
@@ -49,7 +50,7 @@ def main() -> None:
     for group, bracket, gt in cases:
         t = bracket.relative_times
         aligned = align_bracket(bracket.frames, bracket.times, bracket.reference, g, AlignConfig())
-        net = merge_bracket(bracket, MergeConfig(method="net"))
+        net = merge_bracket(bracket, MergeConfig(bracket=settings(), method="net"))
         snr = merge_snr(aligned, t, bracket.reference, g)
         a = cv2.GaussianBlur(agreement(aligned, t, bracket.reference, g), (0, 0), 2.0)[..., None]
         results = {"triangle (Y_color)": merge_triangle(aligned, t, bracket.reference, g), "SNR + rejection": snr,

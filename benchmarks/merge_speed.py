@@ -19,6 +19,7 @@ from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.response import CameraResponse
+from cli_defaults import settings  # noqa: E402
 
 
 def main() -> None:
@@ -31,16 +32,16 @@ def main() -> None:
     rng = np.random.default_rng(0)
     radiance = cv2.resize(rng.random((height // 8, width // 8, 3), dtype=np.float32), (width, height),
                           interpolation=cv2.INTER_CUBIC) ** 3
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     frames = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1.0, 4.0, 16.0)]
     bracket = bracket_from_arrays(frames, [1.0, 4.0, 16.0])
     small = bracket_from_arrays([f[:256, :256] for f in frames], [1.0, 4.0, 16.0])
-    configs = [("ref", MergeConfig(method="ref")), ("debevec", MergeConfig(method="debevec")),
+    configs = [("ref", MergeConfig(bracket=settings(), method="ref")), ("debevec", MergeConfig(bracket=settings(), method="debevec")),
                ("color-paper (triangle, flow alone)",
-                MergeConfig(method="color", colour_merge="triangle", align=AlignConfig(global_motion="none"))),
-               ("color", MergeConfig(method="color"))]
-    configs += [("net (shipped weights)", MergeConfig(method="net"))]
-    configs += [(f"net ({w})", MergeConfig(method="net", weights=w)) for w in args.weights]
+                MergeConfig(bracket=settings(), method="color", colour_merge="triangle", align=AlignConfig(global_motion="none"))),
+               ("color", MergeConfig(bracket=settings(), method="color"))]
+    configs += [("net (shipped weights)", MergeConfig(bracket=settings(), method="net"))]
+    configs += [(f"net ({w})", MergeConfig(bracket=settings(), method="net", weights=w)) for w in args.weights]
     print(f"| method | s per {args.size} merge (best of {args.repeat}) |")
     print("|---|---|")
     for name, cfg in configs:

@@ -42,7 +42,7 @@ def measure(name: str, width: int, height: int, threads: int | None, repeat: int
     import cv2
 
     radiance = cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC) ** 3
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     frames = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1.0, 4.0, 16.0)]
     times = np.array([1.0, 4.0, 16.0], np.float32)
 

@@ -25,12 +25,13 @@ from selfhdr_cli.merge.colour import ColorConfig, build_color
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
+from cli_defaults import color_config, settings  # noqa: E402
 
 BAND = 20
 
 
 def estimated_ev(frames: list[Path]) -> str:
-    ev = np.log2(estimate_exposures([read_ldr(p) for p in frames], CameraResponse()))
+    ev = np.log2(estimate_exposures([read_ldr(p) for p in frames], CameraResponse("gamma")))
     return ",".join(f"{e:.3f}" for e in ev)
 
 
@@ -70,9 +71,9 @@ def main() -> None:
     print("| bracket | frames | agreeing px | net / color R, G, B (%) | net − color, border / interior (×1e-3) |")
     print("|---|---|---|---|---|")
     for name, (frames, ev) in brackets(args.shared / "data" / "brackets").items():
-        bracket = load_bracket(frames, ev=ev)
-        colour = build_color(bracket, ColorConfig())
-        net = merge_bracket(bracket, MergeConfig(weights=args.weights))
+        bracket = load_bracket(frames, settings(), ev=ev)
+        colour = build_color(bracket, color_config())
+        net = merge_bracket(bracket, MergeConfig(bracket=settings(), method="net", weights=args.weights))
         agree = colour.gate > 0.5
         ratios = [100 * (net[..., c][agree].mean() / colour.y_color[..., c][agree].mean() - 1) for c in range(3)]
         print(f"| {name} | {len(frames)} | {agree.mean():.0%} | " + ", ".join(f"{r:+.2f}" for r in ratios)

@@ -14,6 +14,7 @@ from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.infer import TileConfig, merge_with_network
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
+from cli_defaults import settings  # noqa: E402
 
 
 def main() -> None:
@@ -23,8 +24,8 @@ def main() -> None:
     ap.add_argument("--ev")
     ap.add_argument("--tile", type=int, default=256)
     args = ap.parse_args()
-    bracket = load_bracket(args.frames, ev=args.ev)
-    g, al = CameraResponse(), AlignConfig()
+    bracket = load_bracket(args.frames, settings(), ev=args.ev)
+    g, al = CameraResponse("gamma"), AlignConfig()
     whole = merge_with_network(bracket, args.weights, g, al, TileConfig(tile=8192))
     tiled = merge_with_network(bracket, args.weights, g, al, TileConfig(tile=args.tile))
     diff = np.abs(mu_law(whole) - mu_law(tiled))

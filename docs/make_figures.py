@@ -1,3 +1,4 @@
+
 """Tone-mapped comparisons for the README: debevec | color | SelfHDR (| ground truth).
 
 Real dynamic brackets from ../shared/data/brackets (research data: only these pictures
@@ -11,18 +12,21 @@ exposure of the SelfHDR result, so differences are the merges', not the tone map
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, scene_frames
-from selfhdr_cli.io.exposure import estimate_relative_exposures
+from selfhdr_cli.radiometry.exposure_ratio import estimate_exposures
 from selfhdr_cli.io.frames import read_ldr
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.radiometry.response import CameraResponse
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # cli_defaults
+from cli_defaults import settings  # noqa: E402
 from selfhdr_cli.radiometry.tonemap import auto_exposure, reinhard
 
 HERE = Path(__file__).resolve().parent
@@ -36,9 +40,9 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
 
 
 def figure(bracket, weights: Path, out: Path, width: int, gt: np.ndarray | None = None) -> None:
-    results = [("debevec", merge_bracket(bracket, MergeConfig(method="debevec"))),
-               ("color", merge_bracket(bracket, MergeConfig(method="color"))),
-               ("SelfHDR", merge_bracket(bracket, MergeConfig(method="net", weights=str(weights))))]
+    results = [("debevec", merge_bracket(bracket, MergeConfig(bracket=settings(), method="debevec"))),
+               ("color", merge_bracket(bracket, MergeConfig(bracket=settings(), method="color"))),
+               ("SelfHDR", merge_bracket(bracket, MergeConfig(bracket=settings(), method="net", weights=str(weights))))]
     if gt is not None:
         results.append(("ground truth", gt))
     scale = auto_exposure(results[2][1])
@@ -59,14 +63,13 @@ def main() -> None:
     args = ap.parse_args()
     brackets = args.shared / "data" / "brackets"
     garden = brackets / "sculpture_garden_gallo2009"
-    figure(load_bracket([garden / f"{k}.tif" for k in (1, 3, 5)], ev="-2,0,2"), args.weights,
+    figure(load_bracket([garden / f"{k}.tif" for k in (1, 3, 5)], settings(), ev="-2,0,2"), args.weights,
            HERE / "sculpture_garden.png", 480)
     horse = sorted((brackets / "horse_mefssimd").glob("*.png"))
-    ev = np.log2(estimate_relative_exposures([read_ldr(p) for p in horse],
-                                             CameraResponse()))
-    figure(load_bracket(horse, ev=",".join(f"{e:.3f}" for e in ev)), args.weights, HERE / "horse.png", 480)
+    ev = np.log2(estimate_exposures([read_ldr(p) for p in horse], CameraResponse("gamma")))
+    figure(load_bracket(horse, settings(), ev=",".join(f"{e:.3f}" for e in ev)), args.weights, HERE / "horse.png", 480)
     scene = args.bench / "dyn_006"
-    figure(load_bracket(scene_frames(scene)), args.weights, HERE / "benchmark_dyn_006.png", 384,
+    figure(load_bracket(scene_frames(scene), settings()), args.weights, HERE / "benchmark_dyn_006.png", 384,
            gt=read_hdr_image(scene / GROUND_TRUTH_FILE))
 
 

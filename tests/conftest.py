@@ -39,7 +39,7 @@ def dynamic_bracket(height=192, width=256, shift=14.0, seed=0, static=False):
     x0, y0 = width * 0.35, height * 0.35
     positions = [(x0 - shift, y0 - shift / 4), (x0, y0), (x0 + shift, y0 + shift / 4)]
     objects = [] if static else [MovingObject(obj_radiance, soft_ellipse(56, 56), positions)]
-    sensor = SensorConfig(response=CameraResponse(), bits=16)
+    sensor = SensorConfig(response=CameraResponse("gamma"), bits=16)
     frames, gt, moving = render_bracket(canvas, (height, width), objects, [0.0, 2.0, 4.0], 1, sensor,
                                         np.random.default_rng(seed))
     return frames, gt, moving
@@ -74,3 +74,26 @@ def moving_scene():
 def bracket_files(tmp_path, moving_scene):
     frames, gt, moving = moving_scene
     return write_bracket(tmp_path / "scene", frames)
+
+
+
+
+def gamma_response():
+    from selfhdr_cli.radiometry.response import CameraResponse
+
+    return CameraResponse("gamma", 2.2)
+
+
+def color_config(merge: str = "snr", **align):
+    """The colour settings the CLI's defaults give (gamma 2.2, the default flow), spelled out."""
+    from selfhdr_cli.merge.align import AlignConfig
+    from selfhdr_cli.merge.colour import ColorConfig
+
+    return ColorConfig(response=gamma_response(), align=AlignConfig(**align), merge=merge)
+
+
+def bracket_settings(trust_exposures: bool = False):
+    """The bracket settings of the CLI's defaults: gamma 2.2, camera white balance, sRGB."""
+    from selfhdr_cli.merge.bracket import bracket_settings as make
+
+    return make(gamma_response(), "camera", "srgb", trust_exposures)

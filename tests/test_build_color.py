@@ -7,7 +7,7 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-from conftest import dynamic_bracket, write_bracket
+from conftest import color_config, dynamic_bracket, write_bracket
 from selfhdr_cli.io.dataset import find_scenes
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
@@ -41,7 +41,7 @@ def test_dataset_build_skip_force(tmp_path):
     frames, _, _ = dynamic_bracket(96, 128, shift=7, seed=1)
     from selfhdr_cli.io.frames import read_ldr
     files = sorted((data / "scene_001").glob("*.tif"))
-    expected = build_color(bracket_from_arrays([read_ldr(f) for f in files], [1, 4, 16]), ColorConfig())
+    expected = build_color(bracket_from_arrays([read_ldr(f) for f in files], [1, 4, 16]), color_config())
     np.testing.assert_array_equal(y, expected.y_color)
     np.testing.assert_array_equal(aligned[1], expected.aligned[1])
     stamp = cache.y_color.stat().st_mtime_ns
@@ -133,9 +133,9 @@ def test_every_flow_recovers_the_radiance_of_a_translated_bracket():
     still, gt_still, _ = render_bracket(canvas, (h, w), [], [0.0, 2.0, 4.0], 1, SensorConfig(),
                                         np.random.default_rng(0))
     bracket = bracket_from_arrays(frames, [1, 4, 16])
-    unaligned = psnr_mu(merge_triangle(bracket.frames, bracket.relative_times, 1, CameraResponse()), gt)
-    motion_free = psnr_mu(build_color(bracket_from_arrays(still, [1, 4, 16]), ColorConfig()).y_color, gt_still)
-    scores = {f: psnr_mu(build_color(bracket, ColorConfig(align=AlignConfig(flow=f))).y_color, gt)
+    unaligned = psnr_mu(merge_triangle(bracket.frames, bracket.relative_times, 1, CameraResponse("gamma")), gt)
+    motion_free = psnr_mu(build_color(bracket_from_arrays(still, [1, 4, 16]), color_config()).y_color, gt_still)
+    scores = {f: psnr_mu(build_color(bracket, color_config(flow=f)).y_color, gt)
               for f in FLOW_METHODS}
     assert unaligned < 32, unaligned  # the shift is real: without alignment the merge is visibly wrong
     for flow, score in scores.items():
@@ -155,9 +155,9 @@ def test_large_images_get_flow_at_reduced_size(monkeypatch):
 
     frames, gt, moving = dynamic_bracket(128, 160, shift=8, seed=5)
     bracket = bracket_from_arrays(frames, [1, 4, 16])
-    full = build_color(bracket, ColorConfig()).y_color
+    full = build_color(bracket, color_config()).y_color
     monkeypatch.setattr(align, "FLOW_MAX_PIXELS", 128 * 160 // 4)
-    reduced = build_color(bracket, ColorConfig()).y_color
+    reduced = build_color(bracket, color_config()).y_color
     from selfhdr_cli.radiometry.mulaw import mu_law
 
     def p(x):
@@ -167,6 +167,6 @@ def test_large_images_get_flow_at_reduced_size(monkeypatch):
     from selfhdr_cli.merge.debevec import merge_debevec
     from selfhdr_cli.radiometry.response import CameraResponse
 
-    ghosted = merge_debevec(debevec.frames, debevec.relative_times, CameraResponse())
+    ghosted = merge_debevec(debevec.frames, debevec.relative_times, CameraResponse("gamma"))
     assert not np.array_equal(full, reduced)
     assert p(reduced) > p(ghosted) + 3 and p(reduced) > p(full) - 3

@@ -12,6 +12,7 @@ from selfhdr_cli.merge.colour import merge_triangle
 from selfhdr_cli.merge.debevec import merge_debevec
 from selfhdr_cli.radiometry.response import CameraResponse, parse_response
 from selfhdr_cli.radiometry.weighting import triangle_weights
+from conftest import color_config
 
 
 def test_triangle_weights_match_spec():
@@ -24,7 +25,7 @@ def test_triangle_weights_match_spec():
 
 
 def test_merge_of_consistent_frames_returns_the_radiance():
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     radiance = np.linspace(0.001, 0.9, 300, dtype=np.float32).reshape(10, 10, 3)
     frames = [g.from_linear(radiance * t) for t in (1, 4, 16)]
     for merged in (merge_triangle(frames, np.array([1, 4, 16.0]), 1, g),
@@ -33,7 +34,7 @@ def test_merge_of_consistent_frames_returns_the_radiance():
 
 
 def test_bright_reference_takes_short_frame_dark_takes_long():
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     short, ref, long = (np.full((1, 1, 3), v, np.float32) for v in (0.3, 1.0, 1.0))
     assert merge_triangle([short, ref, long], np.array([1, 4, 16.0]), 1, g)[0, 0, 0] == pytest.approx(0.3 ** 2.2)
     short, ref, long = (np.full((1, 1, 3), v, np.float32) for v in (0.0, 0.0, 0.2))
@@ -41,7 +42,7 @@ def test_bright_reference_takes_short_frame_dark_takes_long():
 
 
 def test_exposure_match_follows_spec_formula():
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     dark = np.array([[[0.2, 0.5, 0.9]]], np.float32)
     np.testing.assert_allclose(exposure_match(dark, 1, 4, g), np.clip(dark ** 2.2 * 4, 0, 1) ** (1 / 2.2), rtol=1e-6)
 
@@ -100,7 +101,7 @@ def test_snr_merge_of_a_noisy_static_bracket_beats_the_fixed_weights():
     from selfhdr_cli.merge.snr import merge_snr
 
     frames, t, gt = _static_bracket([0.0, 2.0, 4.0])
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     snr, triangle = merge_snr(frames, t, 1, g), merge_triangle(frames, t, 1, g)
     debevec = merge_debevec(frames, t, g)
     assert _psnr_mu(snr, gt) > max(_psnr_mu(triangle, gt), _psnr_mu(debevec, gt)) + 0.5
@@ -111,7 +112,7 @@ def test_snr_merge_uses_every_frame_of_a_five_frame_bracket():
     from selfhdr_cli.merge.snr import merge_snr
 
     frames, t, gt = _static_bracket([0.0, 1.0, 2.0, 3.0, 4.0], seed=1)
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     five = merge_snr(frames, t, 2, g)
     three = merge_snr([frames[0], frames[2], frames[4]], t[[0, 2, 4]], 1, g)
     assert _psnr_mu(five, gt) > _psnr_mu(three, gt) + 0.5
@@ -124,7 +125,7 @@ def test_snr_merge_rejects_what_disagrees_with_the_reference():
     frames, t, gt = _static_bracket([0.0, 2.0, 4.0], seed=2)
     ghosted = [f.copy() for f in frames]
     ghosted[2][30:60, 40:80] = 0.05  # a dark object only the long frame saw
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     region = (slice(30, 60), slice(40, 80))
     with_rejection = merge_snr(ghosted, t, 1, g)
     without = merge_snr(ghosted, t, 1, g, SNRMergeConfig(reject_sigma=0))
@@ -143,7 +144,7 @@ def test_noise_estimated_from_the_bracket_matches_the_camera(shot, read):
     from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr
 
     frames, t, gt = _static_bracket([0.0, 2.0, 4.0], shot=shot, read=read)
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     noise = estimate_noise(frames, t, g)
     assert noise.shot == pytest.approx(shot, rel=0.2) and noise.read == pytest.approx(read, rel=0.3)
     merged = merge_snr(frames, t, 1, g, SNRMergeConfig(noise=noise))
@@ -195,7 +196,7 @@ def test_out_of_frame_fill_gets_no_weight():
     from selfhdr_cli.merge.snr import merge_snr
 
     frames, t, gt = _static_bracket([0.0, 2.0, 4.0], seed=3)
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     covered = [np.ones(frames[0].shape[:2], bool) for _ in frames]
     covered[2][:, :20] = False
     poisoned = [f.copy() for f in frames]
@@ -209,7 +210,7 @@ def test_static_gate_opens_where_frames_agree_and_closes_on_motion():
     from selfhdr_cli.merge.snr import static_gate
 
     frames, t, _ = _static_bracket([0.0, 2.0, 4.0], seed=2)
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     gate = static_gate(frames, t, 1, g)
     assert gate.dtype == np.float32 and gate.shape == frames[0].shape[:2]
     unclipped = frames[1].max(axis=-1) < 0.9
@@ -226,9 +227,9 @@ def test_colour_component_in_strips_equals_one_piece(monkeypatch):
 
     frames, t, _ = _static_bracket([0.0, 2.0, 4.0], seed=4)
     frames[2][40:70, 30:60] = 0.05  # something to reject across a strip boundary
-    whole_y, whole_g = colour_and_gate(frames, t, 1, ColorConfig())
+    whole_y, whole_g = colour_and_gate(frames, t, 1, color_config())
     monkeypatch.setattr(colour, "STRIP_ROWS", 24)
-    strip_y, strip_g = colour_and_gate(frames, t, 1, ColorConfig())
+    strip_y, strip_g = colour_and_gate(frames, t, 1, color_config())
     np.testing.assert_array_equal(strip_y, whole_y)
     np.testing.assert_allclose(strip_g, whole_g, atol=1e-6)
 
@@ -250,8 +251,8 @@ def test_threaded_pieces_equal_one_thread(monkeypatch):
     try:
         for n in (1, 2):
             cv2.setNumThreads(n)
-            aligned, covered = align_bracket_with_coverage(frames, t, 1, CameraResponse())
-            results.append((aligned, colour_and_gate(aligned, t, 1, ColorConfig(), covered=covered)))
+            aligned, covered = align_bracket_with_coverage(frames, t, 1, CameraResponse("gamma"))
+            results.append((aligned, colour_and_gate(aligned, t, 1, color_config(), covered=covered)))
     finally:
         cv2.setNumThreads(threads)
     (a1, (y1, g1)), (a2, (y2, g2)) = results
@@ -294,7 +295,7 @@ def test_a_region_black_in_every_frame_takes_the_longest_frame():
     (which saw the most light) stands, not the shortest (which reads 0)."""
     from selfhdr_cli.merge.snr import SNRMergeConfig, black_level, merge_snr
 
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     frames = [np.full((8, 8, 3), v / 255, np.float32) for v in (0, 1, 2)]  # all at or below 2/255
     frames[0][:, 4:] = 0.5 ** (1 / 2.2)  # and a bright half, measured normally
     frames[1][:, 4:] = min(1.0, (0.5 * 4) ** (1 / 2.2))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import procedural_radiance
+from conftest import bracket_settings, procedural_radiance
 from selfhdr_cli.evaluation.synth import MovingObject, SensorConfig, render_bracket, soft_ellipse
 from selfhdr_cli.merge.bracket import bracket_from_arrays
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
@@ -27,7 +27,7 @@ def _static(ev: list[float], seed: int, shot: float = 1e-3, read: float = 3e-3, 
 
 
 def _merge(frames, times, method: str = "net", colour_merge: str | None = None) -> np.ndarray:
-    return merge_bracket(bracket_from_arrays(frames, times), MergeConfig(method=method, colour_merge=colour_merge))
+    return merge_bracket(bracket_from_arrays(frames, times), MergeConfig(bracket=bracket_settings(), method=method, colour_merge=colour_merge))
 
 
 def test_default_merge_of_a_noisy_static_bracket_is_as_clean_as_the_best_fixed_merge():

@@ -71,7 +71,7 @@ def test_estimated_exposures_recover_known_ratios():
     from selfhdr_cli.radiometry.exposure_ratio import estimate_exposures
     from selfhdr_cli.radiometry.response import CameraResponse
 
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     radiance = (10 ** np.random.default_rng(0).uniform(-3.5, -0.5, (60, 80, 1))).astype(np.float32) * [1, 0.9, 0.8]
     frames = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (4.0, 1.0, 16.0)]  # any order
     times = estimate_exposures(frames, g)

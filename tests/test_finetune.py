@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from selfhdr_cli.errors import UsageError
 import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 from test_train import make_dataset
 from selfhdr_cli.cli import app
 from selfhdr_cli.nets.weights import default_weights, read_weights_metadata
+from conftest import bracket_settings, color_config, gamma_response
 
 runner = CliRunner()
 
@@ -47,7 +50,8 @@ def test_init_fine_tunes_the_shipped_weights_and_reuses_their_stage_1(tmp_path, 
     r = runner.invoke(app, ["merge", *map(str, sorted((data / "s0").glob("*.tif"))), "-w", str(out),
                             "-o", str(tmp_path / "o.exr")])
     assert r.exit_code == 0, r.output
-    assert finetune.split_held_out(["a"]) == (["a"], ["a"])
+    with pytest.raises(UsageError, match="at least 2 brackets"):  # the guard must not score its own training data
+        finetune.split_held_out(["a"])
     assert finetune.split_held_out([f"s{k}" for k in range(10)])[1] == ["s4", "s9"]
 
 
@@ -56,8 +60,8 @@ def test_the_guard_keeps_the_start_when_nothing_beats_it(tmp_path, monkeypatch):
 
     real = finetune.guard_score
 
-    def worse_after_the_start(scenes, config):
-        score = real(scenes, config)
+    def worse_after_the_start(scenes, config, response):
+        score = real(scenes, config, response)
         calls = []
 
         def guarded(net):
@@ -90,11 +94,11 @@ def test_fine_tuning_resumes_exactly_with_its_best_so_far(tmp_path, one_thread):
     start, meta = load_weights(default_weights())
     cfg = replace(preset_config("finetune"), steps=6, val_every=2, checkpoint_minutes=0.0, net_config=meta["config"],
                   batch=2, crop=64, lr=1e-2)
-    prepare_structure(data, work, Path(default_weights()), cfg, ColorConfig(), torch.device("cpu"), Distributed(),
+    prepare_structure(data, work, Path(default_weights()), cfg, color_config(), bracket_settings(), torch.device("cpu"), Distributed(),
                       False, False)
-    mem = load_scenes(find_scenes(data), work, need_stru=True)
-    guard = guard_score(mem, cfg)
-    full = run_stage("reconstruct", mem, cfg, tmp_path / "a.ckpt", validate=guard, init=start.state_dict(),
+    mem = load_scenes(find_scenes(data), work, bracket_settings(), need_stru=True)
+    guard = guard_score(mem, cfg, gamma_response())
+    full = run_stage("reconstruct", mem, cfg, gamma_response(), tmp_path / "a.ckpt", validate=guard, init=start.state_dict(),
                      keep_best=True)
 
     class Stop(Exception):
@@ -105,10 +109,10 @@ def test_fine_tuning_resumes_exactly_with_its_best_so_far(tmp_path, one_thread):
             raise Stop
 
     with pytest.raises(Stop):
-        run_stage("reconstruct", mem, cfg, tmp_path / "b.ckpt", validate=guard, init=start.state_dict(),
+        run_stage("reconstruct", mem, cfg, gamma_response(), tmp_path / "b.ckpt", validate=guard, init=start.state_dict(),
                   keep_best=True, on_step=stop_at_3)
     assert "best_model" in load_checkpoint(tmp_path / "b.ckpt")
-    resumed = run_stage("reconstruct", mem, cfg, tmp_path / "b.ckpt", resume=True, validate=guard,
+    resumed = run_stage("reconstruct", mem, cfg, gamma_response(), tmp_path / "b.ckpt", resume=True, validate=guard,
                         init=start.state_dict(), keep_best=True)
     assert (resumed.best_step, resumed.best_score) == (full.best_step, full.best_score)
     for (k, a), b in zip(full.net.state_dict().items(), resumed.net.state_dict().values()):
@@ -142,7 +146,7 @@ def test_fine_tuning_is_blind_to_ground_truth(tmp_path, monkeypatch, one_thread)
             monkeypatch.setattr(module, "read_hdr_image", spy)
     from selfhdr_cli.training import finetune
 
-    def later_is_better(scenes, config):  # so the tuned weights, not the start, are compared
+    def later_is_better(scenes, config, response):  # so the tuned weights, not the start, are compared
         calls = []
 
         def guarded(net):

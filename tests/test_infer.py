@@ -32,7 +32,7 @@ def _trained_like(name):
 def test_tiled_equals_untiled(bracket, name):
     ldr, times = bracket
     net = _trained_like(name)
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     whole = predict(net, ldr, ldr, times, g, TileConfig(tile=4096))
     tiled = predict(net, ldr, ldr, times, g, TileConfig(tile=64 if name == "fastnet" else 96))
     assert whole.shape == (200, 264, 3)
@@ -57,7 +57,7 @@ def test_inputs_padded_in_place_as_reflect_pad(h, w, ph, pw):
 def test_progress_counts_tiles(bracket):
     ldr, times = bracket
     calls = []
-    predict(build_network("fastnet").eval(), ldr, ldr, times, CameraResponse(), TileConfig(tile=128),
+    predict(build_network("fastnet").eval(), ldr, ldr, times, CameraResponse("gamma"), TileConfig(tile=128),
             progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (6, 6)  # 200×264 in 128 px tiles: rows start 0, 128; columns 0, 128, 256
 
@@ -78,6 +78,6 @@ def test_a_network_merges_behind_the_flow_it_was_trained_with(tmp_path, monkeypa
     monkeypatch.setattr(infer, "align_bracket", lambda *a: used.append(a[-1].flow) or real_align(*a))
     ldr, times = bracket
     b = bracket_from_arrays(list(ldr), list(times))
-    infer.merge_with_network(b, str(weights), CameraResponse(), None)
-    infer.merge_with_network(b, str(weights), CameraResponse(), AlignConfig(flow="dis-medium"))
+    infer.merge_with_network(b, str(weights), CameraResponse("gamma"), None)
+    infer.merge_with_network(b, str(weights), CameraResponse("gamma"), AlignConfig(flow="dis-medium"))
     assert used == ["dis-fast", "dis-medium"]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import bracket_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "selfhdr_cli"
@@ -100,12 +101,14 @@ def test_cli_defaults_and_choices_match_the_core():
 
     cli_app = importlib.import_module("selfhdr_cli.cli.app")  # the module; the package re-exports the Typer app
     assert cli_app.DEFAULT_FLOW == DEFAULT_FLOW and DEFAULT_FLOW in FLOW_METHODS
-    assert cli_app.DEFAULT_CRF == str(CameraResponse())
-    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE
+
+    assert cli_app.DEFAULT_CRF == str(DEFAULT_RESPONSE) == DEFAULT_RESPONSE.identity
+    from selfhdr_cli.merge.colour import DEFAULT_COLOUR_MERGE
     from selfhdr_cli.merge.method import MergeConfig
     from selfhdr_cli.training.loop import DEFAULT_RECIPE, RECIPES, TrainConfig
 
-    assert cli_app.DEFAULT_COLOUR_MERGE == ColorConfig().merge == MergeConfig(method="color").color.merge
+    assert cli_app.DEFAULT_COLOUR_MERGE == DEFAULT_COLOUR_MERGE == MergeConfig(bracket=bracket_settings(), method="color").color.merge
     assert cli_app.DEFAULT_RECIPE == DEFAULT_RECIPE == TrainConfig().recipe and DEFAULT_RECIPE in RECIPES
     assert {r.value for r in cli_app.Recipe} == set(RECIPES)
     assert TrainConfig().colour_merge == RECIPES[DEFAULT_RECIPE]["colour_merge"]

@@ -31,7 +31,7 @@ def test_untrained_fastnet_is_the_colour_component():
     from selfhdr_cli.merge.colour import merge_triangle
     from selfhdr_cli.radiometry.response import CameraResponse
 
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     rng = np.random.default_rng(0)
     radiance = rng.random((32, 48, 3), dtype=np.float32) ** 3
     ldr = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1, 4, 16)]
@@ -56,7 +56,7 @@ def test_untrained_guided_fastnet_keeps_y_color_and_touches_only_the_ungated():
     from selfhdr_cli.radiometry.mulaw import mu_law
     from selfhdr_cli.radiometry.response import CameraResponse
 
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     radiance = np.random.default_rng(0).random((32, 48, 3), dtype=np.float32) ** 3
     ldr = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1, 4, 16)]
     times = np.array([1.0, 4.0, 16.0], np.float32)

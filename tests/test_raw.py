@@ -78,7 +78,7 @@ def test_raw_options_and_refusals(tmp_path, raw_bracket):
     assert r.exit_code == 0, r.output
     assert score_hdr(read_hdr_image(camera), radiance).psnr_mu > 35
     r = runner.invoke(app, ["merge", *map(str, paths), "-o", str(tmp_path / "x.exr"), "--crf", "srgb"])
-    assert r.exit_code == 2 and "RAW frames are linear" in r.stderr
+    assert r.exit_code == 2 and "RAW frames are developed linearly" in r.stderr
     tif = tmp_path / "f.tif"
     tifffile.imwrite(tif, np.zeros((128, 192, 3), np.uint16), photometric="rgb")
     r = runner.invoke(app, ["merge", str(paths[0]), str(tif), "-o", str(tmp_path / "y.exr")])
@@ -95,7 +95,7 @@ def test_raw_encoding_is_the_default_response():
     from selfhdr_cli.io.raw import RAW_GAMMA
     from selfhdr_cli.radiometry.response import CameraResponse
 
-    assert CameraResponse() == CameraResponse(kind="gamma", gamma=RAW_GAMMA)
+    assert CameraResponse("gamma") == CameraResponse(kind="gamma", gamma=RAW_GAMMA)
 
 
 def test_iso_is_folded_into_the_exposure(tmp_path):

@@ -237,13 +237,13 @@ def test_measured_exposure_ratio_recovers_known_steps(moving_scene):
     from selfhdr_cli.radiometry.response import CameraResponse
 
     frames = moving_scene[0]  # EV 0, 2, 4 with noise and a moving object
-    g = CameraResponse()
+    g = CameraResponse("gamma")
     assert measure_exposure_ratio(frames[0], frames[1], g).stops == pytest.approx(2.0, abs=0.15)
     assert measure_exposure_ratio(frames[1], frames[2], g).stops == pytest.approx(2.0, abs=0.15)
-    assert exposure_contradictions(frames, [1, 4, 16], g) == []
-    assert [c.kind for c in exposure_contradictions(frames[::-1], [1, 4, 16], g)] == ["order", "order"]
+    assert exposure_contradictions(frames, [1, 4, 16], g) == ([], [])
+    assert [c.kind for c in exposure_contradictions(frames[::-1], [1, 4, 16], g)[0]] == ["order", "order"]
     dark = [np.zeros_like(frames[0])] * 2  # nothing shared: not judged, not refused
-    assert measure_exposure_ratio(*dark, g).stops is None and exposure_contradictions(dark, [1, 4], g) == []
+    assert measure_exposure_ratio(*dark, g).stops is None and exposure_contradictions(dark, [1, 4], g) == ([], [(0, 1)])
 
 
 def test_a_note_says_which_source_won_when_exif_disagrees(tmp_path, scene):

@@ -57,7 +57,7 @@ def test_shipped_weights_record_the_default_alignment_and_colour_merge():
     """An alignment or colour-merge change must come with retrained weights: the defaults and what
     the shipped (guided) weights were trained behind are the same."""
     from selfhdr_cli.merge.align import DEFAULT_FLOW, AlignConfig
-    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.merge.colour import DEFAULT_COLOUR_MERGE, ColorConfig
     from selfhdr_cli.merge.infer import trained_alignment, trained_colour_merge
     from selfhdr_cli.training.loop import DEFAULT_RECIPE
 
@@ -65,5 +65,5 @@ def test_shipped_weights_record_the_default_alignment_and_colour_merge():
     config = meta["info"]["config"]
     assert config.get("flow") == DEFAULT_FLOW == trained_alignment(meta).flow
     assert trained_alignment(meta) == AlignConfig()
-    assert trained_colour_merge(meta) == ColorConfig().merge and config["recipe"] == DEFAULT_RECIPE
+    assert trained_colour_merge(meta) == DEFAULT_COLOUR_MERGE and config["recipe"] == DEFAULT_RECIPE
     assert net.needs_guide

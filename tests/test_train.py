@@ -14,7 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import dynamic_bracket, write_bracket
+from conftest import bracket_settings, color_config, dynamic_bracket, gamma_response, write_bracket
 from selfhdr_cli.cli import app
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.colour import ColorConfig
@@ -86,10 +86,10 @@ def test_recipes_paper_and_robust(tmp_path):
 def test_resume_continues_exactly(tmp_path):
     data = make_dataset(tmp_path / "data")
     work = workdir_for(data, tmp_path / "work")
-    scenes = ensure_color(data, work, ColorConfig())
-    mem = load_scenes(scenes, work, need_stru=False)
+    scenes = ensure_color(data, work, color_config(), bracket_settings())
+    mem = load_scenes(scenes, work, bracket_settings(), need_stru=False)
     cfg = replace(preset_config("tiny"), steps=6, checkpoint_minutes=0.0)
-    full = run_stage("structure", mem, cfg, tmp_path / "a.ckpt")
+    full = run_stage("structure", mem, cfg, gamma_response(), tmp_path / "a.ckpt")
 
     class Stop(Exception):
         pass
@@ -99,12 +99,12 @@ def test_resume_continues_exactly(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        run_stage("structure", mem, cfg, tmp_path / "b.ckpt", on_step=stop_at_3)
+        run_stage("structure", mem, cfg, gamma_response(), tmp_path / "b.ckpt", on_step=stop_at_3)
     state = load_checkpoint(tmp_path / "b.ckpt")  # weights_only load
     assert state["step"] == 3 and state["config"]["steps"] == 6
     with pytest.raises(UsageError, match="other settings.*lr"):  # a resume never silently changes the recipe
-        run_stage("structure", mem, replace(cfg, lr=1e-3), tmp_path / "b.ckpt", resume=True)
-    resumed = run_stage("structure", mem, cfg, tmp_path / "b.ckpt", resume=True)
+        run_stage("structure", mem, replace(cfg, lr=1e-3), gamma_response(), tmp_path / "b.ckpt", resume=True)
+    resumed = run_stage("structure", mem, cfg, gamma_response(), tmp_path / "b.ckpt", resume=True)
     for (k, a), b in zip(full.net.state_dict().items(), resumed.net.state_dict().values()):
         torch.testing.assert_close(a, b, msg=k)
 

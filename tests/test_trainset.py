@@ -8,6 +8,7 @@ import torch
 
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.trainset import REFERENCE_NOISE_SIGMA, TrainScene, sample_batch
+from conftest import gamma_response
 
 
 def _scene(seed: int = 0) -> TrainScene:
@@ -19,7 +20,7 @@ def _scene(seed: int = 0) -> TrainScene:
 
 
 def _batch(noise: bool) -> dict[str, torch.Tensor]:
-    return sample_batch([_scene()], batch=4, crop=32, rng=np.random.default_rng(5), response=CameraResponse(),
+    return sample_batch([_scene()], batch=4, crop=32, rng=np.random.default_rng(5), response=CameraResponse("gamma"),
                         reference_noise=noise, generator=torch.Generator().manual_seed(1))
 
 
@@ -51,7 +52,7 @@ def test_training_adds_noise_in_stage_2_only(monkeypatch, tmp_path):
     monkeypatch.setattr(loop, "sample_batch", spy)
     for stage in ("structure", "reconstruct", "supervised"):
         with pytest.raises(StopIteration):
-            loop.run_stage(stage, [_scene()], loop.preset_config("tiny"), checkpoint=tmp_path / f"{stage}.ckpt")
+            loop.run_stage(stage, [_scene()], loop.preset_config("tiny"), gamma_response(), checkpoint=tmp_path / f"{stage}.ckpt")
     assert asked == {"structure": {False}, "reconstruct": {True}, "supervised": {False}}
 
 

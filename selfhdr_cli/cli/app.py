@@ -89,13 +89,21 @@ def fail(exc: SelfHDRError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _color_config(crf: str, flow: str | None, colour_merge: str | None = None, global_motion: str = "homography"):
+def _run_settings(crf: str, flow: str | None, colour_merge: str | None = None, global_motion: str = "homography",
+                  white_balance: str = "camera", raw_space: str = "srgb", trust_exposures: bool = False):
+    """The one settings value of a run, from its flags, parsed once here and passed down:
+    (BracketSettings: response, RAW development, exposure trust; ColorConfig: the same response,
+    alignment and colour merge)."""
     from selfhdr_cli.merge.align import AlignConfig
+    from selfhdr_cli.merge.bracket import bracket_settings
     from selfhdr_cli.merge.colour import ColorConfig
     from selfhdr_cli.radiometry.response import parse_response
 
-    return ColorConfig(response=parse_response(crf), align=AlignConfig(flow=flow or DEFAULT_FLOW, global_motion=global_motion),
-                       merge=colour_merge or DEFAULT_COLOUR_MERGE)
+    response = parse_response(crf)
+    bracket = bracket_settings(response, white_balance, raw_space, trust_exposures)
+    color = ColorConfig(response=response, align=AlignConfig(flow=flow or DEFAULT_FLOW, global_motion=global_motion),
+                        merge=colour_merge or DEFAULT_COLOUR_MERGE)
+    return bracket, color
 
 
 class Tonemap(str, Enum):
@@ -136,7 +144,7 @@ VAL_HELP = "A labelled dataset (<scene>/HDRImg.hdr) to report PSNR-μ on during 
 
 # options shared by train-structure and train (Typer option objects are plain metadata)
 WORK_OPTION = typer.Option(None, "--work", help=WORK_HELP)
-PRESET_OPTION = typer.Option(Preset.cpu, "--preset", help=PRESET_HELP)
+PRESET_OPTION = typer.Option(None, "--preset", help=PRESET_HELP, show_default=False)
 BATCH_OPTION = typer.Option(None, "--batch", min=1, help="Crops per iteration (per process).")
 CROP_OPTION = typer.Option(None, "--crop", min=32, help="Crop size in pixels (128 published).")
 LR_OPTION = typer.Option(None, "--lr", help="Adam learning rate (halved at 1/3 and 2/3).")

@@ -21,7 +21,7 @@ from selfhdr_cli.cli.app import (
     WEIGHTS_HELP,
     Method,
     Split,
-    _color_config,
+    _run_settings,
     _progress,
     app,
     err,
@@ -58,7 +58,7 @@ def build_color_cmd(
         from selfhdr_cli.io.dataset import find_scenes, scene_frames
         from selfhdr_cli.training.caches import build_color_scene, default_cache_root
 
-        color_cfg = _color_config(crf, flow, colour_merge)
+        settings, color_cfg = _run_settings(crf, flow, colour_merge)
         missing = [p for p in source if not p.exists()]
         if missing:
             raise UsageError("no such file or folder", missing[0])
@@ -92,8 +92,8 @@ def build_color_cmd(
             progress.update(task, description=f"build-color {name}")
             started = time.perf_counter()
             try:
-                status, why = build_color_scene(frames, folder, color_cfg, force=force, exposures=exposures, ev=ev,
-                                                reference=reference)
+                status, why = build_color_scene(frames, folder, color_cfg, settings, force=force,
+                                                exposures=exposures, ev=ev, reference=reference)
                 error = None
                 if status == "rebuilt":
                     err.print(f"scene {name}: cache was built with other settings ({why}), rebuilt", highlight=False,
@@ -289,15 +289,18 @@ def evaluate(
                 results = evaluate_predictions(source, gt_dir, advance)
                 label = str(source)
             else:
-                color_cfg = _color_config(crf, flow, colour_merge)
+                settings, color_cfg = _run_settings(crf, flow, colour_merge)
                 if weights is not None and method != Method.net:
                     raise UsageError(f"--weights applies to --method net only, not {method.value}")
                 weights_path = None
                 if method == Method.net:
                     from selfhdr_cli.nets.weights import resolve_weights
 
+                    from selfhdr_cli.merge.device import configure_cpu
+
                     weights_path = resolve_weights(weights)
-                cfg = MergeConfig(method=method.value, response=color_cfg.response,
+                    configure_cpu()  # the process's own settings, once
+                cfg = MergeConfig(method=method.value, bracket=settings,
                                   align=color_cfg.align if flow else None, weights=weights_path,
                                   colour_merge=colour_merge)
                 results = evaluate_method(source, cfg, advance)

@@ -14,6 +14,7 @@ from rich.console import Console
 from selfhdr_cli.cli.app import (
     COLOUR_MERGE_OPTION,
     CRF_OPTION,
+    DEFAULT_CRF,
     DEVICE_OPTION,
     EV_HELP,
     EXPOSURES_HELP,
@@ -24,7 +25,7 @@ from selfhdr_cli.cli.app import (
     Method,
     Tonemap,
     Units,
-    _color_config,
+    _run_settings,
     _progress,
     app,
     err,
@@ -33,7 +34,7 @@ from selfhdr_cli.cli.app import (
 from selfhdr_cli.errors import SelfHDRError, UsageError
 
 
-def _render_plan(plan, json_out: bool) -> None:
+def _render_plan(plan, json_out: bool, output: Optional[Path] = None) -> None:
     from rich.table import Table
 
     from selfhdr_cli.io.frames import bit_depth
@@ -43,7 +44,7 @@ def _render_plan(plan, json_out: bool) -> None:
             "frames": [str(p) for p in plan.paths], "exposure_times": [float(t) for t in plan.times],
             "absolute_times": plan.absolute, "exposure_source": plan.exposure_source, "reference": plan.reference,
             "size": [int(plan.size[1]), int(plan.size[0])], "bit_depth": [bit_depth(p) for p in plan.paths],
-            "exposure_note": plan.exposure_note}) + "\n")
+            "exposure_note": plan.exposure_note, "output": str(output) if output else None}) + "\n")
         return
     if plan.exposure_note:
         err.print(f"note: {plan.exposure_note}", highlight=False, soft_wrap=True)
@@ -61,6 +62,8 @@ def _render_plan(plan, json_out: bool) -> None:
         table.add_row(str(i), str(p), f"1/{1 / t:.4g}" if plan.absolute and t < 1 else f"{t:.4g}", f"{ev:+.2f}",
                       bit_depth(p), "reference" if i == plan.reference else "")
     Console().print(table)
+    if output is not None:
+        Console().print(f"output: {output}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -136,13 +139,13 @@ def merge(
     from selfhdr_cli.merge.method import MergeConfig
 
     try:
-        color = _color_config(crf, flow, colour_merge)
+        settings, color = _run_settings(crf, flow, colour_merge, white_balance=white_balance, raw_space=raw_space,
+                                        trust_exposures=trust_exposures)
         # no --flow: None, so that the network path uses the flow its weights were trained behind
-        config = MergeConfig(method=method.value, response=color.response, align=color.align if flow else None,
+        config = MergeConfig(method=method.value, bracket=settings, align=color.align if flow else None,
                              units=units.value,
                              weights=str(weights) if weights else None, tile=tile, device=device, half=half,
-                             tonemap=tonemap_op.value, force=force, colour_merge=colour_merge,
-                             trust_exposures=trust_exposures, white_balance=white_balance, raw_space=raw_space)
+                             tonemap=tonemap_op.value, force=force, colour_merge=colour_merge)
     except SelfHDRError as exc:
         fail(exc)
         return
@@ -159,17 +162,29 @@ def merge(
             raise UsageError("give the frames of a bracket, or --batch FOLDER")
         from selfhdr_cli.merge.bracket import plan_bracket
 
-        if output is None and not dry_run:
+        if output is None:
             from selfhdr_cli.merge.files import default_output
 
             def reference_stem() -> str:
-                plan = plan_bracket(frames, exposures=exposures, ev=ev, reference=reference)
+                plan = plan_bracket(frames, config.bracket, exposures=exposures, ev=ev, reference=reference)
                 return plan.paths[plan.reference].stem
 
             output = default_output(list(frames), reference_stem)
         if dry_run:
-            _render_plan(plan_bracket(frames, exposures=exposures, ev=ev, reference=reference), json_out)
+            from selfhdr_cli.io.atomic import check_output_path
+            from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, check_half
+            from selfhdr_cli.merge.files import check_not_an_input
+
+            plan = plan_bracket(frames, config.bracket, exposures=exposures, ev=ev, reference=reference)
+            check_not_an_input(BracketJob(output.stem, list(frames), output, preview))
+            check_half(output, half)
+            check_output_path(output, force, HDR_SUFFIXES)
+            _render_plan(plan, json_out, output)
             return
+        if method == Method.net:
+            from selfhdr_cli.merge.device import configure_cpu
+
+            configure_cpu()  # the process's own settings, once: threads, allocator, denormals
         with _progress() as progress:
             task = progress.add_task(f"merge ({method.value})", total=None)
             tick = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
@@ -213,7 +228,7 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time
             rows = []
             for job in job_list:
                 try:
-                    plan = plan_bracket(job.frames, job.exposures, job.ev, job.reference)
+                    plan = plan_bracket(job.frames, config.bracket, job.exposures, job.ev, job.reference)
                     rows.append({"name": job.name, "frames": [str(p) for p in plan.paths],
                                  "exposure_times": [float(t) for t in plan.times],
                                  "exposure_source": plan.exposure_source, "reference": plan.reference,
@@ -260,15 +275,20 @@ def info(
     exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
+    crf: str = CRF_OPTION,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """What would be merged: frames in exposure order, exposure times and their source, reference, size, bit depth."""
+    """What would be merged: frames in exposure order, exposure times and their source, reference, size, bit depth.
+
+    Exposures estimated from the pixels depend on the camera response: give the --crf you merge with.
+    """
     try:
         from selfhdr_cli.io.dataset import scene_frames
         from selfhdr_cli.merge.bracket import plan_bracket
 
+        settings, _ = _run_settings(crf, None)
         paths = scene_frames(frames[0]) if len(frames) == 1 and frames[0].is_dir() else list(frames)
-        _render_plan(plan_bracket(paths, exposures=exposures, ev=ev, reference=reference), json_out)
+        _render_plan(plan_bracket(paths, settings, exposures=exposures, ev=ev, reference=reference), json_out)
     except SelfHDRError as exc:
         fail(exc)
 
@@ -324,6 +344,7 @@ def calibrate(
         from selfhdr_cli.merge.bracket import load_bracket
         from selfhdr_cli.merge.snr import code_bits
         from selfhdr_cli.radiometry.calibration import calibrate_debevec
+        from selfhdr_cli.radiometry.response import response_document
 
         check_output_path(output, force, (".json",))
         folders = [s for s in sources if s.is_dir()]
@@ -332,7 +353,9 @@ def calibrate(
         groups = [scene_frames(f) for f in folders] if folders else [list(sources)]
         if folders and (exposures or ev):
             raise UsageError("--exposures/--ev apply to one bracket of frames; folders carry their own")
-        brackets = [load_bracket(g, exposures=exposures, ev=ev, trust_exposures=True) for g in groups]
+        # the response is what is being measured: exposures estimated from the pixels assume the default one
+        settings, _ = _run_settings(DEFAULT_CRF, None, trust_exposures=True)
+        brackets = [load_bracket(g, settings, exposures=exposures, ev=ev) for g in groups]
         if 0 < levels < 16:
             raise UsageError(f"--levels {levels}: a response table needs at least 16 levels (0: automatic)")
         if any(is_raw(p) for b in brackets for p in b.paths):
@@ -341,16 +364,14 @@ def calibrate(
             levels = 256 if code_bits([f for b in brackets for f in b.frames]) == 8 else 1024
         with err.status("calibrating…"):
             result = calibrate_debevec([(b.frames, b.times) for b in brackets], levels, smoothness)
-        document = {"method": "debevec-malik-1997", "smoothness": smoothness, "levels": levels,
-                    "samples": result.samples,
-                    "brackets": [{"frames": [str(p) for p in b.paths], "exposure_times": [float(t) for t in b.times],
-                                  "exposure_source": b.exposure_source} for b in brackets],
-                    "curves": {c: [round(float(v), 9) for v in result.curves[i]] for i, c in enumerate("rgb")}}
-        write_bytes_atomic(output, (json.dumps(document, indent=1) + "\n").encode(), force)
+        record = {"method": "debevec-malik-1997", "smoothness": smoothness, "levels": levels,
+                  "samples": result.samples,
+                  "brackets": [{"frames": [str(p) for p in b.paths], "exposure_times": [float(t) for t in b.times],
+                                "exposure_source": b.exposure_source} for b in brackets]}
+        write_bytes_atomic(output, response_document(result.curves, record), force)
         err.print(f"Wrote {output} ({levels} levels from {len(brackets)} bracket(s), {result.samples} pixels)",
                   highlight=False)
         if json_out:
-            sys.stdout.write(json.dumps({k: v for k, v in document.items() if k != "curves"} | {"output": str(output)})
-                             + "\n")
+            sys.stdout.write(json.dumps(record | {"output": str(output)}) + "\n")
     except SelfHDRError as exc:
         fail(exc)

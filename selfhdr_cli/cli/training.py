@@ -32,7 +32,7 @@ from selfhdr_cli.cli.app import (
     Preset,
     DEFAULT_RECIPE,
     Recipe,
-    _color_config,
+    _run_settings,
     _train_progress,
     app,
     err,
@@ -55,6 +55,8 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
 
     if not dataset.is_dir():
         raise UsageError("no such folder", dataset)
+    if val_limit and val is None:
+        raise UsageError("--val-limit limits the --val scenes: give --val too")
     if vgg_weights is not None:
         from selfhdr_cli.training.losses import load_vgg19_state
 
@@ -62,9 +64,9 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
             raise UsageError("no such VGG19 weights file", vgg_weights)
         load_vgg19_state(vgg_weights)  # read it now: a bad file must not wait for the colour cache and stage 1
     chosen = recipe_settings(recipe, network.value)
-    color_cfg = _color_config(crf, flow, colour_merge or chosen["colour_merge"], chosen["global_motion"])
+    bracket, color_cfg = _run_settings(crf, flow, colour_merge or chosen["colour_merge"], chosen["global_motion"])
     config = preset_config(preset.value, recipe, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
-                           seed=seed, response=str(color_cfg.response), flow=color_cfg.align.flow,
+                           seed=seed, response=color_cfg.response.identity, flow=color_cfg.align.flow,
                            colour_merge=color_cfg.merge, vgg_weights=str(vgg_weights) if vgg_weights else None,
                            val_every=val_every, sp_weight=sp_weight, masked_frames=masked_frames)
     dev = pick_device(device)
@@ -82,10 +84,10 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
     validation = None
     if val is not None and dist.is_main:
         with err.status("loading the validation set…"):
-            validation = load_validation(val, color_cfg, val_limit or None)
+            validation = load_validation(val, color_cfg, bracket, val_limit or None)
         err.print(f"validation: {len(validation.names)} scenes from {val}; colour component PSNR-μ "
                   f"{validation.color_psnr_mu:.2f} dB", highlight=False)
-    return color_cfg, config, dev, dist, work_dir, validation
+    return bracket, color_cfg, config, dev, dist, work_dir, validation
 
 
 class _TrainDisplay:
@@ -124,7 +126,7 @@ class _TrainDisplay:
 def train_structure_cmd(
     dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
     work: Optional[Path] = WORK_OPTION,
-    preset: Preset = PRESET_OPTION,
+    preset: Optional[Preset] = PRESET_OPTION,
     network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of f_s."),
     steps: Optional[int] = STEPS_OPTION,
     batch: Optional[int] = BATCH_OPTION,
@@ -151,12 +153,12 @@ def train_structure_cmd(
     try:
         from selfhdr_cli.training.recipe import train_structure
 
-        color_cfg, config, dev, dist, work_dir, validation = _training_setup(
-            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
-            None, val_every, resume="structure" if resume else None, sp_weight=sp_weight, recipe=recipe.value)
+        bracket, color_cfg, config, dev, dist, work_dir, validation = _training_setup(
+            dataset, work, preset or Preset.cpu, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device,
+            threads, val, val_limit, None, val_every, resume="structure" if resume else None, sp_weight=sp_weight, recipe=recipe.value)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "stage 1")
-            result = train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
+            result = train_structure(dataset, work_dir, config, color_cfg, bracket, dev, dist, resume=resume, force=force,
                                      validation=validation, on_step=display.step if dist.is_main else None,
                                      on_event=display.event if dist.is_main else None)
         if dist.is_main:
@@ -173,7 +175,7 @@ def train(
                                           help="Weights to write (.safetensors; default <work>/selfhdr.safetensors, or "
                                                "<work>/supervised.safetensors with --supervised)."),
     work: Optional[Path] = WORK_OPTION,
-    preset: Preset = PRESET_OPTION,
+    preset: Optional[Preset] = PRESET_OPTION,
     network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of both stages."),
     steps: Optional[int] = STEPS_OPTION,
     batch: Optional[int] = BATCH_OPTION,
@@ -213,13 +215,15 @@ def train(
     """
     if init is not None:
         _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, lr, seed, init, supervised, resume,
-                       force, device, threads, crf, flow, colour_merge, recipe)
+                       force, device, threads, crf, flow, colour_merge, recipe, val, val_limit, vgg_weights, val_every,
+                       sp_weight, masked_frames)
         return
+    preset = preset or Preset.cpu
     try:
         from selfhdr_cli.io.atomic import check_output_path
         from selfhdr_cli.training.recipe import train_reconstruction, train_structure, train_supervised
 
-        color_cfg, config, dev, dist, work_dir, validation = _training_setup(
+        bracket, color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
             vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None,
             sp_weight=sp_weight, recipe=recipe.value, masked_frames=masked_frames)
@@ -229,7 +233,7 @@ def train(
         if supervised:
             with _train_progress() as progress:
                 display = _TrainDisplay(progress, "supervised")
-                result = train_supervised(dataset, work_dir, config, color_cfg, dev, dist, out, resume=resume,
+                result = train_supervised(dataset, work_dir, config, color_cfg, bracket, dev, dist, out, resume=resume,
                                           force=force, validation=validation,
                                           on_step=display.step if dist.is_main else None,
                                           on_event=display.event if dist.is_main else None)
@@ -238,11 +242,11 @@ def train(
             return
         with _train_progress() as progress:
             display1 = _TrainDisplay(progress, "stage 1")
-            train_structure(dataset, work_dir, config, color_cfg, dev, dist, resume=resume, force=force,
+            train_structure(dataset, work_dir, config, color_cfg, bracket, dev, dist, resume=resume, force=force,
                             validation=validation, on_step=display1.step if dist.is_main else None,
                             on_event=display1.event if dist.is_main else None)
             display2 = _TrainDisplay(progress, "stage 2")
-            result = train_reconstruction(dataset, work_dir, config, dev, dist, out, resume=resume, force=force,
+            result = train_reconstruction(dataset, work_dir, config, bracket, dev, dist, out, resume=resume, force=force,
                                           validation=validation, on_step=display2.step if dist.is_main else None,
                                           on_event=display2.event if dist.is_main else None)
         if dist.is_main:
@@ -252,9 +256,20 @@ def train(
 
 
 
+def _check_fine_tune_resumable(dataset: Path, work: Optional[Path]) -> None:
+    """``train --init --resume`` needs an unfinished fine-tuning checkpoint: refuse before any work."""
+    from selfhdr_cli.training.recipe import workdir_for
+
+    checkpoint = workdir_for(dataset, work, create=False).root / "finetune.ckpt"
+    if not checkpoint.is_file():
+        raise UsageError("nothing to resume: no finetune.ckpt in the work folder", checkpoint.parent)
+
+
 def _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, lr, seed, init, supervised, resume,
-                   force, device, threads, crf, flow, colour_merge, recipe) -> None:
-    """``train --init``: fine-tune trained weights on DATASET, guarded (training.finetune)."""
+                   force, device, threads, crf, flow, colour_merge, recipe, val, val_limit, vgg_weights, val_every,
+                   sp_weight, masked_frames) -> None:
+    """``train --init``: fine-tune trained weights on DATASET, guarded (training.finetune). Every
+    flag of ``train`` is honoured or refused here, in one line."""
     try:
         from selfhdr_cli.io.atomic import check_output_path
         from selfhdr_cli.merge.infer import trained_alignment, trained_colour_merge
@@ -265,23 +280,30 @@ def _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, l
             raise UsageError("--init fine-tunes without labels; it does not combine with --supervised")
         if colour_merge is not None or flow is not None or recipe != Recipe(DEFAULT_RECIPE):
             raise UsageError("with --init the colour merge, flow and recipe are those the weights were trained with")
+        if val is not None or val_limit:
+            raise UsageError("--val and --val-limit do not apply with --init: fine-tuning is judged on brackets of "
+                             "DATASET held out from training (the guard), never on ground truth")
         init_path = Path(default_weights() if init == "default" else init)
         meta = read_weights_metadata(resolve_weights(str(init_path)))
         trained = meta["info"].get("config") or {}
-        alignment = trained_alignment(meta)
-        chosen_preset = Preset.finetune if preset == Preset.cpu else preset
-        color_cfg, config, dev, dist, work_dir, _ = _training_setup(
-            dataset, work, chosen_preset, network, steps, batch, crop, lr, seed, crf, alignment.flow,
-            trained_colour_merge(meta), device, threads, None, 0, None, None,
-            recipe=trained.get("recipe", "paper"))
+        alignment = trained_alignment(meta, init_path)
+        if resume:
+            _check_fine_tune_resumable(dataset, work)
+        bracket, color_cfg, config, dev, dist, work_dir, _ = _training_setup(
+            dataset, work, preset or Preset.finetune, network, steps, batch, crop, lr, seed, crf, alignment.flow,
+            trained_colour_merge(meta, init_path), device, threads, None, 0, vgg_weights, val_every,
+            sp_weight=sp_weight, recipe=trained.get("recipe", "paper"), masked_frames=masked_frames)
         out = output if output is not None else work_dir.root / "selfhdr-finetuned.safetensors"
-        if out.resolve() == init_path.resolve():
-            raise UsageError("-o is the --init weights: fine-tuning writes a new file", out)
+        from selfhdr_cli.training.finetune import structure_beside
+
+        for source, what in ((init_path, "the --init weights"), (structure_beside(init_path), "their stage-1 weights")):
+            if out.resolve() == source.resolve():
+                raise UsageError(f"-o is {what}: fine-tuning writes a new file", out)
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "fine-tune", metric="guard loss", sign=-1.0, unit="")
-            result = fine_tune(dataset, work_dir, init_path, config, color_cfg, dev, dist, out, resume=resume,
+            result = fine_tune(dataset, work_dir, init_path, config, color_cfg, bracket, dev, dist, out, resume=resume,
                                force=force, on_step=display.step if dist.is_main else None,
                                on_event=display.event if dist.is_main else None)
         if dist.is_main:

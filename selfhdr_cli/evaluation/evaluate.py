@@ -77,7 +77,7 @@ def evaluate_method(dataset: Path, config: MergeConfig,
     scene, with the merge's seconds."""
     results = []
     for scene in labelled_scenes(dataset):
-        bracket = load_bracket(scene_frames(scene))
+        bracket = load_bracket(scene_frames(scene), config.bracket)
         started = time.perf_counter()
         pred = merge_bracket(bracket, config)
         seconds = time.perf_counter() - started

@@ -17,7 +17,7 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.radiometry.luma import rec709_luma
-from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE, CameraResponse
 
 
 @dataclass
@@ -37,7 +37,7 @@ class SensorConfig:
     Noise variance at linear exposure x is ``shot * x + read**2`` (Poisson–Gaussian).
     """
 
-    response: CameraResponse = field(default_factory=CameraResponse)
+    response: CameraResponse = DEFAULT_RESPONSE  # the benchmark camera's; synth --crf picks another
     shot: float = 2e-4
     read: float = 1e-3
     bits: int = 16

@@ -133,7 +133,7 @@ def _normalise(raw: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions = RawOptions()) -> np.ndarray:
+def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions | None = None) -> np.ndarray:
     """Decode one LDR frame.
 
     Parameters
@@ -145,7 +145,8 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions =
         Refuse images over this many pixels, read from the header before decoding
         (default: ``max_pixels()``).
     raw_options : RawOptions
-        White balance and colour space for RAW frames.
+        White balance and colour space for RAW frames (required for them: a RAW frame without
+        them is a ValueError, never a silent choice).
 
     Returns
     -------
@@ -162,6 +163,8 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions =
                              f"{cap / 1e6:.0f} MP cap (set SELFHDR_MAX_PIXELS to raise it)", path)
     suffix = path.suffix.lower()
     if suffix in RAW_SUFFIXES:
+        if raw_options is None:
+            raise ValueError(f"{path}: a RAW frame needs raw_options (white balance and colour space)")
         developed = read_raw(path, raw_options)
         if developed.shape[:2] != (height, width):
             raise InputFileError("decoded size differs from the header", path)

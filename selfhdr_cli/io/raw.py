@@ -34,14 +34,18 @@ class RawOptions:
     (unit multipliers), ``space`` ``srgb`` (linear Rec.709/sRGB primaries) or ``camera`` (the
     sensor's RGB, no colour matrix)."""
 
-    white_balance: str = "camera"
-    space: str = "srgb"
+    white_balance: str
+    space: str
+    encoding_gamma: float  # developed values are handed on as L^(1/encoding_gamma): RAW_GAMMA, or 1 (linear)
 
     def __post_init__(self) -> None:
         if self.white_balance not in WHITE_BALANCES:
             raise UsageError(f"--wb {self.white_balance!r}: use {' or '.join(WHITE_BALANCES)}")
         if self.space not in RAW_SPACES:
             raise UsageError(f"--raw-space {self.space!r}: use {' or '.join(RAW_SPACES)}")
+        if self.encoding_gamma not in (1.0, RAW_GAMMA):
+            raise UsageError(f"RAW frames are encoded linearly or with gamma {RAW_GAMMA:g}, not "
+                             f"{self.encoding_gamma!r}")
 
 
 def is_raw(path: str | Path) -> bool:
@@ -63,16 +67,21 @@ def raw_size(path: Path) -> tuple[int, int]:
     return height, width
 
 
-def read_raw(path: Path, options: RawOptions = RawOptions()) -> np.ndarray:
-    """Develop a RAW frame: float32 (H, W, 3) RGB in [0, 1], linear values encoded as L^(1/RAW_GAMMA)."""
+def read_raw(path: Path, options: RawOptions) -> np.ndarray:
+    """Develop a RAW frame: float32 (H, W, 3) RGB in [0, 1], linear values encoded as
+    L^(1/options.encoding_gamma)."""
     try:
         with native_stderr_silenced(), rawpy.imread(str(path)) as raw:
             developed = raw.postprocess(
-                gamma=(1, 1), no_auto_bright=True, output_bps=16,
+                # adjust_maximum_thr=0: LibRaw's default rescales a frame whose raw maximum is near the
+                # white level (a bracket's short frame, as a rule), which breaks the exposure ratios
+                gamma=(1, 1), no_auto_bright=True, output_bps=16, adjust_maximum_thr=0.0,
                 use_camera_wb=options.white_balance == "camera",
                 user_wb=[1.0, 1.0, 1.0, 1.0] if options.white_balance == "none" else None,
                 output_color=rawpy.ColorSpace.sRGB if options.space == "srgb" else rawpy.ColorSpace.raw)
     except Exception as exc:
         raise InputFileError(f"corrupt or unreadable RAW file ({decoder_reason(exc)})", path) from None
     linear = developed.astype(np.float32) / np.float32(65535.0)
-    return np.ascontiguousarray(np.power(linear, np.float32(1.0 / RAW_GAMMA)))
+    if options.encoding_gamma == 1.0:
+        return np.ascontiguousarray(linear)
+    return np.ascontiguousarray(np.power(linear, np.float32(1.0 / options.encoding_gamma)))

@@ -13,10 +13,8 @@ import multiprocessing
 import os
 import signal
 import string
-import sys
 import time
 import zlib
-from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -195,7 +193,8 @@ def _worker_stop(signum, frame) -> None:
     os._exit(128 + signum)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, method: str) -> None:
+    """A worker process's own settings (it is ours alone): signals, and its share of the cores."""
     global _IN_WORKER
     _IN_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops the workers
@@ -205,10 +204,10 @@ def _init_worker(threads: int) -> None:
         cv2.setNumThreads(threads)
     except ImportError:
         pass
-    if "torch" in sys.modules:
-        import torch
+    if method == "net":
+        from selfhdr_cli.merge.device import configure_cpu
 
-        torch.set_num_threads(threads)
+        configure_cpu(threads)
 
 
 def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> Iterator[JobResult]:
@@ -221,8 +220,8 @@ def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> 
             yield _run_one((job, config))
         return
     threads = max(1, cores // workers)
-    config = replace(config, threads=threads)
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
+                                                     initargs=(threads, config.method))
     try:
         for result in pool.imap_unordered(_run_one, [(job, config) for job in jobs]):
             yield result

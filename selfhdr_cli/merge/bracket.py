@@ -21,6 +21,28 @@ from selfhdr_cli.radiometry.exposure_ratio import ExposureEstimateError, estimat
 from selfhdr_cli.radiometry.response import CameraResponse
 
 
+@dataclass(frozen=True)
+class BracketSettings:
+    """How a run reads its brackets, chosen once where the command line is parsed.
+
+    ``response``: the camera response g that linearises the frames (``--crf``); ``raw``: how
+    RAW frames are developed; ``trust_exposures``: skip the check of the exposures against
+    the pixels. No field has a default: a forgotten choice is an error, not a silent gamma 2.2.
+    """
+
+    response: CameraResponse
+    raw: RawOptions
+    trust_exposures: bool
+
+
+def bracket_settings(response: CameraResponse, white_balance: str, raw_space: str,
+                     trust_exposures: bool) -> BracketSettings:
+    """The settings of a run from its choices: RAW frames are handed on in the encoding that
+    ``response`` undoes (linear for ``--crf linear``, else gamma ``RAW_GAMMA``)."""
+    encoding = 1.0 if response.kind == "linear" else RAW_GAMMA
+    return BracketSettings(response, RawOptions(white_balance, raw_space, encoding), trust_exposures)
+
+
 @dataclass
 class Bracket:
     """N ≥ 2 frames of one scene, sorted by exposure time (shortest first).
@@ -36,6 +58,7 @@ class Bracket:
     paths: list[Path] = field(default_factory=list)
     absolute: bool = False
     exposure_source: str = ""
+    notes: list[str] = field(default_factory=list)  # what the reader could not check, for a ``note:`` line
 
     @property
     def relative_times(self) -> np.ndarray:
@@ -113,29 +136,34 @@ def _check_frame_path(path: Path) -> None:
                          "under it with --batch", path)
 
 
-def check_raw_bracket(paths: Sequence[Path], response: CameraResponse) -> bool:
+def check_raw_bracket(paths: Sequence[Path], settings: BracketSettings) -> bool:
     """True for a RAW bracket. RAW frames come alone (a bracket mixes no RAW with other
-    formats) and are linear: they are developed by selfhdr and need no ``--crf``."""
+    formats) and are linear: they are developed by selfhdr and take no calibrated ``--crf``;
+    ``--crf linear`` (their true response) hands them on linear, the default with gamma
+    ``RAW_GAMMA``."""
+    response = settings.response
     raw = [is_raw(p) for p in paths]
     if not any(raw):
         return False
     if not all(raw):
         other = next(p for p, r in zip(paths, raw) if not r)
         raise UsageError("a bracket of RAW frames cannot mix in other formats", other)
-    if response != CameraResponse(kind="gamma", gamma=RAW_GAMMA):
-        raise UsageError(f"--crf {response}: RAW frames are linear and developed by selfhdr; leave --crf out")
+    expected = "linear" if settings.raw.encoding_gamma == 1.0 else f"gamma:{settings.raw.encoding_gamma:g}"
+    if response.identity != expected or response.identity not in ("linear", f"gamma:{RAW_GAMMA:g}"):
+        raise UsageError(f"--crf {response}: RAW frames are developed linearly by selfhdr; leave --crf out "
+                         "(or pass --crf linear)")
     return True
 
 
-def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
-                 reference: str | int | None = None, response: CameraResponse = CameraResponse()) -> BracketPlan:
+def plan_bracket(paths: Sequence[str | Path], settings: BracketSettings, exposures: str | None = None,
+                 ev: str | None = None, reference: str | int | None = None) -> BracketPlan:
     """Validate inputs and metadata without decoding pixels, except where no source has the
     exposure times (or ``exposures="auto"``): then they are estimated from the decoded frames,
-    with ``response`` (``_estimated_exposures``)."""
+    with ``settings.response`` (``_estimated_exposures``)."""
     paths = [Path(p) for p in paths]
     for p in paths:
         _check_frame_path(p)
-    check_raw_bracket(paths, response)
+    check_raw_bracket(paths, settings)
     if len(paths) < 2:
         raise UsageError(f"a bracket needs at least 2 frames, got {len(paths)}",
                          paths[0] if paths else None)
@@ -158,19 +186,19 @@ def plan_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: 
             raise InputFileError(f"image is {w}x{h}: too small to merge (at least {MIN_SIDE} px a side)", p)
     info = resolve_exposures(paths, exposures=exposures, ev=ev)
     if info is None:
-        info = _estimated_exposures(paths, response, asked=exposures is not None)
+        info = _estimated_exposures(paths, settings, asked=exposures is not None)
     order = np.argsort(info.times, kind="stable")
     sorted_paths = [paths[i] for i in order]
     return BracketPlan(paths=sorted_paths, times=info.times[order], reference=_choose_reference(reference, sorted_paths),
                        size=sizes[0], absolute=info.absolute, exposure_source=info.source, exposure_note=info.note)
 
 
-def _estimated_exposures(paths: list[Path], response: CameraResponse, asked: bool = False) -> Exposures:
+def _estimated_exposures(paths: list[Path], settings: BracketSettings, asked: bool = False) -> Exposures:
     """Exposure times measured from the pixels (``radiometry.exposure_ratio.estimate_exposures``),
     with a note giving the fitted EVs; one line naming the frames when they cannot be."""
-    frames = [read_ldr(p) for p in paths]
+    frames = [read_ldr(p, raw_options=settings.raw) for p in paths]
     try:
-        times = estimate_exposures(frames, response)
+        times = estimate_exposures(frames, settings.response)
     except ExposureEstimateError as exc:
         a, b, why = exc.args
         context = "--exposures auto" if asked else "no exposure times (no --exposures/--ev, exposure.txt or EXIF)"
@@ -182,36 +210,37 @@ def _estimated_exposures(paths: list[Path], response: CameraResponse, asked: boo
     return Exposures(times, False, ESTIMATED, note=f"exposures estimated from the pixels: EV {listing}")
 
 
-def load_bracket(paths: Sequence[str | Path], exposures: str | None = None, ev: str | None = None,
-                 reference: str | int | None = None, response: CameraResponse = CameraResponse(),
-                 trust_exposures: bool = False, raw_options: RawOptions = RawOptions()) -> Bracket:
+def load_bracket(paths: Sequence[str | Path], settings: BracketSettings, exposures: str | None = None,
+                 ev: str | None = None, reference: str | int | None = None) -> Bracket:
     """Validate, decode and sort a bracket. Raises SelfHDRError subclasses on bad input."""
-    plan = plan_bracket(paths, exposures=exposures, ev=ev, reference=reference, response=response)
-    return decode_plan(plan, response, trust_exposures, raw_options)
+    plan = plan_bracket(paths, settings, exposures=exposures, ev=ev, reference=reference)
+    return decode_plan(plan, settings)
 
 
-def decode_plan(plan: BracketPlan, response: CameraResponse = CameraResponse(),
-                trust_exposures: bool = False, raw_options: RawOptions = RawOptions()) -> Bracket:
+def decode_plan(plan: BracketPlan, settings: BracketSettings) -> Bracket:
     """Decode the frames of a validated plan, and check the exposures against the pixels
-    (``check_exposures``) unless ``trust_exposures``. RAW frames are developed with
-    ``raw_options`` and then carry the default response (``io.raw.RAW_GAMMA``)."""
-    frames = [read_ldr(p, raw_options=raw_options) for p in plan.paths]
+    (``check_exposures``) unless ``settings.trust_exposures``. RAW frames are developed with
+    ``settings.raw`` and encoded with the response the settings name (``check_raw_bracket``)."""
+    frames = [read_ldr(p, raw_options=settings.raw) for p in plan.paths]
     for p, f in zip(plan.paths, frames):
         if f.shape[:2] != plan.size:
             raise InputFileError("decoded size differs from the other frames", p)
-    if not trust_exposures and plan.exposure_source != ESTIMATED:
-        check_exposures(frames, plan.times, plan.paths, plan.exposure_source, response)
+    notes = []
+    if not settings.trust_exposures and plan.exposure_source != ESTIMATED:
+        notes = check_exposures(frames, plan.times, plan.paths, plan.exposure_source, settings.response)
     return Bracket(frames=frames, times=plan.times, reference=plan.reference, paths=list(plan.paths),
-                   absolute=plan.absolute, exposure_source=plan.exposure_source)
+                   absolute=plan.absolute, exposure_source=plan.exposure_source, notes=notes)
 
 
 def check_exposures(frames: Sequence[np.ndarray], times: np.ndarray, paths: Sequence[Path], source: str,
-                    response: CameraResponse) -> None:
+                    response: CameraResponse) -> list[str]:
     """Refuse exposures that the pixels contradict (``exposure_contradictions``: wrong order,
-    wrong spacing): one line naming both frames and both values."""
-    found = exposure_contradictions(frames, times, response)
+    wrong spacing): one line naming both frames and both values. Returns notes naming the pairs
+    that share too few well-exposed pixels to be checked."""
+    found, unjudged = exposure_contradictions(frames, times, response)
     if not found:
-        return
+        return [f"exposures of {paths[a].name} → {paths[b].name} not checked against the pixels (too few "
+                "pixels well exposed in both)" for a, b in unjudged]
     c = found[0]
     what = {"order": "the order is wrong", "scale": "check the exposures, or the camera response --crf",
             "spacing": "the spacing is wrong"}[c.kind]

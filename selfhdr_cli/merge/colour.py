@@ -6,7 +6,7 @@ the output is HDR in short-exposure units (H = g(I) / t with t_1 = 1), float32.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.weighting import triangle_weights
 
 COLOUR_MERGES = ("triangle", "snr")
+DEFAULT_COLOUR_MERGE = "snr"  # chosen on the validation split (benchmarks/colour_merge_choice.py)
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class ColorConfig:
     the bracket, disagreeing frames rejected) or ``triangle`` (SPEC §2.4, the paper's Y_color).
     """
 
-    response: CameraResponse = field(default_factory=CameraResponse)
-    align: AlignConfig = field(default_factory=AlignConfig)
-    merge: str = "snr"
+    response: CameraResponse
+    align: AlignConfig
+    merge: str
 
     def __post_init__(self) -> None:
         if self.merge not in COLOUR_MERGES:
@@ -96,7 +97,7 @@ def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, refere
 
 
 def merge_colour(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
-                 config: ColorConfig = ColorConfig(), covered: list[np.ndarray] | None = None) -> np.ndarray:
+                 config: ColorConfig, covered: list[np.ndarray] | None = None) -> np.ndarray:
     """Y_color from already aligned frames with ``config.merge``: ``merge_triangle`` (SPEC §2.4)
     or ``merge.snr.merge_snr`` with the noise fitted from the bracket. Same contract as
     ``merge_triangle``; ``covered`` as in ``merge_snr`` (the triangle merge, as SPEC, ignores it)."""
@@ -109,7 +110,7 @@ NOISE_FIT_ROWS = 1024  # the noise model is fitted on at most this many central 
 
 
 def colour_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
-                    config: ColorConfig = ColorConfig(), gate: bool = True,
+                    config: ColorConfig, gate: bool = True,
                     covered: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(Y_color, static gate or None): ``merge_colour`` and, with ``gate``, ``merge.snr.static_gate``
     under the same noise model fitted once from the bracket (whatever ``config.merge`` is).
@@ -154,7 +155,7 @@ def _central_rows(height: int, limit: int) -> slice:
     return slice(start, min(height, start + limit))
 
 
-def build_color(bracket: Bracket, config: ColorConfig = ColorConfig(), gate: bool = True) -> ColorResult:
+def build_color(bracket: Bracket, config: ColorConfig, gate: bool = True) -> ColorResult:
     """Align every frame of ``bracket`` to its reference and merge them into Y_color (SPEC §2).
 
     Returns Y_color (float32 (H, W, 3), short-exposure units), the aligned LDR frames

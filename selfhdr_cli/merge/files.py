@@ -74,8 +74,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
         check_output_path(job.preview, config.force, (".png",))
         if job.preview.resolve() == job.output.resolve():
             raise UsageError("the preview and the output are the same file", job.preview)
-    plan = plan_bracket(job.frames, exposures=job.exposures, ev=job.ev, reference=job.reference,
-                        response=config.response)
+    plan = plan_bracket(job.frames, config.bracket, exposures=job.exposures, ev=job.ev, reference=job.reference)
     check_units(config.units, plan.absolute, plan.exposure_source)  # before decoding: fail fast
     if config.method == "net":
         from selfhdr_cli.merge.device import pick_device
@@ -85,7 +84,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
         pick_device(config.device)
         config = replace(config, weights=resolve_weights(config.weights))
     check_memory(plan, config)
-    bracket = decode_plan(plan, config.response, config.trust_exposures, config.raw_options)
+    bracket = decode_plan(plan, config.bracket)
     hdr = merge_bracket(bracket, config, progress=progress)
     # the preview first: an existing HDR output then means a complete pair (batches skip it)
     if job.preview is not None:
@@ -93,7 +92,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     write_hdr_image(job.output, hdr, half=config.half, force=config.force)
     return JobResult(name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
                      exposure_times=[float(t) for t in bracket.times], exposure_source=bracket.exposure_source,
-                     exposure_note=plan.exposure_note,
+                     exposure_note="; ".join(n for n in [plan.exposure_note, *bracket.notes] if n),
                      reference=plan.reference, size=[int(plan.size[1]), int(plan.size[0])],
                      seconds=round(time.perf_counter() - started, 3))
 

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from selfhdr_cli.errors import UsageError
-from selfhdr_cli.merge.align import DEFAULT_FLOW, AlignConfig, align_bracket, align_bracket_with_coverage
+from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.merge.align import AlignConfig, align_bracket, align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import Bracket, three_frames
 from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
-from selfhdr_cli.merge.device import configure_cpu, pick_device
+from selfhdr_cli.merge.device import pick_device
 from selfhdr_cli.nets.weights import load_weights
 from selfhdr_cli.radiometry.response import CameraResponse
 
@@ -174,10 +174,18 @@ def _training_config(meta: dict) -> dict:
     return info.get("config") or info.get("record") or {}
 
 
-def trained_colour_merge(meta: dict) -> str:
-    """The colour component a guided network was trained with (its Y_color input); the paper's
-    triangle merge for weights without a record."""
-    return _training_config(meta).get("colour_merge", "triangle")
+class MissingRecord(InputFileError):
+    """Weights that do not say how they were trained, where the merge needs to know."""
+
+
+def trained_colour_merge(meta: dict, weights: str | Path = "") -> str:
+    """The colour component a guided network was trained with (its Y_color input). Weights
+    without a record are refused (MissingRecord): a guess would feed the network another input."""
+    merge = _training_config(meta).get("colour_merge")
+    if merge is None:
+        raise MissingRecord("weights without a record of the colour merge they were trained with "
+                            "(retrain them with this version)", weights or None)
+    return merge
 
 
 def network_guide(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
@@ -187,19 +195,21 @@ def network_guide(aligned: list[np.ndarray], relative_times: np.ndarray, referen
     return np.concatenate([y, gate[..., None]], axis=-1)
 
 
-def trained_alignment(meta: dict) -> AlignConfig:
+def trained_alignment(meta: dict, weights: str | Path = "") -> AlignConfig:
     """The alignment a network was trained behind (recorded in its weights' training config):
     for FastNet the flow is a fixed layer, so merging with another one is a different network.
-    Weights without a record get the default alignment."""
+    Weights without a record are refused (MissingRecord) unless the caller chooses a flow."""
     config = _training_config(meta)
-    return AlignConfig(flow=config.get("flow", DEFAULT_FLOW), interpolation=config.get("interpolation", "cubic"),
+    if "flow" not in config:
+        raise MissingRecord("weights without a record of the alignment they were trained behind: pass --flow "
+                            "to choose one", weights or None)
+    return AlignConfig(flow=config["flow"], interpolation=config.get("interpolation", "cubic"),
                        global_motion=config.get("global_motion", "none"))
 
 
 def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse, align_config: AlignConfig | None,
                        tiles: TileConfig = TileConfig(),
-                       device: str = "auto", progress: Callable[[int, int], None] | None = None,
-                       threads: int | None = None) -> np.ndarray:
+                       device: str = "auto", progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Merge a Bracket with trained weights (the ``net`` method).
 
     Picks (shortest, reference, longest) among the bracket's frames, aligns them with the
@@ -208,15 +218,14 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
     colour merge recorded in its weights, and the static gate. ``align_config`` None: the alignment the weights were trained behind
     (``trained_alignment``). ``weights``: a ``.safetensors`` file from ``selfhdr train``. ``response``: the
     g used for the network's H_k = g(I_k) / t_k inputs. Returns float32 (H, W, 3) HDR in
-    short-exposure units, in [0, 1].
+    short-exposure units, in [0, 1]. Process-wide settings (threads, allocator) are the
+    caller's: ``merge.device.configure_cpu``.
     """
     dev = pick_device(device)
-    if dev.type == "cpu":
-        configure_cpu(threads)
     if not Path(weights).is_file():
         raise UsageError("no such weights file", weights)
     net, meta = _network_for(str(weights), Path(weights).stat().st_mtime_ns, str(dev))
-    align_config = align_config or trained_alignment(meta)
+    align_config = align_config or trained_alignment(meta, weights)
     pick = three_frames(len(bracket), bracket.reference)
     ldr = [bracket.frames[i] for i in pick]  # no stacking: large images are not copied
     times = np.asarray([bracket.relative_times[i] for i in pick], np.float32)
@@ -225,7 +234,7 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
         every, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference, response,
                                                      align_config)
         guide = network_guide(every, bracket.relative_times, bracket.reference,
-                              ColorConfig(response=response, align=align_config, merge=trained_colour_merge(meta)),
+                              ColorConfig(response=response, align=align_config, merge=trained_colour_merge(meta, weights)),
                               covered)
         aligned = [every[i] for i in pick]
     elif getattr(net, "needs_alignment", False):

@@ -7,16 +7,15 @@ unaligned), ``ref`` (the reference frame alone, linearised: the no-merge baselin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.io.raw import RawOptions
 from selfhdr_cli.merge.align import AlignConfig
-from selfhdr_cli.merge.bracket import Bracket
-from selfhdr_cli.merge.colour import ColorConfig, build_color
+from selfhdr_cli.merge.bracket import Bracket, BracketSettings
+from selfhdr_cli.merge.colour import DEFAULT_COLOUR_MERGE, ColorConfig, build_color
 from selfhdr_cli.merge.debevec import merge_debevec
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.tonemap import OPERATORS
@@ -37,21 +36,17 @@ class MergeConfig:
     ``force``). Plain values only, so it can be sent to worker processes.
     """
 
-    method: str = DEFAULT_METHOD
-    response: CameraResponse = field(default_factory=CameraResponse)
+    method: str
+    bracket: BracketSettings  # the response, RAW development and exposure trust: how frames are read
     align: AlignConfig | None = None  # None: the default flow; for ``net``, the one the weights were trained with
     units: str = "short"
     weights: str | None = None  # None: the shipped default (nets.weights.default_weights)
     tile: int = 0  # 0: automatic (merge.infer.DEFAULT_TILE)
     device: str = "auto"
-    threads: int | None = None
     half: bool = False
     tonemap: str = "reinhard"
     force: bool = False
-    colour_merge: str | None = None  # --method color: merge.colour.COLOUR_MERGES; None: ColorConfig's default
-    trust_exposures: bool = False  # skip the check of the exposures against the pixels (bracket.check_exposures)
-    white_balance: str = "camera"  # RAW frames: io.raw.WHITE_BALANCES
-    raw_space: str = "srgb"        # RAW frames: io.raw.RAW_SPACES
+    colour_merge: str | None = None  # --method color: merge.colour.COLOUR_MERGES; None: DEFAULT_COLOUR_MERGE
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -64,20 +59,17 @@ class MergeConfig:
             raise UsageError(f"--weights, --tile and --device apply to --method net only, not {self.method}")
         if self.method != "color" and self.colour_merge is not None:
             raise UsageError(f"--colour-merge applies to --method color only, not {self.method}")
-        RawOptions(white_balance=self.white_balance, space=self.raw_space)  # validates both
-        if self.threads is not None and self.threads < 1:
-            raise UsageError(f"threads must be at least 1, got {self.threads}")
 
     @property
-    def raw_options(self) -> RawOptions:
-        """How RAW frames are developed (``io.raw``)."""
-        return RawOptions(white_balance=self.white_balance, space=self.raw_space)
+    def response(self) -> CameraResponse:
+        """The camera response g of this run (``bracket.response``)."""
+        return self.bracket.response
 
     @property
     def color(self) -> ColorConfig:
         """The colour component's settings (response and alignment) inside this config."""
-        merge = {"merge": self.colour_merge} if self.colour_merge else {}
-        return ColorConfig(response=self.response, align=self.align or AlignConfig(), **merge)
+        return ColorConfig(response=self.response, align=self.align or AlignConfig(),
+                           merge=self.colour_merge or DEFAULT_COLOUR_MERGE)
 
 
 def check_units(units: str, absolute_times: bool, exposure_source: str) -> None:
@@ -87,7 +79,7 @@ def check_units(units: str, absolute_times: bool, exposure_source: str) -> None:
                          "gives only relative stops; pass --exposures")
 
 
-def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),
+def merge_bracket(bracket: Bracket, config: MergeConfig,
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Merge ``bracket`` into HDR radiance.
 
@@ -116,7 +108,7 @@ def merge_bracket(bracket: Bracket, config: MergeConfig = MergeConfig(),
 
         weights = config.weights or default_weights()
         hdr = merge_with_network(bracket, weights, config.response, config.align, TileConfig(tile=config.tile),
-                                 config.device, progress, config.threads)
+                                 config.device, progress)
     elif config.method == "ref":
         r = bracket.reference
         hdr = config.response.to_linear(bracket.frames[r]) / np.float32(bracket.relative_times[r])

@@ -17,7 +17,8 @@ from selfhdr_cli.radiometry.response import CameraResponse
 
 WELL_EXPOSED = (0.05, 0.9)   # LDR values both frames must lie within to be compared
 MIN_SAMPLES = 2_000          # fewer shared values than this: the pair cannot be judged
-MAX_SAMPLES = 400_000        # values compared per pair, at most (a fixed stride): time bounded on 24 MP
+MAX_SAMPLES = 400_000        # values compared per pair, at most: time bounded on 24 MP
+SAMPLE_SEED = 0              # the pixels sampled are drawn at random, the same ones every run
 # A wrong camera response scales every measured log ratio by one factor (gamma 2.2 assumed for a
 # curve of gamma γ: ×2.2/γ): measured 1.5–1.7× the given stops on real JPEG/TIFF brackets here
 # (benchmarks/real_brackets.py). So the spacing is judged relative to that factor, the order absolutely.
@@ -42,19 +43,27 @@ def measure_exposure_ratio(frame_a: np.ndarray, frame_b: np.ndarray, response: C
     well exposed in both (``WELL_EXPOSED``, per channel) are linearised with ``response``; the
     result is the median of log2 g(I_b) − log2 g(I_a).
     """
-    a, b = frame_a.reshape(-1), frame_b.reshape(-1)
-    step = max(1, a.size // MAX_SAMPLES)
-    index = np.arange(0, a.size, step)
-    a, b = a[index], b[index]
+    pixels = sample_pixels(frame_a.shape[0] * frame_a.shape[1], MAX_SAMPLES // 3)
+    # whole pixels, all three channels: a stride over the interleaved values can fall on one channel
+    a = frame_a.reshape(-1, 3)[pixels].reshape(-1)
+    b = frame_b.reshape(-1, 3)[pixels].reshape(-1)
     low, high = WELL_EXPOSED
     both = (a > low) & (a < high) & (b > low) & (b < high)
     count = int(both.sum())
     if count < MIN_SAMPLES:
         return PairRatio(None, count)
-    channels = index[both] % 3  # RGB interleaved: per-channel responses need each value's channel
+    channels = np.tile(np.arange(3), pixels.size)[both]  # per-channel responses need each value's channel
     la = response.to_linear(a[both], channels).astype(np.float64)
     lb = response.to_linear(b[both], channels).astype(np.float64)
     return PairRatio(float(np.median(np.log2(lb) - np.log2(la))), count)
+
+
+def sample_pixels(count: int, at_most: int) -> np.ndarray:
+    """Indices of at most ``at_most`` of ``count`` pixels, sorted: all of them when they are few,
+    else a fixed random draw (``SAMPLE_SEED``), so that no image width aliases with a stride."""
+    if count <= at_most:
+        return np.arange(count)
+    return np.unique(np.random.default_rng(SAMPLE_SEED).integers(0, count, at_most))
 
 
 @dataclass(frozen=True)
@@ -70,19 +79,21 @@ class Contradiction:
 
 
 def exposure_contradictions(frames: Sequence[np.ndarray], times: Sequence[float], response: CameraResponse
-                            ) -> list[Contradiction]:
+                            ) -> tuple[list[Contradiction], list[tuple[int, int]]]:
     """Where the pixels contradict the given exposures.
 
     ``frames``: float32 (H, W, 3) LDR in [0, 1], sorted by ``times`` (any one unit). Each
     adjacent pair's measured log2 ratio must have the given sign (``order``), lie within
     ``SCALE_RANGE`` times the given one (``scale``), and all pairs must agree on that factor
-    within ``SCALE_SPREAD`` (``spacing``). Pairs with too few shared values are not judged.
+    within ``SCALE_SPREAD`` (``spacing``). Pairs with too few shared values are not judged: they
+    are returned second, as (first, second) indices, for the caller to say so.
     """
-    found, factors = [], []
+    found, factors, unjudged = [], [], []
     for i in range(len(frames) - 1):
         given = float(np.log2(times[i + 1] / times[i]))
         measured = measure_exposure_ratio(frames[i], frames[i + 1], response).stops
         if measured is None:
+            unjudged.append((i, i + 1))
             continue
         if measured < -ORDER_STOPS:
             found.append(Contradiction(i, i + 1, given, measured, "order"))
@@ -95,7 +106,7 @@ def exposure_contradictions(frames: Sequence[np.ndarray], times: Sequence[float]
         if high[0] / low[0] > SCALE_SPREAD:
             _, i, given, measured = high if abs(high[0] - 1) > abs(low[0] - 1) else low
             found.append(Contradiction(i, i + 1, given, measured, "spacing"))
-    return found
+    return found, unjudged
 
 
 MIN_STEP_STOPS = 0.1  # estimated neighbours closer than this are the same exposure

@@ -6,6 +6,7 @@ and shape are preserved.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,11 @@ from selfhdr_cli.errors import InputFileError, UsageError
 
 DEFAULT_GAMMA = 2.2  # SPEC §1: the published convention g(x) = x^2.2
 RESPONSE_KINDS = ("gamma", "srgb", "linear", "table")
+MAX_RESPONSE_FILE_BYTES = 4 << 20  # a calibrated table is ~60 kB; more is not a response file
+# a table maps LDR 0 to a linear 0 (or nearly: a black offset), and its channels' tops lie within 4 stops of
+# 1 (the green top; red and blue differ by the white balance): a curve outside is not a response
+TABLE_BLACK_MAX = 0.01
+TABLE_TOP_RANGE = (1 / 16, 16.0)
 
 
 def srgb_decode(encoded):
@@ -49,7 +55,7 @@ class CameraResponse:
     from ``source``, a response JSON written by ``selfhdr calibrate``).
     """
 
-    kind: str = "gamma"
+    kind: str
     gamma: float = DEFAULT_GAMMA
     curves: tuple = ()
     source: str = ""
@@ -65,6 +71,22 @@ class CameraResponse:
                     or np.any(np.diff(curves, axis=1) <= 0):
                 raise UsageError("a response table needs three strictly increasing curves of at least 2 finite values",
                                  self.source or None)
+            low, high = TABLE_TOP_RANGE
+            if np.any(curves[:, 0] < 0) or np.any(curves[:, 0] > TABLE_BLACK_MAX) \
+                    or np.any(curves[:, -1] < low) or np.any(curves[:, -1] > high):
+                raise UsageError(f"a response table must start at 0 (at most {TABLE_BLACK_MAX:g}) and end between "
+                                 f"{low:g} and {high:g}; this one runs from {curves[:, 0].min():.4g} to "
+                                 f"{curves[:, -1].max():.4g}", self.source or None)
+
+    @property
+    def identity(self) -> str:
+        """What this response is, by content: ``gamma:2.2``, ``srgb``, ``linear`` or
+        ``table:<sha256 prefix of the curves>``. Caches and resumable runs compare this, never a
+        path: a response file recalibrated in place is another response."""
+        if self.kind != "table":
+            return str(self)
+        text = json.dumps([[round(float(v), 9) for v in c] for c in self.curves])
+        return "table:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _levels(self) -> np.ndarray:
         return np.linspace(0.0, 1.0, len(self.curves[0]))
@@ -153,14 +175,27 @@ class CameraResponse:
 
     def __str__(self) -> str:
         if self.kind == "table":
-            return self.source
+            return self.source or "table"
         return f"gamma:{self.gamma:g}" if self.kind == "gamma" else self.kind
+
+
+DEFAULT_RESPONSE = CameraResponse(kind="gamma", gamma=DEFAULT_GAMMA)  # --crf's default; chosen at the CLI only
+
+
+def response_document(curves: np.ndarray, record: dict) -> bytes:
+    """A response file's bytes (JSON): ``record`` (method, frames, ...) and the curves
+    ``curves`` (3, levels) as {"r", "g", "b"} lists of linear values at evenly spaced LDR levels."""
+    document = {**record, "curves": {c: [round(float(v), 9) for v in curves[i]] for i, c in enumerate("rgb")}}
+    return (json.dumps(document, indent=1) + "\n").encode()
 
 
 def read_response_file(path: str | Path) -> CameraResponse:
     """A calibrated response from its JSON (``selfhdr calibrate``): {"curves": {"r", "g", "b"}, ...}."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_RESPONSE_FILE_BYTES:
+            raise InputFileError(f"{path.stat().st_size / 2**20:.0f} MiB is too large for a response file "
+                                 f"(at most {MAX_RESPONSE_FILE_BYTES >> 20} MiB)", path)
         data = json.loads(path.read_text(encoding="utf-8"))
         curves = tuple(tuple(float(v) for v in data["curves"][c]) for c in ("r", "g", "b"))
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
@@ -178,14 +213,19 @@ def read_response_file(path: str | Path) -> CameraResponse:
 def parse_response(text: str) -> CameraResponse:
     """Parse ``gamma:2.2``, ``gamma`` (2.2), ``srgb``, ``linear`` or a response ``.json`` file."""
     if text.strip().lower().endswith(".json"):
-        if not Path(text.strip()).is_file():
-            raise UsageError("no such response file (make one with 'selfhdr calibrate')", text.strip())
-        return read_response_file(text.strip())
+        path = Path(text.strip())
+        if path.is_dir():
+            raise UsageError("is a folder, not a response file", path)
+        if path.exists() and not path.is_file():
+            raise UsageError("not a regular file (a response file is JSON from 'selfhdr calibrate')", path)
+        if not path.exists():
+            raise UsageError("no such response file (make one with 'selfhdr calibrate')", path)
+        return read_response_file(path)
     spec = text.strip().lower()
     if spec in ("srgb", "linear"):
         return CameraResponse(kind=spec)
     if spec == "gamma":
-        return CameraResponse()
+        return DEFAULT_RESPONSE
     if spec.startswith("gamma:"):
         try:
             gamma = float(spec.split(":", 1)[1])

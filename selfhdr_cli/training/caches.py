@@ -17,7 +17,8 @@ import numpy as np
 
 from selfhdr_cli.io.atomic import write_bytes_atomic
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
-from selfhdr_cli.merge.bracket import Bracket, BracketPlan, decode_plan, plan_bracket
+from selfhdr_cli.io.raw import is_raw
+from selfhdr_cli.merge.bracket import Bracket, BracketPlan, BracketSettings, decode_plan, plan_bracket
 from selfhdr_cli.merge.colour import ColorConfig, build_color
 from selfhdr_cli.training.records import config_difference
 
@@ -83,18 +84,20 @@ class ColorCache:
         return read_hdr_image(self.gate)[..., :1]
 
 
-SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "align", "merge")
+SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "raw", "align", "merge")
 
 
-def settings_record(plan: BracketPlan, config: ColorConfig) -> dict:
+def settings_record(plan: BracketPlan, config: ColorConfig, bracket: BracketSettings) -> dict:
     """What a colour cache depends on: the frames (names, and size and modification time, so a
     frame rewritten under the same name is seen), their relative exposures, the reference,
-    the camera response and the alignment settings. JSON-ready."""
+    the camera response by content (``CameraResponse.identity``: a response file recalibrated
+    in place is another response), RAW development and the alignment settings. JSON-ready."""
     stats = [Path(p).stat() for p in plan.paths]
+    raw = asdict(bracket.raw) if any(is_raw(p) for p in plan.paths) else None
     return {"frames": [p.name for p in plan.paths], "frame_stats": [[s.st_size, s.st_mtime_ns] for s in stats],
             "relative_times": [round(float(t / plan.times[0]), 9) for t in plan.times],
-            "reference": int(plan.reference), "response": str(config.response), "align": asdict(config.align),
-            "merge": config.merge}
+            "reference": int(plan.reference), "response": config.response.identity, "raw": raw,
+            "align": asdict(config.align), "merge": config.merge}
 
 
 def write_color_cache(cache: ColorCache, bracket: Bracket, y_color: np.ndarray, aligned: list[np.ndarray],
@@ -122,18 +125,21 @@ def write_color_cache(cache: ColorCache, bracket: Bracket, y_color: np.ndarray, 
     write_bytes_atomic(cache.meta, (json.dumps(meta, indent=2) + "\n").encode())
 
 
-def build_color_scene(frames: list[Path], out_folder: Path, config: ColorConfig, force: bool = False,
-                      exposures: str | None = None, ev: str | None = None,
+def build_color_scene(frames: list[Path], out_folder: Path, config: ColorConfig, bracket: BracketSettings,
+                      force: bool = False, exposures: str | None = None, ev: str | None = None,
                       reference: str | None = None) -> tuple[str, str]:
-    """Build one scene's colour component into ``out_folder``.
+    """Build one scene's colour component into ``out_folder``, reading its frames with
+    ``bracket`` (whose response must be ``config``'s).
 
     Returns (status, why): ``built``; ``skipped`` when a complete cache with the same
     settings exists (and not ``force``); ``rebuilt`` when the existing cache was made with
     other settings (``why`` names them).
     """
+    if bracket.response.identity != config.response.identity:
+        raise ValueError("the bracket settings and the colour config name two camera responses")
     cache = ColorCache(Path(out_folder))
-    plan = plan_bracket(frames, exposures=exposures, ev=ev, reference=reference)
-    settings = settings_record(plan, config)
+    plan = plan_bracket(frames, bracket, exposures=exposures, ev=ev, reference=reference)
+    settings = settings_record(plan, config, bracket)
     status, why = "built", ""
     if cache.is_complete():
         old = cache.recorded_settings()
@@ -141,7 +147,7 @@ def build_color_scene(frames: list[Path], out_folder: Path, config: ColorConfig,
             return "skipped", ""
         if old != settings:
             status, why = "rebuilt", "unreadable meta.json" if old is None else config_difference(old, settings)
-    bracket = decode_plan(plan)
-    result = build_color(bracket, config)
-    write_color_cache(cache, bracket, result.y_color, result.aligned, result.gate, settings)
+    decoded = decode_plan(plan, bracket)
+    result = build_color(decoded, config)
+    write_color_cache(cache, decoded, result.y_color, result.aligned, result.gate, settings)
     return status, why

@@ -25,9 +25,10 @@ from torch import nn
 
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.dataset import find_scenes
+from selfhdr_cli.merge.bracket import BracketSettings
 from selfhdr_cli.merge.colour import ColorConfig
 from selfhdr_cli.nets.weights import load_weights, save_weights
-from selfhdr_cli.radiometry.response import parse_response
+from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE
 from selfhdr_cli.training.loop import Distributed, TrainConfig, run_stage
 from selfhdr_cli.training.losses import StructureLoss, stage2_loss
@@ -70,17 +71,18 @@ def structure_beside(init: Path) -> Path:
 
 def split_held_out(names: list[str]) -> tuple[list[str], list[str]]:
     """(training, held out): every ``HOLD_OUT_EVERY``-th name in sorted order is held out, at least
-    one when there are two or more; a single bracket is both (the guard then sees its own data)."""
+    one. Fewer than two brackets are refused: the guard must score brackets it did not train on."""
     ordered = sorted(names)
     if len(ordered) < 2:
-        return ordered, ordered
+        raise UsageError(f"fine-tuning needs at least 2 brackets (one is held out to guard against a worse "
+                         f"model); the dataset has {len(ordered)}")
     held = [n for i, n in enumerate(ordered) if i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1] or [ordered[-1]]
     return [n for n in ordered if n not in held], held
 
 
-def guard_score(scenes: list[TrainScene], config: TrainConfig) -> Callable[[nn.Module], float]:
+def guard_score(scenes: list[TrainScene], config: TrainConfig, response: CameraResponse
+                ) -> Callable[[nn.Module], float]:
     """The guard: −(stage-2 loss) of a network on fixed crops of ``scenes`` (higher is better)."""
-    response = parse_response(config.response)
     rng = np.random.default_rng(GUARD_SEED)
     batch = sample_batch(scenes, GUARD_CROPS, config.crop, rng, response, reference_noise=False,
                          generator=torch.Generator().manual_seed(GUARD_SEED))
@@ -103,7 +105,7 @@ def _structure_marker(work: Workdir) -> Path:
 
 
 def prepare_structure(dataset: Path, work: Workdir, init: Path, config: TrainConfig, color: ColorConfig,
-                      device: torch.device, dist: Distributed, resume: bool, force: bool, on_step=None,
+                      bracket: BracketSettings, device: torch.device, dist: Distributed, resume: bool, force: bool, on_step=None,
                       on_event: Event | None = None) -> None:
     """Y_stru for every scene: from the stage-1 weights shipped beside ``init`` when there are
     some (no stage-1 training), else stage 1 trained as usual."""
@@ -111,12 +113,12 @@ def prepare_structure(dataset: Path, work: Workdir, init: Path, config: TrainCon
     if not shipped.is_file():
         if on_event and dist.is_main:
             on_event(f"stage 1: no {shipped.name} beside the init weights, training it")
-        train_structure(dataset, work, config, color, device, dist, resume=resume, force=force,
+        train_structure(dataset, work, config, color, bracket, device, dist, resume=resume, force=force,
                         on_step=on_step, on_event=on_event)
         return
     scenes = find_scenes(dataset)
     if dist.is_main:
-        ensure_color(dataset, work, color, on_event)
+        ensure_color(dataset, work, color, bracket, on_event)
         digest = hashlib.sha256(shipped.read_bytes()).hexdigest()
         marker = _structure_marker(work)
         if not marker.is_file() or marker.read_text().strip() != digest:  # Y_stru of other stage-1 weights
@@ -126,13 +128,13 @@ def prepare_structure(dataset: Path, work: Workdir, init: Path, config: TrainCon
         missing = [s for s in scenes if not (work.scene(s.name).folder / STRU_FILE).is_file()]
         if on_event and missing:
             on_event(f"stage 1: reusing {shipped.name} for Y_stru of {len(missing)} brackets")
-        write_structure_component(net.to(device), missing, work, config, device, on_event)
+        write_structure_component(net.to(device), missing, work, bracket, device, on_event)
         marker.write_text(digest + "\n")
     barrier(dist)
 
 
 def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, color: ColorConfig,
-              device: torch.device, dist: Distributed, output: Path, resume: bool = False, force: bool = False,
+              bracket: BracketSettings, device: torch.device, dist: Distributed, output: Path, resume: bool = False, force: bool = False,
               on_step=None, on_event: Event | None = None) -> FineTuneResult:
     """Fine-tune ``init`` on the brackets of ``dataset`` (never their ground truth) and write
     ``output``: the best weights the guard saw, or the start when nothing beat it."""
@@ -146,15 +148,14 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
                          "or --force to start over", checkpoint)
     if checkpoint.is_file() and force and not resume:
         checkpoint.unlink()
-    prepare_structure(dataset, work, init, config, color, device, dist, resume, force, None, on_event)
+    prepare_structure(dataset, work, init, config, color, bracket, device, dist, resume, force, None, on_event)
     by_name = {s.name: s for s in find_scenes(dataset)}
     names = list(by_name)
     trained_on, held_out = split_held_out(names)
-    train_mem = load_scenes([by_name[n] for n in trained_on], work, need_stru=True)
-    held_mem = train_mem if held_out == trained_on else load_scenes([by_name[n] for n in held_out], work,
-                                                                     need_stru=True)
-    guard = guard_score(held_mem, config)
-    result = run_stage("reconstruct", train_mem, config, checkpoint, resume=resume and checkpoint.is_file(),
+    train_mem = load_scenes([by_name[n] for n in trained_on], work, bracket, need_stru=True)
+    held_mem = load_scenes([by_name[n] for n in held_out], work, bracket, need_stru=True)
+    guard = guard_score(held_mem, config, bracket.response)
+    result = run_stage("reconstruct", train_mem, config, bracket.response, checkpoint, resume=resume and checkpoint.is_file(),
                        validate=guard, on_step=on_step, device=device, dist=dist,
                        init=start_net.state_dict(), keep_best=True)
     if not dist.is_main:  # the guard runs on the main process only; it decides and writes

@@ -29,7 +29,7 @@ from selfhdr_cli.merge.align import DEFAULT_FLOW
 from selfhdr_cli.nets import build_network
 from selfhdr_cli.nets.weights import require_finite
 from selfhdr_cli.radiometry.mulaw import mu_law
-from selfhdr_cli.radiometry.response import CameraResponse, parse_response
+from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.losses import SP_WEIGHT, StructureLoss, VGGLoss, stage1_loss, stage2_loss
 from selfhdr_cli.training.records import config_difference
 from selfhdr_cli.training.trainset import TrainScene, sample_batch
@@ -61,7 +61,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_minutes: float = 2.0
     val_every: int = 250
-    response: str = str(CameraResponse())  # the colour component's g, as text (also the networks' input)
+    response: str = "gamma:2.2"  # the colour component's g by content (CameraResponse.identity); the CLI's --crf
     flow: str = DEFAULT_FLOW  # the colour component's alignment: the caches and FastNet's fixed layer
     global_motion: str = "homography"  # before the flow (merge.align.GLOBAL_MOTIONS)
     recipe: str = DEFAULT_RECIPE  # RECIPES: sets colour_merge and FastNet's guide unless they are given
@@ -207,12 +207,13 @@ class BestSoFar:
 Callback = Callable[[dict], None]
 
 
-def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpoint: Path,
-              resume: bool = False, validate: Callable[[nn.Module], float] | None = None,
+def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, response: CameraResponse,
+              checkpoint: Path, resume: bool = False, validate: Callable[[nn.Module], float] | None = None,
               on_step: Callback | None = None, device: torch.device | None = None,
               dist: Distributed | None = None, init: dict | None = None, keep_best: bool = False) -> StageResult:
     """Train one stage: ``structure`` (L_stage1), ``reconstruct`` (L_stage2) or
-    ``supervised`` (L1 in μ-law against ground truth: the upper bound, not SelfHDR).
+    ``supervised`` (L1 in μ-law against ground truth: the upper bound, not SelfHDR), with the
+    camera response ``response`` (whose ``identity`` is ``config.response``).
 
     ``validate(net) -> score`` (higher is better: PSNR-μ, or a fine-tuning guard's negated
     loss) runs at step 0 and every ``val_every`` steps on the main process. ``init``: a state
@@ -224,7 +225,8 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, checkpo
         raise UsageError(f"unknown stage {stage!r}")
     device = device or torch.device("cpu")
     dist = dist or Distributed()
-    response: CameraResponse = parse_response(config.response)
+    if response.identity != config.response:
+        raise ValueError(f"the response {response.identity} is not the config's {config.response}")
     torch.manual_seed(config.seed)
     net = build_network(config.network, config.net_config).to(device)
     if init is not None:

@@ -23,12 +23,12 @@ from selfhdr_cli.evaluation.metrics import psnr
 from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, labelled_scenes, scene_frames
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.merge.align import align_bracket_with_coverage
-from selfhdr_cli.merge.bracket import load_bracket, three_frames
+from selfhdr_cli.merge.bracket import BracketSettings, load_bracket, three_frames
 from selfhdr_cli.merge.colour import ColorConfig
 from selfhdr_cli.merge.infer import TileConfig, network_guide, predict
 from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
 from selfhdr_cli.radiometry.mulaw import mu_law
-from selfhdr_cli.radiometry.response import parse_response
+from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE, ColorCache, build_color_scene, default_cache_root
 from selfhdr_cli.training.loop import Distributed, StageResult, TrainConfig, run_stage
 from selfhdr_cli.training.records import config_difference
@@ -89,19 +89,20 @@ def workdir_for(dataset: Path, work: Path | None, create: bool = True) -> Workdi
     return Workdir(root)
 
 
-def ensure_color(dataset: Path, work: Workdir, color: ColorConfig, on_event: Event | None = None) -> list[Path]:
+def ensure_color(dataset: Path, work: Workdir, color: ColorConfig, bracket: BracketSettings,
+                 on_event: Event | None = None) -> list[Path]:
     """Build the colour cache of every scene that lacks one or whose cache was built with other
-    settings (said in an event). Returns the scene folders."""
+    settings (said in an event), its frames read with ``bracket``. Returns the scene folders."""
     scenes = find_scenes(dataset)
     for i, scene in enumerate(scenes):
-        status, why = build_color_scene(scene_frames(scene), work.scene(scene.name).folder, color)
+        status, why = build_color_scene(scene_frames(scene), work.scene(scene.name).folder, color, bracket)
         if on_event and status != "skipped":
             on_event(f"build-color {scene.name} ({i + 1}/{len(scenes)}): {status}" + (f" ({why})" if why else ""))
     return scenes
 
 
-def load_scenes(scenes: list[Path], work: Workdir, need_stru: bool) -> list[TrainScene]:
-    return [load_train_scene(scene_frames(s), work.scene(s.name), need_stru) for s in scenes]
+def load_scenes(scenes: list[Path], work: Workdir, bracket: BracketSettings, need_stru: bool) -> list[TrainScene]:
+    return [load_train_scene(scene_frames(s), work.scene(s.name), bracket, need_stru) for s in scenes]
 
 
 @dataclass
@@ -114,12 +115,12 @@ class ValidationSet:
     times: list[np.ndarray]
     ground_truth: list[np.ndarray]
     color_psnr_mu: float
-    response_text: str
+    response: CameraResponse
     guides: list[np.ndarray]  # Y_color and the static gate, (H, W, 4), for guided networks
 
     def score(self, net: nn.Module, device: torch.device) -> float:
         net.eval()
-        response = parse_response(self.response_text)
+        response = self.response
         scores = []
         guided = getattr(net, "needs_guide", False)
         for ldr, al, t, gt, guide in zip(self.ldr, self.aligned, self.times, self.ground_truth, self.guides):
@@ -129,11 +130,17 @@ class ValidationSet:
         return float(np.mean(scores))
 
 
-def load_validation(dataset: Path, color: ColorConfig, limit: int | None = None) -> ValidationSet:
-    """Frames, flow-aligned frames and ground truth of a labelled dataset; also Y_color's PSNR-μ."""
+def load_validation(dataset: Path, color: ColorConfig, bracket_settings: BracketSettings,
+                    limit: int | None = None) -> ValidationSet:
+    """Frames (read with ``bracket_settings``), flow-aligned frames and ground truth of a labelled
+    dataset; also Y_color's PSNR-μ. Refuses a dataset without labelled scenes."""
+    if not Path(dataset).is_dir():
+        raise UsageError("--val: no such folder", dataset)
+    if not labelled_scenes(dataset):
+        raise UsageError(f"--val: no labelled scenes (a {GROUND_TRUTH_FILE} in each scene folder)", dataset)
     names, ldrs, aligns, times, gts, color_scores, guides = [], [], [], [], [], [], []
     for scene in labelled_scenes(dataset)[:limit]:
-        bracket = load_bracket(scene_frames(scene))
+        bracket = load_bracket(scene_frames(scene), bracket_settings)
         pick = three_frames(len(bracket), bracket.reference)
         aligned, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference,
                                                        color.response, color.align)
@@ -147,17 +154,17 @@ def load_validation(dataset: Path, color: ColorConfig, limit: int | None = None)
         aligns.append(np.stack([aligned[i] for i in pick]))
         times.append(np.asarray([bracket.relative_times[i] for i in pick], np.float32))
         gts.append(gt)
-    return ValidationSet(names, ldrs, aligns, times, gts, float(np.mean(color_scores)), str(color.response), guides)
+    return ValidationSet(names, ldrs, aligns, times, gts, float(np.mean(color_scores)), color.response, guides)
 
 
-def write_structure_component(net: nn.Module, scenes: list[Path], work: Workdir, config: TrainConfig,
+def write_structure_component(net: nn.Module, scenes: list[Path], work: Workdir, bracket: BracketSettings,
                               device: torch.device, on_event: Event | None = None) -> None:
     """Y_stru = f_s(aligned frames) at full resolution, stored as float32 EXR (SPEC §3)."""
-    response = parse_response(config.response)
+    response = bracket.response
     for i, scene in enumerate(scenes):
         if on_event:
             on_event(f"Y_stru {scene.name} ({i + 1}/{len(scenes)})")
-        s = load_train_scene(scene_frames(scene), work.scene(scene.name), need_stru=False)
+        s = load_train_scene(scene_frames(scene), work.scene(scene.name), bracket, need_stru=False)
         guide = np.concatenate([s.y_color, s.gate], axis=-1) if getattr(net, "needs_guide", False) else None
         y_stru = predict(net, s.aligned, s.aligned if getattr(net, "needs_alignment", False) else None, s.times,
                          response, TileConfig(), device, guide=guide)
@@ -174,7 +181,7 @@ def structure_record(config: TrainConfig, color: ColorConfig, scenes: list[Path]
     """What stage-1 weights depend on: the training config (response and flow included), the
     colour component's settings and the scenes they were trained on."""
     ours = (config.response, config.flow, config.global_motion, config.colour_merge)
-    theirs = (str(color.response), color.align.flow, color.align.global_motion, color.merge)
+    theirs = (color.response.identity, color.align.flow, color.align.global_motion, color.merge)
     if ours != theirs:
         raise UsageError(f"the training config {ours} and the colour component {theirs} disagree")
     return {**config.to_dict(), "interpolation": color.align.interpolation, "scenes": sorted(s.name for s in scenes)}
@@ -198,8 +205,8 @@ def _reusable_structure(work: Workdir, config: TrainConfig, color: ColorConfig, 
     return True
 
 
-def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: ColorConfig, device: torch.device,
-                    dist: Distributed, resume: bool = False, force: bool = False,
+def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: ColorConfig,
+                    bracket: BracketSettings, device: torch.device, dist: Distributed, resume: bool = False, force: bool = False,
                     validation: ValidationSet | None = None, on_step=None,
                     on_event: Event | None = None) -> StageResult | None:
     """Stage 1 and Y_stru for every scene.
@@ -216,7 +223,7 @@ def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: Co
     if not reuse:
         _check_checkpoint(work.structure_checkpoint, resume, force)
     if dist.is_main:
-        ensure_color(dataset, work, color, on_event)
+        ensure_color(dataset, work, color, bracket, on_event)
     barrier(dist)
     result = None
     if reuse:
@@ -225,9 +232,9 @@ def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: Co
         if on_event and dist.is_main:
             on_event(f"stage 1: reusing {work.structure_weights} (trained with the same settings)")
     else:
-        scenes_mem = load_scenes(scenes, work, need_stru=False)
+        scenes_mem = load_scenes(scenes, work, bracket, need_stru=False)
         validate = (lambda n: validation.score(n, device)) if validation else None
-        result = run_stage("structure", scenes_mem, config, work.structure_checkpoint,
+        result = run_stage("structure", scenes_mem, config, bracket.response, work.structure_checkpoint,
                            resume=resume and work.structure_checkpoint.is_file(),
                            validate=validate, on_step=on_step, device=device, dist=dist)
         net = result.net
@@ -240,23 +247,24 @@ def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: Co
                 (work.scene(scene.name).folder / STRU_FILE).unlink(missing_ok=True)
     if dist.is_main:
         missing = [s for s in scenes if not (work.scene(s.name).folder / STRU_FILE).is_file()]
-        write_structure_component(net, missing, work, config, device, on_event)
+        write_structure_component(net, missing, work, bracket, device, on_event)
     barrier(dist)
     return result
 
 
-def train_reconstruction(dataset: Path, work: Workdir, config: TrainConfig, device: torch.device, dist: Distributed,
+def train_reconstruction(dataset: Path, work: Workdir, config: TrainConfig, bracket: BracketSettings,
+                         device: torch.device, dist: Distributed,
                          output: Path, resume: bool = False, force: bool = False,
                          validation: ValidationSet | None = None, on_step=None,
                          on_event: Event | None = None) -> StageResult:
     """Stage 2 on the unaligned frames with Y_color and Y_stru; writes the final weights."""
     _check_checkpoint(work.reconstruct_checkpoint, resume, force)
     scenes = find_scenes(dataset)
-    scenes_mem = load_scenes(scenes, work, need_stru=True)
+    scenes_mem = load_scenes(scenes, work, bracket, need_stru=True)
     validate = (lambda n: validation.score(n, device)) if validation else None
     if resume and not work.reconstruct_checkpoint.is_file() and on_event and dist.is_main:
         on_event("stage 2: no checkpoint to resume, starting at step 0")
-    result = run_stage("reconstruct", scenes_mem, config, work.reconstruct_checkpoint,
+    result = run_stage("reconstruct", scenes_mem, config, bracket.response, work.reconstruct_checkpoint,
                        resume=resume and work.reconstruct_checkpoint.is_file(),
                        validate=validate, on_step=on_step, device=device, dist=dist)
     if dist.is_main:
@@ -270,8 +278,8 @@ def train_reconstruction(dataset: Path, work: Workdir, config: TrainConfig, devi
     return result
 
 
-def train_supervised(dataset: Path, work: Workdir, config: TrainConfig, color: ColorConfig, device: torch.device,
-                     dist: Distributed, output: Path, resume: bool = False, force: bool = False,
+def train_supervised(dataset: Path, work: Workdir, config: TrainConfig, color: ColorConfig,
+                     bracket: BracketSettings, device: torch.device, dist: Distributed, output: Path, resume: bool = False, force: bool = False,
                      validation: ValidationSet | None = None, on_step=None,
                      on_event: Event | None = None) -> StageResult:
     """The supervised upper bound: the same network, data and schedule, trained with L1 in
@@ -279,16 +287,17 @@ def train_supervised(dataset: Path, work: Workdir, config: TrainConfig, color: C
     checkpoint = work.supervised_checkpoint
     _check_checkpoint(checkpoint, resume, force)
     if dist.is_main:
-        ensure_color(dataset, work, color, on_event)
+        ensure_color(dataset, work, color, bracket, on_event)
     barrier(dist)
     scenes = find_scenes(dataset)
     missing = [s for s in scenes if not (s / GROUND_TRUTH_FILE).is_file()]
     if missing:
         raise UsageError(f"supervised training needs {GROUND_TRUTH_FILE} in every scene", missing[0])
-    mem = [load_train_scene(scene_frames(s), work.scene(s.name), need_stru=False, ground_truth=s / GROUND_TRUTH_FILE)
+    mem = [load_train_scene(scene_frames(s), work.scene(s.name), bracket, need_stru=False,
+                            ground_truth=s / GROUND_TRUTH_FILE)
            for s in scenes]
     validate = (lambda n: validation.score(n, device)) if validation else None
-    result = run_stage("supervised", mem, config, checkpoint, resume=resume, validate=validate, on_step=on_step,
+    result = run_stage("supervised", mem, config, bracket.response, checkpoint, resume=resume, validate=validate, on_step=on_step,
                        device=device, dist=dist)
     if dist.is_main:
         save_weights(output, result.net, config.network,

@@ -19,7 +19,7 @@ import torch
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.atomic import atomic_path, write_bytes_atomic
 from selfhdr_cli.io.hdrfile import read_hdr_image
-from selfhdr_cli.merge.bracket import load_bracket, three_frames
+from selfhdr_cli.merge.bracket import BracketSettings, load_bracket, three_frames
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE, ColorCache
 
@@ -39,9 +39,10 @@ class TrainScene:
 ARRAYS_FOLDER = "arrays"  # in each scene's cache: memory-mapped copies of the training arrays
 
 
-def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool,
+def load_train_scene(frames: list[Path], cache: ColorCache, settings: BracketSettings, need_stru: bool,
                      ground_truth: Path | None = None) -> TrainScene:
-    """Load one scene: frames (exposures from the scene's metadata) and its cache.
+    """Load one scene: frames (read with ``settings``, exposures from the scene's metadata) and
+    its cache.
 
     The arrays are memory-mapped ``.npy`` copies kept in the cache (``ARRAYS_FOLDER``), made on
     first use and remade when a source changes: training takes crops, so only the pages under
@@ -53,7 +54,7 @@ def load_train_scene(frames: list[Path], cache: ColorCache, need_stru: bool,
     folder = cache.folder / ARRAYS_FOLDER
 
     def unaligned() -> np.ndarray:
-        bracket = load_bracket(frames)
+        bracket = load_bracket(frames, settings)
         return np.stack([bracket.frames[i] for i in pick])
 
     stru = None
