@@ -257,8 +257,9 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time
                 err.print(f"[bold red]selfhdr: error:[/] bracket {result.name}: {result.error}", highlight=False,
                           soft_wrap=True)
             progress.advance(task)
-    counts = {s: sum(r.status == s for r in results) for s in ("merged", "skipped", "failed")}
-    err.print(f"batch: {counts['merged']} merged, {counts['skipped']} skipped, {counts['failed']} failed in "
+    counts = {s: sum(r.status == s for r in results) for s in ("merged", "previewed", "skipped", "failed")}
+    previewed = f", {counts['previewed']} previews completed" if counts["previewed"] else ""
+    err.print(f"batch: {counts['merged']} merged{previewed}, {counts['skipped']} skipped, {counts['failed']} failed in "
               f"{time.perf_counter() - started:.1f} s → {out_dir}", highlight=False)
     if json_out:
         order = {job.name: i for i, job in enumerate(job_list)}

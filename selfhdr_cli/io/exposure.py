@@ -8,7 +8,6 @@ t = 2^EV (SPEC §1).
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from dataclasses import dataclass, replace
@@ -16,10 +15,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
-import exifread
 import numpy as np
 
 from selfhdr_cli.errors import InputFileError, UsageError
+from selfhdr_cli.io.exif import read_exif
 from selfhdr_cli.io.frames import frame_files
 
 EXPOSURE_TXT = "exposure.txt"
@@ -99,54 +98,43 @@ def read_exposure_txt(path: Path) -> list[float]:
 
 def exif_exposure_time(path: Path) -> float | None:
     """EXIF ExposureTime in seconds, or None where the file carries none."""
-    return exif_exposure(path)[0]
+    return read_exif(path).exposure_time
 
 
-def exif_exposure(path: Path) -> tuple[float | None, float | None, float | None]:
-    """(ExposureTime s, ISO, FNumber) from EXIF (or a DNG/TIFF-EP's IFD0); None for each missing."""
-    logging.getLogger("exifread").setLevel(logging.CRITICAL)
-    try:
-        with open(path, "rb") as fh:
-            tags = exifread.process_file(fh, details=False)
-    except Exception:  # exifread raises many types on odd files; no EXIF then
-        return None, None, None
-    return (_tag_number(tags, ("EXIF ExposureTime", "Image ExposureTime")),
-            _tag_number(tags, ("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "EXIF PhotographicSensitivity")),
-            _tag_number(tags, ("EXIF FNumber", "Image FNumber")))
-
-
-def _tag_number(tags: dict, keys: tuple[str, ...]) -> float | None:
-    for key in keys:
-        tag = tags.get(key)
-        if tag is None or not tag.values:
-            continue
-        value = tag.values[0]
-        try:
-            number = float(value.num) / float(value.den) if hasattr(value, "den") else float(value)
-        except (ZeroDivisionError, TypeError, ValueError):
-            return None
-        return number if math.isfinite(number) and number > 0 else None
-    return None
+def why_no_exif_times(paths: Sequence[Path]) -> str:
+    """Why EXIF gives no exposure times for this bracket: the first frame without one, and why."""
+    for p in paths:
+        tags = read_exif(p)
+        if tags.unreadable:
+            return f"the EXIF of {Path(p).name} is unreadable: {tags.unreadable}"
+        if tags.exposure_time is None:
+            return f"{Path(p).name} has no EXIF ExposureTime"
+    return ""
 
 
 def _exif_times(paths: Sequence[Path]) -> Exposures | None:
-    """Exposure times from EXIF; where ISO or aperture also differ across the bracket (and every
-    frame has them), they are folded in: t · ISO / ISO₀ · (N₀ / N)², in seconds at the first
-    frame's ISO and aperture."""
-    tags = [exif_exposure(p) for p in paths]
-    if any(t is None for t, _, _ in tags):
+    """Exposure times from EXIF; where ISO or aperture also differ across the bracket they are
+    folded in: t · ISO / ISO₀ · (N₀ / N)², in seconds at the first frame's ISO and aperture. When
+    only some frames carry ISO or aperture they cannot be folded in: the note says so."""
+    tags = [read_exif(p) for p in paths]
+    if any(t.exposure_time is None for t in tags):
         return None
-    times = np.asarray([t for t, _, _ in tags], dtype=np.float64)
-    source = "EXIF ExposureTime"
-    isos = [iso for _, iso, _ in tags]
-    if all(isos) and len(set(isos)) > 1:
-        times = times * np.asarray(isos) / isos[0]
-        source += " × ISO"
-    fnumbers = [f for _, _, f in tags]
-    if all(fnumbers) and len(set(fnumbers)) > 1:
-        times = times * (fnumbers[0] / np.asarray(fnumbers)) ** 2
-        source += " × aperture"
-    return Exposures(times, True, source)
+    times = np.asarray([t.exposure_time for t in tags], dtype=np.float64)
+    source, notes = "EXIF ExposureTime", []
+    for name, values, fold in (("ISO", [t.iso for t in tags], lambda v: np.asarray(v) / v[0]),
+                               ("aperture", [t.f_number for t in tags], lambda v: (v[0] / np.asarray(v)) ** 2)):
+        present = [v for v in values if v]
+        if len(set(present)) <= 1:
+            continue
+        if len(present) == len(values):
+            times = times * fold(values)
+            source += f" × {name}"
+        else:
+            lacking = next(Path(p).name for p, v in zip(paths, values) if not v)
+            notes.append(f"{name} differs across the bracket but {lacking} does not record it: not folded in")
+    listing = ", ".join(f"{Path(p).name} {_seconds(t)}" for p, t in zip(paths, times))
+    note = "; ".join([f"exposures from {source}: {listing}", *notes])
+    return Exposures(times, True, source, note=note)
 
 
 def _absolute(path: Path) -> Path:
@@ -198,7 +186,8 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
         return None
     if exposures is not None and Path(exposures).is_file():
         result = Exposures(np.asarray(read_exposure_file(Path(exposures), paths)), True, str(exposures))
-    elif exposures is not None and (Path(exposures).suffix or "/" in exposures) and "," not in exposures:
+    elif exposures is not None and (Path(exposures).suffix or "/" in exposures) and not any(
+            sep in exposures for sep in ",;"):
         raise UsageError("no such exposure file (or give the times inline: 1/60,1/15,1/4)", exposures)
     elif exposures is not None:
         result = Exposures(np.asarray(parse_exposure_times(exposures)), True, "--exposures")
@@ -254,7 +243,7 @@ DISAGREEMENT_STOPS = 1 / 3  # sources whose relative exposures differ by more th
 
 def _exif_disagreement(paths: Sequence[Path], chosen: Exposures) -> str:
     """A note when every frame has an EXIF ExposureTime and those disagree with the chosen source."""
-    exif = [exif_exposure_time(p) for p in paths]
+    exif = [read_exif(p).exposure_time for p in paths]
     if any(t is None for t in exif):
         return ""
     exif_stops = np.log2(np.asarray(exif, dtype=np.float64))

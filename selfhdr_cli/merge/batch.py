@@ -7,8 +7,7 @@ KeyboardInterrupt, so every temporary file is removed on the way out.
 
 from __future__ import annotations
 
-import datetime
-import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import Iterator
 
 import cv2
-import exifread
 
 from selfhdr_cli.errors import SelfHDRError, UsageError
+from selfhdr_cli.io.exif import read_exif
 from selfhdr_cli.io.frames import frame_files
 from selfhdr_cli.io.hdrfile import HDR_SUFFIXES
 from selfhdr_cli.merge.device import available_cores
@@ -39,32 +38,18 @@ def raise_on_sigterm() -> None:
 
 # ---- discovery -------------------------------------------------------------------------------
 
-def capture_time(path: Path) -> float | None:
-    """EXIF DateTimeOriginal (or DateTime) as seconds since the epoch, None when absent."""
-    logging.getLogger("exifread").setLevel(logging.CRITICAL)
-    try:
-        with open(path, "rb") as fh:
-            tags = exifread.process_file(fh, details=False)
-    except Exception:
-        return None
-    for key in ("EXIF DateTimeOriginal", "Image DateTime", "EXIF DateTimeDigitized"):
-        if key in tags:
-            try:
-                stamp = datetime.datetime.strptime(str(tags[key]).strip(), "%Y:%m:%d %H:%M:%S")
-            except ValueError:
-                continue
-            sub = tags.get("EXIF SubSecTimeOriginal")
-            frac = float(f"0.{str(sub).strip()}") if sub is not None and str(sub).strip().isdigit() else 0.0
-            return stamp.timestamp() + frac
-    return None
-
-
 def find_brackets(in_dir: Path, group_size: int | None = None,
                   time_gap: float | None = None) -> list[tuple[str, list[Path]]]:
     """Brackets under ``in_dir``: one per subfolder with ≥ 2 frames; or, in a flat folder,
     consecutive frames in name order by ``group_size``, or split where the EXIF capture
     times jump by more than ``time_gap`` seconds."""
     in_dir = Path(in_dir)
+    if group_size is not None and time_gap is not None:
+        raise UsageError("give --group-size or --time-gap, not both")
+    if time_gap is not None and not (math.isfinite(time_gap) and time_gap > 0):
+        raise UsageError(f"--time-gap {time_gap!r}: expected a number of seconds > 0")
+    if in_dir.exists() and not in_dir.is_dir():
+        raise UsageError("--batch names a folder of brackets; this is a file", in_dir)
     if not in_dir.is_dir():
         raise UsageError("no such folder", in_dir)
     subfolders = sorted(p for p in in_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -83,10 +68,13 @@ def find_brackets(in_dir: Path, group_size: int | None = None,
             raise UsageError(f"{len(flat)} frames do not split into groups of {group_size}", in_dir)
         return [(flat[i].stem, flat[i:i + group_size]) for i in range(0, len(flat), group_size)]
     if time_gap is not None:
-        stamps = [capture_time(p) for p in flat]
-        missing = [p for p, t in zip(flat, stamps) if t is None]
+        exif = [read_exif(p) for p in flat]
+        stamps = [e.capture_time for e in exif]
+        missing = [(p, e) for p, e in zip(flat, exif) if e.capture_time is None]
         if missing:
-            raise UsageError("no EXIF capture time to group by; use --group-size", missing[0])
+            path, tags = missing[0]
+            why = f" (EXIF unreadable: {tags.unreadable})" if tags.unreadable else ""
+            raise UsageError(f"no EXIF capture time to group by{why}; use --group-size", path)
         order = sorted(range(len(flat)), key=lambda i: (stamps[i], flat[i].name))
         groups, current = [], [order[0]]
         for prev, cur in zip(order[:-1], order[1:]):

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from selfhdr_cli.errors import InputFileError, UsageError
-from selfhdr_cli.io.exposure import ESTIMATED, Exposures, resolve_exposures, validate_exposures
+from selfhdr_cli.io.exposure import ESTIMATED, Exposures, resolve_exposures, validate_exposures, why_no_exif_times
 from selfhdr_cli.io.frames import max_pixels, probe_size, read_ldr
 from selfhdr_cli.io.raw import RAW_GAMMA, RawOptions, is_raw
 from selfhdr_cli.radiometry.exposure_ratio import ExposureEstimateError, estimate_exposures, exposure_contradictions
@@ -207,7 +207,8 @@ def _estimated_exposures(paths: list[Path], settings: BracketSettings, asked: bo
     del frames
     stops = np.log2(times / times.min())
     listing = ", ".join(f"{p.name} {e:+.2f}" for p, e in sorted(zip(paths, stops), key=lambda pe: pe[1]))
-    return Exposures(times, False, ESTIMATED, note=f"exposures estimated from the pixels: EV {listing}")
+    why = "" if asked else f" (no --exposures/--ev or exposure.txt, and {why_no_exif_times(paths)})"
+    return Exposures(times, False, ESTIMATED, note=f"exposures estimated from the pixels{why}: EV {listing}")
 
 
 def load_bracket(paths: Sequence[str | Path], settings: BracketSettings, exposures: str | None = None,

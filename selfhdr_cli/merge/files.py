@@ -41,7 +41,7 @@ class JobResult:
     name: str
     inputs: list[str]
     output: str
-    status: str  # merged | skipped | failed
+    status: str  # merged | previewed (an existing output's missing preview made) | skipped | failed
     exposure_times: list[float] = field(default_factory=list)
     exposure_source: str | None = None
     exposure_note: str = ""
@@ -102,7 +102,7 @@ def complete_preview(job: BracketJob, config: MergeConfig) -> JobResult:
     or with --previews added): tone-mapped from the file, no merge."""
     started = time.perf_counter()
     write_png(job.preview, tonemap(read_hdr_image(job.output), config.tonemap), config.force)
-    return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output), status="merged",
+    return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output), status="previewed",
                      seconds=round(time.perf_counter() - started, 3))
 
 
