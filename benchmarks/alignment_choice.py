@@ -1,6 +1,6 @@
 """Which alignment and fixed merge should the colour component use? Measured on the validation split.
 
-Issue 10's robust alignment (``AlignConfig(global_motion="homography")``: a global rigid motion
+The robust recipe's alignment (``AlignConfig(global_motion="homography")``: a global rigid motion
 before the flow when the camera moved, kept only when it leaves the frames more alike, and no flow
 where the frame needs none) against SPEC §2's dense flow alone (``global_motion="none"``), each
 with SPEC §2.4's triangle merge and with the SNR merge (``merge.snr``, noise fitted from the
@@ -61,7 +61,7 @@ def main() -> None:
     print(f"{args.scenes} validation scenes per group (seed {args.seed})\n")
     print("| alignment | merge | " + " | ".join(f"{g} PSNR-μ / SSIM-μ" for g in GROUPS) + " | handheld border ratio |")
     print("|---|---|" + "---|" * (len(GROUPS) + 1))
-    for motion, label in (("none", "flow alone (SPEC §2)"), ("homography", "robust (issue 10)")):
+    for motion, label in (("none", "flow alone (SPEC §2)"), ("homography", "robust (the robust recipe)")):
         for merge in ("triangle", "snr"):
             config = color_config(merge=merge, global_motion=motion)
             cells, ratios = [], []

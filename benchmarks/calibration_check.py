@@ -1,4 +1,4 @@
-"""Issue 12: a filmic camera (toe and shoulder, no gamma) — merges under the gamma-2.2
+"""A filmic camera (toe and shoulder, no gamma) — merges under the gamma-2.2
 assumption, with `selfhdr calibrate`'s curve, and with OpenCV's CalibrateDebevec + MergeDebevec,
 on the same 8-bit static frames. Validation radiance maps (never the benchmark split).
 

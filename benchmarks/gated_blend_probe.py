@@ -1,4 +1,4 @@
-"""Probe for issue 10 (validation split only): the shipped network's output where frames
+"""Probe for the robust recipe (validation split only): the shipped network's output where frames
 disagree, the SNR merge where they agree.
 
 For each validation scene: Y_color (triangle), the SNR merge with rejection, the network

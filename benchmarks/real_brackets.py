@@ -4,7 +4,7 @@ Research data, looked at only (never trained on, never shipped). For each bracke
 (`net`) and `--method color` merges, and:
 
 - colour: per-channel means of `net` over `color` where every frame agrees with the reference
-  (the static gate of `merge.snr` above 0.5), in % (issue 10: within 2 %);
+  (the static gate of `merge.snr` above 0.5), in % (the robust recipe: within 2 %);
 - band: mean absolute μ-law difference between `net` and `color` (×1000) in the outer 20 px and
   in the interior: a network that shows the out-of-frame fill differs from `color` along the border.
 

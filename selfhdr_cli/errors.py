@@ -17,7 +17,22 @@ class SelfHDRError(Exception):
     def __init__(self, message: str, path: str | Path | None = None) -> None:
         self.path = None if path is None else Path(path)
         self.problem = message
-        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+        text = one_line(message)
+        super().__init__(f"{shown_path(self.path)}: {text}" if self.path is not None else text)
+
+
+def shown_path(path: str | Path) -> str:
+    """A path for a one-line message: control characters (a newline in a file name) escaped, so
+    the message stays one line and names the file unambiguously."""
+    text = str(path)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return repr(text)
+    return text
+
+
+def one_line(message: str) -> str:
+    """A message folded onto one line (libraries' reasons sometimes carry newlines)."""
+    return " ".join(message.split()) if "\n" in message or "\r" in message else message
 
 
 class UsageError(SelfHDRError):

@@ -1,4 +1,4 @@
-"""Issue 12: camera-response calibration (Debevec & Malik) and --crf response.json."""
+"""Camera-response calibration (Debevec & Malik) and --crf response.json."""
 
 from __future__ import annotations
 

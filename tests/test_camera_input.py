@@ -1,4 +1,4 @@
-"""Issue 12: brackets as cameras write them: compressed TIFFs, exposures from pixels or a file,
+"""Brackets as cameras write them: compressed TIFFs, exposures from pixels or a file,
 float TIFF output, cluster shards, default output names."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The default merge (the shipped guided FastNet) against the fixed merges, on known radiance (issue 10).
+"""The default merge (the shipped guided FastNet) against the fixed merges, on known radiance (the robust recipe).
 
 Brackets are rendered here from procedural radiance through the synthetic camera: static and noisy,
 five frames, and handheld (a 20+ px camera shift with a moving object).

@@ -26,10 +26,13 @@ def test_tiff_and_png_integer_depths(tmp_path, dtype, scale):
         np.testing.assert_allclose(img, data / scale, atol=1e-7)  # RGB order kept
 
 
-def test_float_tiff_is_clipped(tmp_path):
-    data = ramp() * 1.5 - 0.25
+def test_float_tiff_out_of_range_is_refused_naming_the_range(tmp_path):
+    data = ramp() * 1.5 - 0.25  # an unnormalised (or HDR) image is not an LDR frame: clipping it lies
     tifffile.imwrite(tmp_path / "f.tif", data.astype(np.float32), photometric="rgb")
-    np.testing.assert_allclose(read_ldr(tmp_path / "f.tif"), np.clip(data, 0, 1), atol=1e-7)
+    with pytest.raises(InputFileError, match=r"from -0.25 to 1.25"):
+        read_ldr(tmp_path / "f.tif")
+    tifffile.imwrite(tmp_path / "ok.tif", (ramp() * (1 + 5e-4)).astype(np.float32), photometric="rgb")
+    assert read_ldr(tmp_path / "ok.tif").max() == 1.0  # rounding just above 1 is clipped
 
 
 def test_gray_and_alpha(tmp_path):

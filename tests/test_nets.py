@@ -48,7 +48,7 @@ def test_untrained_fastnet_is_the_colour_component():
 
 
 def test_untrained_guided_fastnet_keeps_y_color_and_touches_only_the_ungated():
-    """The guided FastNet (issue 10): exactly Y_color where the gate is 1, close to it elsewhere before
+    """The guided FastNet (the robust recipe): exactly Y_color where the gate is 1, close to it elsewhere before
     training, and it refuses to run without its guide."""
     import numpy as np
 

@@ -1,4 +1,4 @@
-"""Issue 11: every failure is one line and loses nothing: the output side, exposure sanity,
+"""Every failure is one line and loses nothing: the output side, exposure sanity,
 devices, training numbers, interrupts, clobbering, messages."""
 
 from __future__ import annotations

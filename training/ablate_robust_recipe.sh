@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Issue 10 ablations, validation split only: the recipe (--recipe paper: SPEC §2–4, unguided FastNet;
+# Robust-recipe ablations, validation split only: the recipe (--recipe paper: SPEC §2–4, unguided FastNet;
 # robust: FastNet guided by Y_color and the static gate), the colour component the network learns from
 # (--colour-merge triangle|snr) and stage 1's L_sp weight (--sp-weight 4|1|0). Same data, seed and reduced
 # schedule (1000 + 1000 iterations, cpu preset otherwise) for every row; scored on the 8 dynamic validation
 # scenes of training/prepare_data.py and on 8 static validation scenes made here, beside the fixed merges.
 # About 8 min a row on 2 CPU cores.
 #
-#   bash training/ablate_issue10.sh [TRAIN_OUT] [OUT]   (TRAIN_OUT: what training/prepare_data.py wrote)
+#   bash training/ablate_robust_recipe.sh [TRAIN_OUT] [OUT]   (TRAIN_OUT: what training/prepare_data.py wrote)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13: four shifted sets from the validation maps (never the benchmark split), fine-tuned from the
+# four shifted sets from the validation maps (never the benchmark split), fine-tuned from the
 # shipped weights without labels, scored against their ground truth; then the benchmark split with each
 # fine-tuned model. About 25 minutes on 2 cores.   bash training/finetune_check.sh [OUT_DIR]
 set -euo pipefail

@@ -273,7 +273,7 @@ def make_scene(background: np.ndarray, sources: list[np.ndarray], rng: np.random
                           object_sources=picked)
 
 
-# Three disjoint splits of the radiance maps (issue 9). Training data comes only from the
+# Three disjoint splits of the radiance maps (the data-split decision). Training data comes only from the
 # train split; every decision (flow, loss weights, schedule, checkpoint) is made on the
 # validation split; the benchmark split only produces the final table.
 BENCHMARK_MAPS = (

@@ -29,6 +29,8 @@ from selfhdr_cli.io.native import decoder_reason, native_stderr_silenced
 from selfhdr_cli.io.raw import RAW_SUFFIXES, RawOptions, raw_size, read_raw
 
 DEFAULT_MAX_PIXELS = 200_000_000  # ~200 MP: far above any camera, far below a bomb
+FLOAT_SLACK = 1e-3  # float frames may overshoot [0, 1] by rounding; beyond this they are not LDR frames
+MIN_BITS = 8  # fewer bits per sample (1-, 2-, 4-bit PNG) is a drawing or a mask, not an exposure
 SUPPORTED = (".tif", ".tiff", ".png", ".jpg", ".jpeg") + RAW_SUFFIXES
 
 
@@ -82,6 +84,8 @@ def probe_size(path: Path) -> tuple[int, int]:
             warnings.simplefilter("ignore")  # Pillow's bomb warning: our own cap applies, with our own message
             props = iio.improps(path)
         return int(props.shape[0]), int(props.shape[1])
+    except InputFileError:
+        raise
     except Exception as exc:  # any decoder failure means the header is unusable
         if "decompression bomb" in str(exc).lower():  # Pillow (under imageio) refuses JPEG headers over 179 MP
             raise InputFileError("JPEG image over 179 MP, too large to read safely", path) from None
@@ -92,10 +96,11 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _png_header(path: Path) -> bytes:
-    """The first 25 bytes: signature, IHDR length and type, width, height, bit depth (PNG spec §11.2.2)."""
+    """The first 26 bytes: signature, IHDR length and type, width, height, bit depth, colour type
+    (PNG spec §11.2.2)."""
     with open(path, "rb") as fh:
-        header = fh.read(25)
-    if len(header) < 25 or not header.startswith(_PNG_SIGNATURE) or header[12:16] != b"IHDR":
+        header = fh.read(26)
+    if len(header) < 26 or not header.startswith(_PNG_SIGNATURE) or header[12:16] != b"IHDR":
         raise ValueError("no PNG signature and IHDR chunk")
     return header
 
@@ -105,6 +110,9 @@ def _png_size(path: Path) -> tuple[int, int]:
     width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
     if width == 0 or height == 0:
         raise ValueError("zero width or height")
+    palette = header[25] == 3  # a palette's indices may be 1-8 bits; its colours are 8-bit
+    if header[24] < MIN_BITS and not palette:
+        raise InputFileError(f"{header[24]}-bit PNG: a frame needs at least {MIN_BITS} bits per sample", path)
     return height, width
 
 
@@ -127,6 +135,10 @@ def _normalise(raw: np.ndarray, path: Path) -> np.ndarray:
         if bad.any():  # NaN read as black would merge silently into a wrong result
             raise InputFileError(f"{bad.mean():.1%} of the values are NaN or infinite; a frame needs finite "
                                  "values in [0, 1]", path)
+        low, high = float(img.min()), float(img.max())
+        if low < -FLOAT_SLACK or high > 1 + FLOAT_SLACK:  # an HDR or unnormalised image, not a frame
+            raise InputFileError(f"float values run from {low:.4g} to {high:.4g}; a frame needs values in [0, 1] "
+                                 "(an LDR exposure, not an HDR image)", path)
         img = np.clip(img, 0.0, 1.0)
     else:
         raise InputFileError(f"unsupported sample type {raw.dtype}; use 8/16-bit or float", path)
@@ -174,6 +186,9 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions |
             raw = _read_tiff(path)
         else:
             buf = np.fromfile(path, dtype=np.uint8)
+            if suffix in (".jpg", ".jpeg") and not _has_jpeg_end(buf):
+                raise InputFileError("truncated JPEG (no end-of-image marker): incomplete, or still being "
+                                     "copied", path)
             with native_stderr_silenced():
                 raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
             if raw is None:
@@ -202,6 +217,7 @@ def _read_tiff(path: Path) -> np.ndarray:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
             photometric = page.photometric
+            _check_complete(page, path)
             raw = page.asarray()
     except (NotImplementedError, ValueError, KeyError) as exc:
         feature = _unsupported_feature(exc)
@@ -221,6 +237,28 @@ def _read_tiff(path: Path) -> np.ndarray:
     if int(photometric) == 0 and raw.dtype.kind == "u":  # MINISWHITE
         raw = np.iinfo(raw.dtype).max - raw
     return raw
+
+
+def _check_complete(page, path: Path) -> None:
+    """Refuse a TIFF whose image data is not all in the file: a strip or tile that ends past the
+    end (cut short, or still being copied) or has no bytes (what a failed write leaves), which
+    decoders read as black or garbage without a word."""
+    size = path.stat().st_size
+    for offset, count in zip(page.dataoffsets, page.databytecounts):
+        if count == 0 or offset + count > size:
+            what = "has no bytes" if count == 0 else f"ends at byte {offset + count} of {size}"
+            raise InputFileError(f"incomplete TIFF: its image data {what} (cut short, or still being copied)",
+                                 path)
+
+
+def _has_jpeg_end(buf: np.ndarray) -> bool:
+    """Whether a JPEG's end-of-image marker (FF D9) is near the end of the file (trailing bytes after
+    it are common; a truncated file has none)."""
+    tail = buf[-JPEG_TAIL:].tobytes()
+    return b"\xff\xd9" in tail
+
+
+JPEG_TAIL = 65536  # bytes searched for the end marker: cameras append previews and padding after it
 
 
 def _unsupported_feature(exc: Exception) -> str | None:

@@ -11,21 +11,28 @@ from typing import Iterator
 
 
 @contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Mute C-level stderr (file descriptor 2) for the duration."""
+def native_stderr_silenced(descriptors: tuple[int, ...] = (2,)) -> Iterator[None]:
+    """Mute C-level output on ``descriptors`` (stderr; OpenEXR also prints on stdout, which would
+    break ``--json``) for the duration."""
+    saved = []
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        saved = [(fd, os.dup(fd)) for fd in descriptors]
+    except (OSError, ValueError, AttributeError):
+        for _, copy in saved:
+            os.close(copy)
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
+        for fd, _ in saved:
+            os.dup2(devnull, fd)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(devnull)
 
 
@@ -35,4 +42,10 @@ def decoder_reason(exc: BaseException) -> str:
     message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], bytes) else None
     text = message.decode("utf-8", "replace") if message is not None else str(exc)
     text = text.strip()
-    return (text.splitlines()[0] if text else exc.__class__.__name__)[:120]
+    line = text.splitlines()[0].strip() if text else exc.__class__.__name__
+    if len(line) <= REASON_LENGTH:
+        return line
+    return line[:REASON_LENGTH].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"  # cut at a word, and say so
+
+
+REASON_LENGTH = 160  # characters of a library's message kept in a one-line error

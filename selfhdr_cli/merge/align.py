@@ -5,7 +5,7 @@ Images are float32 (H, W, 3) RGB in [0, 1]; flows are float32 (H, W, 2) in pixel
 (dx, dy), defined on the reference grid: reference(p) ≈ other(p + flow(p)). Homographies are
 float (3, 3) from reference to other pixel coordinates: reference(p) ≈ other(H·p).
 
-Issue 10 adds a global homography (ECC) before the flow, for handheld brackets, and the
+The robust recipe adds a rigid global motion (ECC) before the flow, for handheld brackets, and the
 coverage of each aligned frame (where it saw the scene), so that merges can give the
 out-of-frame fill no weight.
 """
@@ -41,7 +41,7 @@ GLOBAL_KEEP_MARGIN = 1.03
 @dataclass(frozen=True)
 class AlignConfig:
     """How frames are aligned: flow method, warp interpolation and ``global_motion``:
-    ``homography`` (issue 10's robust alignment: a global homography before the flow when the
+    ``homography`` (the robust recipe's alignment: a global homography before the flow when the
     camera moved, and no flow where the frame needs none, ``static_prior``) or ``none``
     (SPEC §2: the dense flow alone)."""
 

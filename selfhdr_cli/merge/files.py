@@ -14,7 +14,7 @@ from typing import Callable
 
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.atomic import check_output_path
-from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, check_half, read_hdr_image, write_hdr_image, write_png
+from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, check_half, read_hdr_image, write_outputs, write_png
 from selfhdr_cli.merge.bracket import decode_plan, plan_bracket, three_frames
 from selfhdr_cli.merge.memory import check_memory
 from selfhdr_cli.merge.method import MergeConfig, check_units, merge_bracket
@@ -86,10 +86,10 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     check_memory(plan, config)
     bracket = decode_plan(plan, config.bracket)
     hdr = merge_bracket(bracket, config, progress=progress)
-    # the preview first: an existing HDR output then means a complete pair (batches skip it)
-    if job.preview is not None:
-        write_png(job.preview, tonemap(hdr, config.tonemap), config.force)
-    write_hdr_image(job.output, hdr, half=config.half, force=config.force)
+    # one unit: neither is put in place unless both were written (an existing HDR output means a complete
+    # pair, which batches skip)
+    preview = tonemap(hdr, config.tonemap) if job.preview is not None else None
+    write_outputs(job.output, hdr, half=config.half, force=config.force, preview=job.preview, preview_u8=preview)
     return JobResult(name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
                      exposure_times=[float(t) for t in bracket.times], exposure_source=bracket.exposure_source,
                      exposure_note="; ".join(n for n in [plan.exposure_note, *bracket.notes] if n),

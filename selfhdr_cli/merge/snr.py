@@ -1,13 +1,13 @@
 """A noise-optimal merge of aligned frames: every frame weighted by its signal-to-noise ratio.
 
-The first departure SPEC §8 names, for issue 10. Each frame's radiance estimate
+The first departure SPEC §8 names (the robust recipe). Each frame's radiance estimate
 H_k = g(I_k) / t_k is weighted by 1 / var(H_k) under a noise model (shot and read noise on
 the linear value, plus the LDR quantisation step carried through g); clipped values get no
 weight; a frame that disagrees with the reference by more than ``reject_sigma`` standard
 deviations (motion the flow missed) is dropped at that pixel, the robustness idea of burst
 pipelines (HDR+). Where every frame is clipped, the shortest frame's value stands.
 
-It is the default colour component since issue 10 (``ColorConfig(merge="snr")``); SPEC §2.4's
+It is the default colour component of the robust recipe (``ColorConfig(merge="snr")``); SPEC §2.4's
 triangle merge stays selectable (``--colour-merge triangle``, ``--recipe paper``). ``static_gate``
 marks where this merge stands as the final answer and a network need not touch it.
 """

@@ -2,8 +2,8 @@
 
 Where both frames measure a value (neither dark nor clipped), g(I_b) / g(I_a) = t_b / t_a
 (SPEC §1), up to noise and motion; the median of the log ratio over those values resists
-both. It serves the sanity check of given exposures (issue 11) and, later, exposures
-estimated when a bracket has none (issue 12).
+both. It serves the sanity check of given exposures and the
+exposures estimated when a bracket has none.
 """
 
 from __future__ import annotations

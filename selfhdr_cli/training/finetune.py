@@ -1,4 +1,4 @@
-"""Fine-tuning trained weights on a user's own unlabelled brackets, with a guard (issue 13).
+"""Fine-tuning trained weights on a user's own unlabelled brackets, with a guard.
 
 ``train DIR --init default|WEIGHTS`` starts stage 2 from the given weights instead of from
 scratch, on the brackets of DIR, with the ``finetune`` schedule (minutes on 2 cores). Stage

@@ -37,7 +37,7 @@ from selfhdr_cli.training.trainset import TrainScene, sample_batch
 STAGES = ("structure", "reconstruct", "supervised")
 
 # What a recipe fixes: the colour component's merge, the global motion before the flow and whether
-# FastNet is guided by Y_color. ``paper`` is SPEC §2–4 as written; ``robust`` is issue 10's: Y_color
+# FastNet is guided by Y_color. ``paper`` is SPEC §2–4 as written; ``robust`` is this project's departure from it (docs/METHOD.md): Y_color
 # from every frame by SNR (merge.snr), a homography before the flow (merge.align) and a guided
 # FastNet that keeps Y_color where frames agree (nets.fastnet).
 RECIPES: dict[str, dict] = {
@@ -67,7 +67,7 @@ class TrainConfig:
     recipe: str = DEFAULT_RECIPE  # RECIPES: sets colour_merge and FastNet's guide unless they are given
     colour_merge: str = "snr"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
     vgg_weights: str | None = None
-    sp_weight: float = SP_WEIGHT  # stage 1's L_sp weight (SPEC §3: 4); an ablation knob for issue 10
+    sp_weight: float = SP_WEIGHT  # stage 1's L_sp weight (SPEC §3: 4); an ablation knob
     masked_frames: float = 0.0  # stage 2: share of crops with masked frames (trainset.mask_frames; guided nets)
 
     def __post_init__(self) -> None:
