@@ -127,6 +127,66 @@ def test_interrupted_batch_leaves_no_partial_file(tmp_path, sig):
     assert summary["skipped"] == len(done) and summary["merged"] == 12 - len(done)
 
 
+def _workers(pid):
+    """The batch's worker processes (spawned children running spawn_main), by pid."""
+    from pathlib import Path
+
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                found.append(int(child))
+    return found
+
+
+def _started(out, count):
+    """Wait until ``count`` outputs exist in ``out`` (workers are busy by then)."""
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out.is_dir() and sum(p.suffix == ".exr" and not p.name.startswith(".")
+                                                               for p in out.iterdir()) >= count):
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to find the worker processes")
+def test_a_killed_worker_fails_its_bracket_and_the_batch_finishes(tmp_path):
+    shoot = make_shoot(tmp_path / "shoot", n=8, size=(384, 512))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "selfhdr_cli", "merge", "-m", "color", "--batch", str(shoot), "-o", str(out),
+           "--jobs", "2", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _started(out, 1)
+    workers = _workers(proc.pid)
+    assert workers, "no worker processes found"
+    import os
+
+    os.kill(workers[0], signal.SIGKILL)  # as the OOM killer would
+    stdout, stderr = proc.communicate(timeout=180)  # it must finish, not hang
+    assert proc.returncode == 1, stderr
+    summary = json.loads(stdout)
+    failed = [b for b in summary["brackets"] if b["status"] == "failed"]
+    assert len(failed) <= 1 and summary["merged"] + summary["failed"] == 8, summary
+    assert all("worker process merging it died" in b["error"] for b in failed)
+    assert no_partials(out) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP here")
+def test_a_hang_up_stops_a_parallel_batch_in_one_line(tmp_path):
+    shoot = make_shoot(tmp_path / "shoot", n=8, size=(384, 512))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "selfhdr_cli", "merge", "-m", "color", "--batch", str(shoot), "-o", str(out),
+           "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _started(out, 1)
+    import os
+
+    os.killpg(proc.pid, signal.SIGHUP)  # a closed terminal: the whole process group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines() == ["selfhdr: interrupted"], stderr  # no worker or tracker traceback
+    assert no_partials(out) == []
+
+
 def test_info_and_dry_run(tmp_path, moving_scene):
     paths = write_bracket(tmp_path / "s", moving_scene[0])
     r = runner.invoke(app, ["info", str(tmp_path / "s"), "--json"])

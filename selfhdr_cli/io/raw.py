@@ -48,6 +48,15 @@ class RawOptions:
                              f"{self.encoding_gamma!r}")
 
 
+def _check_levels(raw, path: Path) -> None:
+    """Refuse a file whose black level is not below its white level: every value would develop to
+    black or to garbage."""
+    blacks = [float(b) for b in raw.black_level_per_channel]
+    white = float(raw.white_level)
+    if not white > max(blacks):
+        raise InputFileError(f"RAW black level {max(blacks):g} is not below the white level {white:g}", path)
+
+
 def is_raw(path: str | Path) -> bool:
     return Path(path).suffix.lower() in RAW_SUFFIXES
 
@@ -72,6 +81,7 @@ def read_raw(path: Path, options: RawOptions) -> np.ndarray:
     L^(1/options.encoding_gamma)."""
     try:
         with native_stderr_silenced(), rawpy.imread(str(path)) as raw:
+            _check_levels(raw, path)
             developed = raw.postprocess(
                 # adjust_maximum_thr=0: LibRaw's default rescales a frame whose raw maximum is near the
                 # white level (a bracket's short frame, as a rule), which breaks the exposure ratios
@@ -79,6 +89,8 @@ def read_raw(path: Path, options: RawOptions) -> np.ndarray:
                 use_camera_wb=options.white_balance == "camera",
                 user_wb=[1.0, 1.0, 1.0, 1.0] if options.white_balance == "none" else None,
                 output_color=rawpy.ColorSpace.sRGB if options.space == "srgb" else rawpy.ColorSpace.raw)
+    except InputFileError:
+        raise
     except Exception as exc:
         raise InputFileError(f"corrupt or unreadable RAW file ({decoder_reason(exc)})", path) from None
     linear = developed.astype(np.float32) / np.float32(65535.0)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from multiprocessing import resource_tracker
+from concurrent.futures.process import BrokenProcessPool
 import os
 import signal
 import string
@@ -28,12 +32,17 @@ from selfhdr_cli.merge.files import BracketJob, JobResult, check_not_an_input, c
 from selfhdr_cli.merge.method import MergeConfig
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def raise_on_sigterm() -> None:
-    """Make SIGTERM behave like Ctrl-C, so cleanup (temporary files) runs."""
+    """Make SIGTERM and SIGHUP (a closed terminal) behave like Ctrl-C, so cleanup (temporary
+    files, worker processes) runs."""
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
 
 
 # ---- discovery -------------------------------------------------------------------------------
@@ -145,6 +154,7 @@ def plan_jobs(brackets: list[tuple[str, list[Path]]], out_dir: Path, pattern: st
 
 _IN_WORKER = False  # set in worker processes: an interrupt ends them quietly, the parent reports it
 _BUSY = False       # a worker is inside a job (its files need unwinding) rather than waiting for one
+_STARTED = None     # in a worker: the queue it names each bracket on as it starts it (run_batch)
 
 
 def _run_one(args: tuple[BracketJob, MergeConfig]) -> JobResult:
@@ -152,6 +162,8 @@ def _run_one(args: tuple[BracketJob, MergeConfig]) -> JobResult:
     job, config = args
     started = time.perf_counter()
     _BUSY = True
+    if _STARTED is not None:
+        _STARTED.put((os.getpid(), job.name))
     try:
         check_not_an_input(job)  # before the skip: an input frame is not a previous output
         # an output and its preview are one unit: the preview is written first, so an output
@@ -181,11 +193,16 @@ def _worker_stop(signum, frame) -> None:
     os._exit(128 + signum)
 
 
-def _init_worker(threads: int, method: str) -> None:
-    """A worker process's own settings (it is ours alone): signals, and its share of the cores."""
-    global _IN_WORKER
+def _init_worker(threads: int, method: str, started=None) -> None:
+    """A worker process's own settings (it is ours alone): signals, and its share of the cores.
+    ``started``: a queue the worker says each bracket's name on as it starts it."""
+    global _IN_WORKER, _STARTED
     _IN_WORKER = True
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops the workers
+    _STARTED = started
+    # Ctrl-C and a hang-up reach the whole process group: the parent stops the workers (with SIGTERM)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_stop)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
@@ -200,22 +217,85 @@ def _init_worker(threads: int, method: str) -> None:
 
 def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> Iterator[JobResult]:
     """Yield each job's result as it finishes. With ``workers`` > 1 the jobs run in that many
-    processes, each with cores // workers threads; Ctrl-C or SIGTERM stops them all and
-    their temporary files are removed."""
+    processes, each with cores // workers threads; Ctrl-C, SIGTERM or SIGHUP stops them all and
+    their temporary files are removed. A worker that dies (killed, out of memory) fails the
+    brackets still in flight, with a message saying so, and the run goes on to its end."""
     cores = available_cores()
     if workers <= 1:
         for job in jobs:
             yield _run_one((job, config))
         return
     threads = max(1, cores // workers)
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
-                                                     initargs=(threads, config.method))
+    context = multiprocessing.get_context("spawn")
+    pending, unexplained = list(jobs), 0
+    with _hangup_ignored():  # the helpers started now inherit it: the parent alone answers a hang-up
+        resource_tracker.ensure_running()
+    while pending:  # a pool whose worker died is replaced; the brackets it had not finished go on
+        started = context.SimpleQueue()  # (pid, bracket) from each worker as it starts one
+        executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                       initargs=(threads, config.method, started))
+        culprits: set[str] | None = None
+        try:
+            with _hangup_ignored():
+                futures = {executor.submit(_run_one, (job, config)): job for job in pending}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    if culprits is None:
+                        culprits = _dead_workers_brackets(executor, started)
+                        if not culprits:  # a worker died between brackets: nothing lost, but only once
+                            unexplained += 1
+                            culprits = {j.name for j in pending} if unexplained > 1 else set()
+                    if job.name not in culprits:
+                        continue  # not the dead worker's: merged in the next pool
+                    result = _failed(job, "the worker process merging it died (killed, or out of memory); "
+                                          "rerun to retry")
+                pending.remove(job)
+                yield result
+        except BaseException:
+            _stop_workers(executor)  # SIGTERM: they unwind and delete their temporary files
+            raise
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+            started.close()
+
+
+@contextmanager
+def _hangup_ignored() -> Iterator[None]:
+    """SIGHUP ignored while helper processes start (an ignored signal stays ignored across exec;
+    a handler does not): a closed terminal then stops them through the parent, which cleans up,
+    rather than killing the resource tracker and the workers mid-write."""
+    if not hasattr(signal, "SIGHUP"):
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        for result in pool.imap_unordered(_run_one, [(job, config) for job in jobs]):
-            yield result
-        pool.close()
-    except BaseException:
-        pool.terminate()  # SIGTERM to the workers: they unwind and delete their temporary files
-        raise
+        yield
     finally:
-        pool.join()
+        signal.signal(signal.SIGHUP, previous)
+
+
+def _dead_workers_brackets(executor: ProcessPoolExecutor, started) -> set[str]:
+    """The brackets that the workers which died on their own were merging (not those this process
+    stopped: they exit 130 or 143)."""
+    current: dict[int, str] = {}
+    while not started.empty():
+        pid, name = started.get()
+        current[pid] = name
+    dead = {pid for pid, process in (getattr(executor, "_processes", None) or {}).items()
+            if process.exitcode not in (None, 0, 130, 128 + signal.SIGTERM)}
+    return {current[pid] for pid in dead if pid in current}
+
+
+def _failed(job: BracketJob, why: str) -> JobResult:
+    return JobResult(name=job.name, inputs=[str(p) for p in job.frames], output=str(job.output), status="failed",
+                     error=why)
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """SIGTERM to every worker of ``executor`` (the standard library only gains a public way in 3.14)."""
+    for process in list(getattr(executor, "_processes", {}).values()):
+        if process.is_alive():
+            process.terminate()
