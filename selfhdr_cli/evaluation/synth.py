@@ -219,8 +219,8 @@ def _exposed_canvas(background: np.ndarray, shape: tuple[int, int], config: Scen
         scale_ref = 1.0 / (t_ref * max(float(np.percentile(brightest, 100 * (1 - saturated_share))), 1e-8))
         scale_short = 0.95 / max(float(np.percentile(brightest, 99.8)), 1e-8)
         canvas *= np.float32(min(scale_ref, scale_short))
-        ref_linear = brightest * min(scale_ref, scale_short) * t_ref
-        dark = float(np.mean(config.sensor.response.from_linear(ref_linear) < 0.1))
+        ref_linear = canvas * t_ref  # per channel: a calibrated response may differ by channel
+        dark = float(np.mean(config.sensor.response.from_linear(ref_linear).max(axis=2) < 0.1))
         if dark > best_dark:
             best, best_dark = canvas, dark
         if dark >= config.min_dark_ref:

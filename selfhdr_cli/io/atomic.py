@@ -29,6 +29,9 @@ def check_output_path(path: str | Path, force: bool = False, suffixes: tuple[str
         raise UsageError("output path is a folder", path)
     if path.exists() and not force:
         raise UsageError("output already exists (use --force to overwrite)", path)
+    if path.is_symlink() and not path.exists() and not force:  # found only at the end otherwise
+        raise UsageError(f"output is a symbolic link to a missing file ({os.readlink(path)}): remove it, or use "
+                         "--force to replace the link", path)
     check_writable_folder(parent)
     return path
 

@@ -76,23 +76,44 @@ def parse_ev(text: str, flag: str = "--ev") -> list[float]:
     return stops
 
 
-def read_exposure_txt(path: Path) -> list[float]:
-    """Read a Kalantari ``exposure.txt``: one EV per non-empty line."""
+def read_rows(path: Path) -> list[tuple[str | None, str]]:
+    """The rows of an exposure file (``exposure.txt`` and ``--exposures FILE`` alike): per
+    non-blank line, (name or None, value). A UTF-8 BOM, ``#`` comments and blank lines are
+    skipped; the value is the line's last field, and a name is everything before it, so names
+    may hold spaces (tab-separated, quoted or not)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError("is a folder, not an exposure file", path)
     try:
-        lines = Path(path).read_text(encoding="utf-8", errors="strict").split()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: editors that start with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise InputFileError(f"cannot read exposure file ({exc.__class__.__name__})", path) from None
+    rows = []
+    for line in lines:
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        fields = text.rsplit(None, 1)
+        name = fields[0].strip().strip("'\"").strip() if len(fields) == 2 else None
+        rows.append((name or None, fields[-1]))
+    if not rows:
+        raise InputFileError("exposure file is empty", path)
+    return rows
+
+
+def read_exposure_txt(path: Path) -> list[float]:
+    """Read a Kalantari ``exposure.txt``: one EV per line (``read_rows``: comments, BOM)."""
     stops = []
-    for item in lines:
+    for name, item in read_rows(path):
+        if name is not None:
+            raise InputFileError(f"expected one EV per line, found {name!r} {item!r}", path)
         try:
             value = float(item)
         except ValueError:
             raise InputFileError(f"{item!r} is not an EV value", path) from None
         if not math.isfinite(value) or abs(value) > 40:
-            raise InputFileError(f"EV {item!r} is out of range", path)
+            raise InputFileError(f"EV {item!r} is out of range (|EV| <= 40)", path)
         stops.append(value)
-    if not stops:
-        raise InputFileError("exposure file is empty", path)
     return stops
 
 
@@ -184,6 +205,10 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
         raise UsageError("give either --exposures or --ev, not both")
     if exposures is not None and exposures.strip().lower() == "auto":
         return None
+    if exposures is not None and Path(exposures).is_dir():
+        raise UsageError("is a folder, not an exposure file", exposures)
+    if exposures is not None and Path(exposures).exists() and not Path(exposures).is_file():
+        raise UsageError("not a regular file (an exposure file is text)", exposures)
     if exposures is not None and Path(exposures).is_file():
         result = Exposures(np.asarray(read_exposure_file(Path(exposures), paths)), True, str(exposures))
     elif exposures is not None and (Path(exposures).suffix or "/" in exposures) and not any(
@@ -199,7 +224,12 @@ def resolve_exposures(paths: Sequence[Path], exposures: str | None = None,
             result = _exif_times(paths)
             if result is None:
                 return None  # no metadata: estimated from the pixels
-    validate_exposures(result, paths)
+    try:
+        validate_exposures(result, paths)
+    except UsageError as exc:
+        if exposures is not None and Path(exposures).is_file():  # the file's content is at fault (exit 1)
+            raise InputFileError(exc.problem, exposures) from None
+        raise
     if not result.source.startswith("EXIF"):
         result = replace(result, note=_exif_disagreement(paths, result))
     return result
@@ -209,22 +239,15 @@ def read_exposure_file(path: Path, frames: Sequence[Path]) -> list[float]:
     """``--exposures FILE``: one time in seconds per line (``1/60`` or decimals), in the order
     the frames are given, or ``name time`` pairs matched to the frames by file name; blank lines
     and ``#`` comments are skipped."""
+    rows = read_rows(path)
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: editors that start with a BOM
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"cannot read exposure file ({exc.__class__.__name__})", path) from None
-    rows = [line.split("#", 1)[0].split() for line in lines]
-    rows = [r for r in rows if r]
-    if not rows:
-        raise InputFileError("exposure file is empty", path)
-    try:
-        if all(len(r) == 1 for r in rows):
-            times = parse_exposure_times(",".join(r[0] for r in rows))
+        if all(name is None for name, _ in rows):
+            times = parse_exposure_times(",".join(value for _, value in rows))
             if len(times) != len(frames):
                 raise UsageError(f"{len(times)} times for {len(frames)} frames")
             return times
-        if not all(len(r) == 2 for r in rows):
-            raise UsageError("expected one time per line, or 'name time' pairs")
+        if any(name is None for name, _ in rows):
+            raise UsageError("expected one time per line, or 'name time' lines, not both")
         by_name: dict[str, float] = {}
         for name, time_text in rows:
             if Path(name).name in by_name:
@@ -266,9 +289,9 @@ def validate_exposures(exposures: Exposures, paths: Sequence[Path]) -> None:
     if not np.all(np.isfinite(times)) or np.any(times <= 0):
         raise UsageError(f"{exposures.source}: exposure times must be positive")
     if exposures.absolute and (times.min() < MIN_SECONDS or times.max() > MAX_SECONDS):
-        bad = times.min() if times.min() < MIN_SECONDS else times.max()
-        raise UsageError(f"{exposures.source}: {bad:g} s is not an exposure time (between {MIN_SECONDS:g} and "
-                         f"{MAX_SECONDS:g} s)")
+        index = int(np.argmin(times)) if times.min() < MIN_SECONDS else int(np.argmax(times))
+        raise UsageError(f"{exposures.source}: {times[index]:g} s is not an exposure time (between {MIN_SECONDS:g} "
+                         f"and {MAX_SECONDS:g} s)", paths[index] if exposures.source.startswith("EXIF") else None)
     span = float(np.log2(times.max()) - np.log2(times.min()))  # in logs: 1e300 / 1e-300 overflows
     if not span <= MAX_SPAN_EV:
         raise UsageError(f"{exposures.source}: the exposures span {span:.0f} EV; a bracket spans at most "

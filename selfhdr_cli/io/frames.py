@@ -54,6 +54,15 @@ def max_pixels() -> int:
     return value
 
 
+def pixel_count(pixels: int) -> str:
+    """A pixel count for messages: ``200 MP``, ``0.5 MP``, or ``100 pixels`` for tiny caps."""
+    if pixels >= 10_000_000:
+        return f"{pixels / 1e6:.0f} MP"
+    if pixels >= 100_000:
+        return f"{pixels / 1e6:.2g} MP"
+    return f"{pixels} pixels"
+
+
 def _quiet_decoders() -> None:
     # tifffile logs warnings about odd tags on stderr; our one-line error says what matters
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)
@@ -172,7 +181,7 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions |
     height, width = probe_size(path)
     if height * width > cap:
         raise InputFileError(f"image is {width}x{height} = {height * width / 1e6:.0f} MP, over the "
-                             f"{cap / 1e6:.0f} MP cap (set SELFHDR_MAX_PIXELS to raise it)", path)
+                             f"{pixel_count(cap)} cap (set SELFHDR_MAX_PIXELS to raise it)", path)
     suffix = path.suffix.lower()
     if suffix in RAW_SUFFIXES:
         if raw_options is None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.exposure import ESTIMATED, Exposures, resolve_exposures, validate_exposures, why_no_exif_times
-from selfhdr_cli.io.frames import max_pixels, probe_size, read_ldr
+from selfhdr_cli.io.frames import max_pixels, pixel_count, probe_size, read_ldr
 from selfhdr_cli.io.raw import RAW_GAMMA, RawOptions, is_raw
 from selfhdr_cli.radiometry.exposure_ratio import ExposureEstimateError, estimate_exposures, exposure_contradictions
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -178,7 +178,7 @@ def plan_bracket(paths: Sequence[str | Path], settings: BracketSettings, exposur
     cap = max_pixels()
     for p, (h, w) in zip(paths, sizes):
         if h * w > cap:
-            raise InputFileError(f"image is {w}x{h}, over the {cap / 1e6:.0f} MP cap "
+            raise InputFileError(f"image is {w}x{h}, over the {pixel_count(cap)} cap "
                                  "(set SELFHDR_MAX_PIXELS to raise it)", p)
         if (h, w) != sizes[0]:
             raise InputFileError(f"size {w}x{h} differs from {paths[0].name} ({sizes[0][1]}x{sizes[0][0]})", p)

@@ -18,6 +18,7 @@ from torch import nn
 
 from selfhdr_cli.errors import InputFileError, SelfHDRError, UsageError
 from selfhdr_cli.io.atomic import atomic_path
+from selfhdr_cli.io.native import decoder_reason
 from selfhdr_cli.nets import NETWORKS, build_network
 
 FORMAT = "selfhdr-weights-1"
@@ -55,7 +56,12 @@ def save_weights(path: str | Path, net: nn.Module, name: str, info: dict | None 
     meta = {"format": FORMAT, "network": name, "config": json.dumps(getattr(net, "config", {})),
             "info": json.dumps(info or {})}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+        try:
+            save_file(state, str(tmp), metadata=meta)
+        except OSError:
+            raise
+        except Exception as exc:  # safetensors reports a failed write (disk full) as its own error type
+            raise OSError(decoder_reason(exc)) from None
 
 
 def resolve_weights(path: str | Path | None) -> str:
@@ -78,7 +84,7 @@ def read_weights_metadata(path: str | Path) -> dict:
             raise ValueError("not a selfhdr weights file (no selfhdr metadata)")
         return {"network": meta["network"], "config": json.loads(meta["config"]), "info": json.loads(meta["info"])}
     except Exception as exc:
-        raise InputFileError(f"not a usable weights file ({str(exc).splitlines()[0][:120]})", path) from None
+        raise InputFileError(f"not a usable weights file ({decoder_reason(exc)})", path) from None
 
 
 def load_weights(path: str | Path) -> tuple[nn.Module, dict]:
@@ -86,13 +92,16 @@ def load_weights(path: str | Path) -> tuple[nn.Module, dict]:
     meta = read_weights_metadata(path)
     if meta["network"] not in NETWORKS:
         raise InputFileError(f"unknown network {meta['network']!r} in weights", path)
-    net = build_network(meta["network"], meta["config"])
+    try:
+        net = build_network(meta["network"], meta["config"])
+    except (TypeError, ValueError) as exc:  # settings this version's network does not take
+        raise InputFileError(f"weights describe a {meta['network']} this version cannot build (its settings "
+                             f"{sorted(meta['config'])} do not fit)", path) from None
     try:
         state = load_file(str(path))
         net.load_state_dict(state, strict=True)
     except Exception as exc:
-        raise InputFileError(f"weights do not match {meta['network']} ({str(exc).splitlines()[0][:120]})",
-                             path) from None
+        raise InputFileError(f"weights do not match {meta['network']} ({decoder_reason(exc)})", path) from None
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:  # a diverged training run: merging with them writes zeros
         raise InputFileError(f"weights hold NaN or infinite values ({bad[0]}): not usable", path)

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from selfhdr_cli.errors import InputFileError, SelfHDRError, UsageError
 from selfhdr_cli.io.atomic import atomic_path
+from selfhdr_cli.io.native import decoder_reason
 from selfhdr_cli.merge.align import DEFAULT_FLOW
 from selfhdr_cli.nets import build_network
 from selfhdr_cli.nets.weights import require_finite
@@ -167,7 +168,12 @@ def save_checkpoint(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer
     if best is not None:  # the guard's best so far survives an interrupted run
         payload.update(best_model=best.state, best_score=best.score, best_step=best.step)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except OSError:
+            raise
+        except RuntimeError as exc:  # torch reports a failed write (disk full) as "[enforce fail ...]"
+            raise OSError(decoder_reason(exc)) from None
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -177,8 +183,9 @@ def load_checkpoint(path: Path) -> dict:
         payload["config"] = json.loads(payload["config"])
         payload["history"] = json.loads(payload["history"])
         return payload
-    except Exception as exc:
-        raise InputFileError(f"not a usable checkpoint ({str(exc).splitlines()[0][:120]})", path) from None
+    except Exception:  # torch's own text about weights_only loading would only confuse here
+        raise InputFileError("not a usable checkpoint (corrupt, cut short, or not written by selfhdr): remove it, "
+                             "or pass --force to start over", path) from None
 
 
 @dataclass
