@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from selfhdr_cli.cli import datasets, merging, training  # noqa: F401  (they register the commands)
+# they register the commands; merging first, so that merge leads the command list
+from selfhdr_cli.cli import merging, datasets, training  # noqa: F401, I001
 from selfhdr_cli.cli.app import app, err
 
 __all__ = ["app", "main"]

@@ -12,12 +12,16 @@ import typer
 from rich.console import Console
 
 from selfhdr_cli.cli.app import (
+    BENCHMARK_PANEL,
     COLOUR_MERGE_OPTION,
     CRF_OPTION,
     EV_HELP,
     EXPOSURES_HELP,
+    FLAG,
     FLOW_OPTION,
+    NET_FLOW_HELP,
     REFERENCE_HELP,
+    TRAIN_PANEL,
     WEIGHTS_HELP,
     Method,
     Split,
@@ -31,28 +35,29 @@ from selfhdr_cli.errors import SelfHDRError, UsageError
 from selfhdr_cli.io.atomic import check_writable_folder
 
 
-@app.command("build-color")
+@app.command("build-color", rich_help_panel=TRAIN_PANEL)
 def build_color_cmd(
-    source: List[Path] = typer.Argument(..., help="A dataset folder (one subfolder per scene, Kalantari "
-                                                  "layout), one scene folder, or the frames of one bracket.",
-                                        show_default=False),
-    out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                       help="Where to write. Dataset: one subfolder per scene (default "
-                                            "<DATASET>.selfhdr beside it). Frames: the folder to write."),
-    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
-    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
-    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
+    source: List[Path] = typer.Argument(..., help="A dataset folder (one subfolder per scene, Kalantari layout), "
+                                                  "one scene folder, or the frames of one bracket.",
+                                        show_default=False, metavar="SOURCE"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR",
+                                       help="Where to write: for a dataset, one subfolder per scene (default "
+                                            "<DATASET>.selfhdr beside it); for frames, the folder (required)."),
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP, metavar="TIMES"),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP, metavar="STOPS"),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP, metavar="REF"),
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
     colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
-    force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built.", metavar=FLAG),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout.", metavar=FLAG),
 ) -> None:
-    """Build the colour component Y_color (SPEC §2) and the aligned frames.
+    """Build each scene's colour merge: its frames aligned by optical flow, then merged (by default) by signal-to-noise ratio.
 
-    Per scene it writes y_color.exr (float32, short-exposure units), aligned_K.exr (the frames warped onto the reference, exposure order) and meta.json. Scenes already built are skipped unless --force. A bad scene is reported and the rest go on (exit 1).
+    The colour merge is the first training target: right colours, but ghosts where the flow failed. Per scene it writes y_color.exr (the colour merge, float32, short-exposure units), aligned_K.exr (the frames warped onto the reference, in exposure order) and meta.json. Scenes already built are skipped unless --force; a bad scene is reported and the rest go on (exit 1). train runs this itself where it is missing.
 
-    Example: [bold]selfhdr build-color mydata/ -o mydata.selfhdr/[/]
+    Example:
+      [bold]selfhdr build-color mydata/ -o mydata.selfhdr/[/]
     """
     try:
         from selfhdr_cli.io.dataset import find_scenes, scene_frames
@@ -126,35 +131,42 @@ def _parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-@app.command()
+@app.command(rich_help_panel=BENCHMARK_PANEL)
 def synth(
-    hdr_dir: Path = typer.Argument(..., help="Folder of real HDR radiance maps (.hdr/.exr).", show_default=False),
-    out_dir: Path = typer.Argument(..., help="Dataset folder to write (Kalantari layout).", show_default=False),
-    scenes: int = typer.Option(10, "--scenes", "-n", min=1, max=100000, help="Number of scenes."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same scenes, bit for bit."),
-    split: Split = typer.Option(Split.all, "--split",
+    hdr_dir: Path = typer.Argument(..., help="Folder of real HDR radiance maps (.hdr/.exr).", show_default=False,
+                                   metavar="HDR_DIR"),
+    out_dir: Path = typer.Argument(..., help="Dataset folder to write (Kalantari layout).", show_default=False,
+                                   metavar="OUT_DIR"),
+    scenes: int = typer.Option(10, "--scenes", "-n", min=1, max=100000, metavar="N", help="Number of scenes."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same scenes, bit for bit.",
+                      metavar="N"),
+    split: Split = typer.Option(Split.all, "--split", metavar="SPLIT",
                                 help="Which radiance maps to use (three disjoint splits): [bold]train[/] (training data), "
                                      "[bold]val[/] (every decision is made here), [bold]benchmark[/] (the final "
                                      "table only; [bold]test[/] is an old name for it), or [bold]all[/]."),
-    size: str = typer.Option("512x384", "--size", help="Frame size WIDTHxHEIGHT."),
-    ev_step: float = typer.Option(2.0, "--ev-step", help="Stops between frames (2 or 3 typical); EV 0, s, 2s."),
-    bits: int = typer.Option(16, "--bits", help="Frame bit depth: 16 or 8."),
+    size: str = typer.Option("512x384", "--size", help="Frame size.", metavar="WIDTHxHEIGHT"),
+    ev_step: float = typer.Option(2.0, "--ev-step", metavar="STOPS",
+                                 help="Stops between frames (2 or 3 typical); EV 0, s, 2s."),
+    bits: int = typer.Option(16, "--bits", help="Frame bit depth: 16 or 8.", metavar="N"),
     crf: str = CRF_OPTION,
-    static: bool = typer.Option(False, "--static", help="Motion-free scenes (no objects, no camera motion)."),
-    nonrigid: float = typer.Option(0.0, "--nonrigid", help="Mild non-rigid background motion, in pixels "
+    static: bool = typer.Option(False, "--static", help="Motion-free scenes (no objects, no camera motion).",
+                                metavar=FLAG),
+    nonrigid: float = typer.Option(0.0, "--nonrigid", metavar="PX", help="Mild non-rigid background motion, in pixels "
                                                           "(e.g. 1.5); 0 = none."),
-    noise: float = typer.Option(1.0, "--noise", min=0.0, max=20.0,
+    noise: float = typer.Option(1.0, "--noise", min=0.0, max=20.0, metavar="FACTOR",
                                 help="Sensor noise, × the default camera's standard deviation (shot and read)."),
-    motion: float = typer.Option(1.0, "--motion", min=0.0, max=5.0,
+    motion: float = typer.Option(1.0, "--motion", min=0.0, max=5.0, metavar="FACTOR",
                                  help="Object and camera motion, × the default (objects 10-60 px, camera 3 px, 1°)."),
-    prefix: str = typer.Option("scene_", "--prefix", help="Scene folder names: PREFIX + 3-digit index."),
-    force: bool = typer.Option(False, "--force", "-f", help="Rewrite scenes that already exist."),
+    prefix: str = typer.Option("scene_", "--prefix", metavar="PREFIX",
+                               help="Scene folder names: PREFIX + 3-digit index."),
+    force: bool = typer.Option(False, "--force", "-f", help="Rewrite scenes that already exist.", metavar=FLAG),
 ) -> None:
     """Synthesise labelled dynamic 3-exposure brackets from real radiance maps.
 
     Each scene gets frame_0..2.tif, exposure.txt (EV), HDRImg.hdr (ground truth in short-exposure units, aligned to the reference) and scene.json. Objects cut from other maps with soft masks move 10-60 px between frames over a small camera motion; noise is Poisson-Gaussian. Training never reads HDRImg.hdr.
 
-    Example: [bold]selfhdr synth ../shared/data/hdr bench --split benchmark --scenes 24 --seed 2024[/]
+    Example:
+      [bold]selfhdr synth ../shared/data/hdr bench --split benchmark -n 24 --seed 2024[/]
     """
     try:
         from selfhdr_cli.evaluation.synth import SPLIT_ALIASES, SceneConfig, SensorConfig, radiance_maps, synthesise
@@ -226,7 +238,7 @@ def _print_results(results, summary, label: str, json_out: bool, csv_out: bool) 
             writer.writerow([d["scene"], *(f"{d[m]:.6f}" for m in METRIC_NAMES), d["static"],
                              "" if d["seconds"] is None else f"{d['seconds']:.4f}"])
     table = Table(title=f"selfhdr evaluate — {label}", title_justify="left",
-                  caption="* PU21-PSNR: perceptual extra, H = 1 shown at 1000 cd/m² (not SPEC §6)",
+                  caption="* PU21-PSNR: perceptual extra, H = 1 shown at 1000 cd/m² (not one of the paper's metrics)",
                   caption_justify="left")
     table.add_column("scene")
     for name in ("PSNR-μ", "PSNR-l", "SSIM-μ", "SSIM-l", "PU21-PSNR*", "s"):
@@ -246,24 +258,27 @@ def _print_results(results, summary, label: str, json_out: bool, csv_out: bool) 
     Console(stderr=json_out or csv_out).print(table)
 
 
-@app.command()
+@app.command(rich_help_panel=BENCHMARK_PANEL)
 def evaluate(
     source: Path = typer.Argument(..., help="PRED_DIR of <scene>.exr/.hdr files, or with --method a labelled "
-                                            "DATASET.", show_default=False),
-    gt_dir: Optional[Path] = typer.Argument(None, help="GT_DIR: labelled dataset, <scene>/HDRImg.hdr.",
-                                            show_default=False),
-    method: Optional[Method] = typer.Option(None, "--method", "-m",
-                                            help="Run this merge method over DATASET and score it in one go."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net."),
+                                            "DATASET.", show_default=False, metavar="PRED_DIR|DATASET"),
+    gt_dir: Optional[Path] = typer.Argument(None, help="Labelled dataset: <scene>/HDRImg.hdr.",
+                                            show_default=False, metavar="GT_DIR"),
+    method: Optional[Method] = typer.Option(None, "--method", "-m", metavar="METHOD",
+                                            help="Merge every scene of DATASET with this method (net, color, "
+                                                 "debevec, ref: see 'selfhdr merge --help') and score it, with "
+                                                 "seconds per scene."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net.",
+                                           metavar="FILE"),
     crf: str = CRF_OPTION,
-    flow: Optional[str] = FLOW_OPTION,
+    flow: Optional[str] = typer.Option(None, "--flow", help=NET_FLOW_HELP, show_default=False, metavar="FLOW"),
     colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
-    json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr)."),
-    csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr)."),
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr).", metavar=FLAG),
+    csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr).", metavar=FLAG),
 ) -> None:
-    """Score HDR predictions against ground truth: PSNR-μ, PSNR-l, SSIM-μ, SSIM-l (SPEC §6), plus PU21-PSNR.
+    """Score HDR images against ground truth: PSNR and SSIM, tone-mapped (μ-law) and linear, plus PU21-PSNR.
 
-    [bold]selfhdr evaluate PRED_DIR GT_DIR[/] scores existing files; [bold]selfhdr evaluate DATASET --method color[/] merges every scene and scores it, with seconds per scene. Means are given over all scenes and, for synthesised data, over dynamic and static scenes.
+    [bold]selfhdr evaluate PRED_DIR GT_DIR[/] scores existing files; [bold]selfhdr evaluate DATASET --method color[/] merges every scene and scores it. PSNR-μ and SSIM-μ are computed after the μ-law tone curve (μ = 5000), PSNR-l and SSIM-l on linear values. Means are given over all scenes and, for synthesised data, over dynamic and static scenes.
     """
     try:
         from selfhdr_cli.evaluation.evaluate import evaluate_method, evaluate_predictions, summarise

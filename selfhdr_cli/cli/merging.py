@@ -12,13 +12,15 @@ import typer
 from rich.console import Console
 
 from selfhdr_cli.cli.app import (
-    COLOUR_MERGE_OPTION,
+    CRF_HELP,
     CRF_OPTION,
     DEFAULT_CRF,
-    DEVICE_OPTION,
+    DEVICE_HELP,
     EV_HELP,
     EXPOSURES_HELP,
-    FLOW_OPTION,
+    FLAG,
+    MERGE_PANEL,
+    NET_FLOW_HELP,
     REFERENCE_HELP,
     TILE_HELP,
     WEIGHTS_HELP,
@@ -66,74 +68,98 @@ def _render_plan(plan, json_out: bool, output: Optional[Path] = None) -> None:
         Console().print(f"output: {output}", highlight=False, soft_wrap=True)
 
 
-@app.command()
+# the help panels of merge (in the order they first appear among its options; the rest are under "Options")
+EXPOSURES, METHOD, FORMAT, NETWORK, BATCHES, RAW = ("Exposures", "Method", "Output format", "Network (--method net)",
+                                                    "Batches (--batch)", "RAW frames")
+
+
+@app.command(rich_help_panel=MERGE_PANEL)
 def merge(
-    frames: Optional[List[Path]] = typer.Argument(None, help="LDR frames of one bracket (8/16-bit TIFF, PNG, JPEG, "
-                                                             "float TIFF, or camera RAW: DNG, CR2/CR3, NEF, ARW, "
-                                                             "RAF, ORF, RW2), in any order.", show_default=False),
-    output: Optional[Path] = typer.Option(None, "--output", "-o",
-                                          help="HDR file to write: [bold].exr[/] (float32), [bold].hdr[/] "
-                                               "(Radiance RGBE) or [bold].tif[/] (float32 TIFF). Default: beside "
-                                               "the frames, named by their common prefix (img_1.tif, img_2.tif → "
-                                               "img.exr). With --batch: the output folder.",
+    frames: Optional[List[Path]] = typer.Argument(None, help="The frames of one bracket, in any order: 8/16-bit or "
+                                                             "float TIFF, PNG, JPEG, or camera RAW (DNG, CR2/CR3, "
+                                                             "NEF, ARW, RAF, ORF, RW2).", show_default=False,
+                                                  metavar="FRAMES"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                          help="[bold].exr[/] or [bold].tif[/] (float32) or [bold].hdr[/] (RGBE). "
+                                               "Default: beside the frames, named by their common prefix "
+                                               "(img_1.tif, img_2.tif → img.exr). With --batch: the folder.",
                                           show_default=False),
-    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
-    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
-    method: Method = typer.Option(Method.net, "--method", "-m",
-                                  help="[bold]net[/]: the trained SelfHDR network (--weights; default). "
-                                       "[bold]color[/]: align with optical flow, then SelfHDR's fixed-weight "
-                                       "merge. [bold]debevec[/]: classical hat-weighted merge, no alignment "
-                                       "(ghosts on motion; a baseline). [bold]ref[/]: the reference frame alone, "
-                                       "linearised."),
-    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
-    crf: str = CRF_OPTION,
-    flow: Optional[str] = FLOW_OPTION,
-    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
-    units: Units = typer.Option(Units.short, "--units",
-                                help="[bold]short[/]: short-exposure units (shortest frame at t = 1). "
-                                     "[bold]seconds[/]: radiance per second of exposure (needs times in "
-                                     "seconds)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP),
-    tile: int = typer.Option(0, "--tile", min=0, max=8192, help=TILE_HELP),
-    device: str = DEVICE_OPTION,
-    half: bool = typer.Option(False, "--half", help="Write .exr or .tif as float16 instead of float32."),
-    preview: Optional[Path] = typer.Option(None, "--preview", "-p",
-                                           help="Also write a tone-mapped 8-bit PNG preview (automatic exposure)."),
-    tonemap_op: Tonemap = typer.Option(Tonemap.reinhard, "--tonemap",
-                                       help="Preview operator: reinhard (Reinhard 2002 global), mu-law, gamma."),
-    batch: Optional[Path] = typer.Option(None, "--batch",
-                                         help="Merge every bracket under this folder (one subfolder per bracket, "
-                                              "or a flat folder with --group-size / --time-gap) into -o OUT_DIR."),
-    group_size: Optional[int] = typer.Option(None, "--group-size", help="--batch: N consecutive frames per bracket."),
-    time_gap: Optional[float] = typer.Option(None, "--time-gap",
-                                             help="--batch: start a new bracket where EXIF capture times jump "
-                                                  "by more than this many seconds."),
-    pattern: str = typer.Option("{name}.exr", "--pattern", help="--batch: output name; {name} is the bracket's."),
-    previews: bool = typer.Option(False, "--previews", help="--batch: also write {name}.png previews."),
-    shard: Optional[str] = typer.Option(None, "--shard",
-                                        help="--batch: merge only shard K of N ([bold]K/N[/], K = 0..N-1), a "
-                                             "disjoint set fixed by each bracket's name: one cluster array job "
-                                             "per shard, no coordination."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64,
-                             help="--batch: brackets merged in parallel (cores are shared, never oversubscribed)."),
-    white_balance: str = typer.Option("camera", "--wb",
-                                      help="RAW frames: [bold]camera[/] (as shot) or [bold]none[/] white balance."),
-    raw_space: str = typer.Option("srgb", "--raw-space",
-                                  help="RAW frames: output in linear [bold]srgb[/] (Rec.709 primaries) or the "
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP, metavar="TIMES",
+                                            rich_help_panel=EXPOSURES),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP, metavar="STOPS", rich_help_panel=EXPOSURES),
+    method: Method = typer.Option(Method.net, "--method", "-m", metavar="METHOD", show_default=False,
+                                  rich_help_panel=METHOD,
+                                  help="[bold]net[/] (default): the SelfHDR network, which removes ghosts where "
+                                       "the frames disagree. [bold]color[/]: no network; the frames aligned by "
+                                       "optical flow (a rigid global motion first when the camera moved), each "
+                                       "pixel merged from every frame weighted by its signal-to-noise ratio, "
+                                       "frames that disagree (motion) rejected. [bold]debevec[/]: the classical "
+                                       "merge, no alignment (ghosts; a baseline). [bold]ref[/]: the reference "
+                                       "frame alone, linearised."),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP, metavar="REF",
+                                            rich_help_panel=EXPOSURES),
+    crf: str = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP, metavar="CRF", rich_help_panel=EXPOSURES),
+    flow: Optional[str] = typer.Option(None, "--flow", help=NET_FLOW_HELP, show_default=False, metavar="FLOW",
+                                       rich_help_panel=METHOD),
+    colour_merge: Optional[str] = typer.Option(None, "--colour-merge", show_default=False, metavar="MERGE",
+                                               rich_help_panel=METHOD,
+                                               help="--method color: [bold]snr[/] (default), as above, or "
+                                                    "[bold]triangle[/]: the paper's fixed triangle weights on the "
+                                                    "short, reference and long frames."),
+    units: Units = typer.Option(Units.short, "--units", metavar="UNITS", show_default=False, rich_help_panel=FORMAT,
+                                help="[bold]short[/] (default): the shortest frame's exposure is 1. "
+                                     "[bold]seconds[/]: radiance per second (needs times in seconds)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP, metavar="FILE",
+                                           rich_help_panel=NETWORK),
+    tile: int = typer.Option(0, "--tile", min=0, max=8192, help=TILE_HELP, metavar="PX", show_default=False,
+                             rich_help_panel=NETWORK),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP, metavar="DEVICE", show_default=False,
+                               rich_help_panel=NETWORK),
+    half: bool = typer.Option(False, "--half", metavar=FLAG, rich_help_panel=FORMAT,
+                              help="Write .exr or .tif as float16."),
+    preview: Optional[Path] = typer.Option(None, "--preview", "-p", metavar="PNG",
+                                           help="Also write a tone-mapped 8-bit preview."),
+    tonemap_op: Tonemap = typer.Option(Tonemap.reinhard, "--tonemap", metavar="OP", show_default=False,
+                                       rich_help_panel=FORMAT,
+                                       help="Preview tone curve: [bold]reinhard[/] (default), mu-law, gamma."),
+    batch: Optional[Path] = typer.Option(None, "--batch", metavar="DIR", rich_help_panel=BATCHES,
+                                         help="Merge every bracket in DIR (a subfolder each, or a flat folder "
+                                              "split by --group-size or --time-gap) into the folder -o."),
+    group_size: Optional[int] = typer.Option(None, "--group-size", metavar="N", rich_help_panel=BATCHES,
+                                             help="N consecutive frames per bracket."),
+    time_gap: Optional[float] = typer.Option(None, "--time-gap", metavar="S", rich_help_panel=BATCHES,
+                                             help="A new bracket where EXIF capture times jump by over S seconds."),
+    pattern: str = typer.Option("{name}.exr", "--pattern", metavar="NAME", rich_help_panel=BATCHES,
+                                help="Output file name; {name} is the bracket's."),
+    previews: bool = typer.Option(False, "--previews", metavar=FLAG, rich_help_panel=BATCHES,
+                                  help="Also write {name}.png previews."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", rich_help_panel=BATCHES,
+                                        help="Merge only shard K of N (K = 0..N-1): a disjoint share fixed by "
+                                             "the brackets' names, one cluster job per shard."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, metavar="N", rich_help_panel=BATCHES,
+                             help="Brackets merged in parallel (sharing the cores)."),
+    white_balance: str = typer.Option("camera", "--wb", metavar="WB", show_default=False, rich_help_panel=RAW,
+                                      help="White balance: [bold]camera[/] (default, as shot) or [bold]none[/]."),
+    raw_space: str = typer.Option("srgb", "--raw-space", metavar="SPACE", show_default=False, rich_help_panel=RAW,
+                                  help="Linear [bold]srgb[/] (default; Rec.709 primaries) or the "
                                        "[bold]camera[/]'s own RGB."),
-    trust_exposures: bool = typer.Option(False, "--trust-exposures",
-                                         help="Merge with the given exposures even where the pixels contradict "
-                                              "them (checked by default: the order, and the spacing relative to "
-                                              "the camera response)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be merged, and merge nothing."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    trust_exposures: bool = typer.Option(False, "--trust-exposures", metavar=FLAG, rich_help_panel=EXPOSURES,
+                                         help="Do not check the exposures against the pixels (their order, and "
+                                              "their spacing under the camera response)."),
+    dry_run: bool = typer.Option(False, "--dry-run", metavar=FLAG,
+                                 help="Show the frames, exposures, reference and output path; merge nothing."),
+    force: bool = typer.Option(False, "--force", "-f", metavar=FLAG,
+                               help="Overwrite existing outputs."),
+    json_out: bool = typer.Option(False, "--json", metavar=FLAG,
+                                  help="Print a JSON summary on stdout."),
 ) -> None:
     """Merge one bracket, or a folder of brackets, into HDR images.
 
-    Exposure times come from, in order: --exposures, --ev, an exposure.txt beside the frames (one EV per line, in file-name order), EXIF ExposureTime. Frames are sorted by exposure; the middle one is the reference.
+    Frames are sorted by exposure; the middle one is the reference, whose geometry the output keeps. Exposure times come from, in order: --exposures, --ev, an exposure.txt beside the frames (one EV per line, in file-name order), EXIF, else the pixels.
 
-    Examples: [bold]selfhdr merge img_*.tif --ev -2,0,2 -o out.exr --preview out.png[/]   [bold]selfhdr merge --batch shoot/ -o hdr/ --group-size 3 --jobs 2 --json[/]
+    Examples:
+      [bold]selfhdr merge img_*.tif --ev -2,0,2 -o out.exr --preview out.png[/]
+      [bold]selfhdr merge --batch shoot/ -o hdr/ --group-size 3 --jobs 2 --json[/]
     """
     from selfhdr_cli.merge.files import BracketJob, merge_to_files
     from selfhdr_cli.merge.method import MergeConfig
@@ -270,16 +296,17 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(rich_help_panel=MERGE_PANEL)
 def info(
-    frames: List[Path] = typer.Argument(..., help="The frames of a bracket, or one scene folder.", show_default=False),
-    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
-    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
-    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP),
+    frames: List[Path] = typer.Argument(..., help="The frames of a bracket, or one scene folder.", show_default=False,
+                                        metavar="FRAMES"),
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP, metavar="TIMES"),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP, metavar="STOPS"),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP, metavar="REF"),
     crf: str = CRF_OPTION,
-    json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout.", metavar=FLAG),
 ) -> None:
-    """What would be merged: frames in exposure order, exposure times and their source, reference, size, bit depth.
+    """Show what merge would read: frames in exposure order, exposure times and their source, reference, size, depth.
 
     Exposures estimated from the pixels depend on the camera response: give the --crf you merge with.
     """
@@ -294,15 +321,18 @@ def info(
         fail(exc)
 
 
-@app.command("tonemap")
+@app.command("tonemap", rich_help_panel=MERGE_PANEL)
 def tonemap_cmd(
-    source: Path = typer.Argument(..., help="HDR image (.exr, .hdr or float .tif).", show_default=False),
-    output: Path = typer.Argument(..., help="8-bit PNG to write.", show_default=False),
-    operator: Tonemap = typer.Option(Tonemap.reinhard, "--op", help="reinhard (Reinhard 2002 global), mu-law, gamma."),
-    stops: float = typer.Option(0.0, "--exposure", help="Extra exposure in stops on top of the automatic one."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing PNG."),
+    source: Path = typer.Argument(..., help="HDR image (.exr, .hdr or float .tif).", show_default=False,
+                                  metavar="HDR"),
+    output: Path = typer.Argument(..., help="8-bit PNG to write.", show_default=False, metavar="PNG"),
+    operator: Tonemap = typer.Option(Tonemap.reinhard, "--op", metavar="OP", show_default=False,
+                                     help="[bold]reinhard[/] (default; Reinhard 2002, global), mu-law or gamma."),
+    stops: float = typer.Option(0.0, "--exposure", help="Extra exposure in stops on top of the automatic one.",
+                                metavar="STOPS"),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing PNG.", metavar=FLAG),
 ) -> None:
-    """Tone-map an existing HDR file to an 8-bit PNG, with automatic exposure."""
+    """Tone-map an HDR file to an 8-bit PNG, with automatic exposure."""
     try:
         from selfhdr_cli.io.atomic import check_output_path
         from selfhdr_cli.io.hdrfile import read_hdr_image, write_png
@@ -317,26 +347,30 @@ def tonemap_cmd(
 
 
 
-@app.command()
+@app.command(rich_help_panel=MERGE_PANEL)
 def calibrate(
     sources: List[Path] = typer.Argument(..., help="The frames of one static bracket, or scene folders (one "
                                                    "bracket each, exposures from exposure.txt or EXIF).",
-                                         show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="Response file to write (.json).", show_default=False),
-    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP),
-    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP),
-    levels: int = typer.Option(0, "--levels", min=0, max=4096,
-                               help="Table size: 0 = automatic (256 for 8-bit frames, 1024 otherwise)."),
-    smoothness: float = typer.Option(50.0, "--smoothness", min=0.0, max=1e6,
+                                         show_default=False, metavar="SOURCES"),
+    output: Path = typer.Option(..., "--output", "-o", help="Response file to write (.json).", show_default=False,
+                                metavar="FILE"),
+    exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP, metavar="TIMES"),
+    ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP, metavar="STOPS"),
+    levels: int = typer.Option(0, "--levels", min=0, max=4096, metavar="N", show_default=False,
+                               rich_help_panel="Response table",
+                               help="Table size; 0 (default): 256 for 8-bit frames, 1024 otherwise."),
+    smoothness: float = typer.Option(50.0, "--smoothness", min=0.0, max=1e6, metavar="λ",
+                                     rich_help_panel="Response table",
                                      help="Debevec & Malik's λ (for 256 levels): larger, smoother curves."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing response file."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing response file.", metavar=FLAG),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout.", metavar=FLAG),
 ) -> None:
-    """Recover the camera's response curve from static brackets (Debevec & Malik 1997), for --crf.
+    """Measure the camera's response curve from static brackets (Debevec & Malik 1997), for --crf.
 
-    The brackets must not move (a tripod); more brackets and more frames constrain the curve better. The JSON holds one curve per channel (linear value at evenly spaced LDR levels), the method and the frames used; pass it as [bold]--crf response.json[/] to merge, build-color and train.
+    The camera must not move (a tripod); more brackets and more frames constrain the curve better. The JSON holds one curve per channel (linear value at evenly spaced levels), the method and the frames used; pass it as [bold]--crf camera.json[/] to merge, build-color, evaluate and train.
 
-    Example: [bold]selfhdr calibrate tripod/*.jpg --exposures 1/250,1/60,1/15 -o camera.json[/]
+    Example:
+      [bold]selfhdr calibrate tripod/*.jpg --exposures 1/250,1/60,1/15 -o camera.json[/]
     """
     try:
         from selfhdr_cli.io.atomic import check_output_path, write_bytes_atomic
@@ -344,13 +378,17 @@ def calibrate(
         from selfhdr_cli.io.raw import is_raw
         from selfhdr_cli.merge.bracket import load_bracket
         from selfhdr_cli.merge.snr import code_bits
-        from selfhdr_cli.radiometry.calibration import calibrate_debevec
+        from selfhdr_cli.radiometry.calibration import WARN_RESIDUAL_STOPS, calibrate_debevec
         from selfhdr_cli.radiometry.response import response_document
 
         check_output_path(output, force, (".json",))
         folders = [s for s in sources if s.is_dir()]
         if folders and len(folders) != len(sources):
             raise UsageError("give either the frames of one bracket or scene folders, not both")
+        unique = list(dict.fromkeys(f.resolve() for f in folders))
+        if len(unique) != len(folders):
+            twice = next(f for f in folders if sum(g.resolve() == f.resolve() for g in folders) > 1)
+            raise UsageError("the same folder is given twice", twice)
         groups = [scene_frames(f) for f in folders] if folders else [list(sources)]
         if folders and (exposures or ev):
             raise UsageError("--exposures/--ev apply to one bracket of frames; folders carry their own")
@@ -366,12 +404,18 @@ def calibrate(
         with err.status("calibrating…"):
             result = calibrate_debevec([(b.frames, b.times) for b in brackets], levels, smoothness)
         record = {"method": "debevec-malik-1997", "smoothness": smoothness, "levels": levels,
-                  "samples": result.samples,
+                  "samples": result.samples, "rejected_share": round(result.rejected, 4),
+                  "residual_stops": round(result.residual_stops, 4),
                   "brackets": [{"frames": [str(p) for p in b.paths], "exposure_times": [float(t) for t in b.times],
                                 "exposure_source": b.exposure_source} for b in brackets]}
         write_bytes_atomic(output, response_document(result.curves, record), force)
-        err.print(f"Wrote {output} ({levels} levels from {len(brackets)} bracket(s), {result.samples} pixels)",
-                  highlight=False)
+        err.print(f"Wrote {output} ({levels} levels from {len(brackets)} bracket(s), {result.samples} pixels; "
+                  f"{result.rejected:.0%} left out where the frames disagree; fit residual "
+                  f"{result.residual_stops:.3f} stops)", highlight=False)
+        if result.residual_stops > WARN_RESIDUAL_STOPS:
+            err.print(f"warning: the fit's residual is {result.residual_stops:.2f} stops (above "
+                      f"{WARN_RESIDUAL_STOPS:g}): the brackets may move, or their exposures be wrong; "
+                      "calibrate on tripod brackets", highlight=False, soft_wrap=True)
         if json_out:
             sys.stdout.write(json.dumps(record | {"output": str(output)}) + "\n")
     except SelfHDRError as exc:

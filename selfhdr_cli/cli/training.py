@@ -8,22 +8,27 @@ from typing import Optional
 import typer
 
 from selfhdr_cli.cli.app import (
+    ABLATION_PANEL,
     BATCH_OPTION,
-    COLOUR_MERGE_OPTION,
-    CRF_OPTION,
     CROP_OPTION,
     DATASET_HELP,
-    DEVICE_OPTION,
-    FLOW_OPTION,
+    FLAG,
     LR_OPTION,
     MASKED_FRAMES_OPTION,
     PRESET_OPTION,
     RECIPE_OPTION,
+    RECIPE_PANEL,
     RESUME_OPTION,
     SEED_OPTION,
     SP_WEIGHT_OPTION,
     STEPS_OPTION,
+    STRUCTURE_PRESET_OPTION,
     THREADS_OPTION,
+    TRAIN_COLOUR_MERGE_OPTION,
+    TRAIN_CRF_OPTION,
+    TRAIN_DEVICE_OPTION,
+    TRAIN_FLOW_OPTION,
+    TRAIN_PANEL,
     VAL_EVERY_OPTION,
     VAL_LIMIT_OPTION,
     VAL_OPTION,
@@ -122,33 +127,36 @@ class _TrainDisplay:
         err.print(text, highlight=False)
 
 
-@app.command("train-structure")
+@app.command("train-structure", rich_help_panel=TRAIN_PANEL)
 def train_structure_cmd(
-    dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
+    dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False, metavar="DATASET"),
     work: Optional[Path] = WORK_OPTION,
-    preset: Optional[Preset] = PRESET_OPTION,
-    network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of f_s."),
+    preset: Optional[Preset] = STRUCTURE_PRESET_OPTION,
+    network: Network = typer.Option(Network.fastnet, "--network", metavar="NET", show_default=False,
+                                    rich_help_panel=RECIPE_PANEL,
+                                    help="The structure network's architecture: [bold]fastnet[/] (default) or "
+                                         "[bold]ahdrnet[/]."),
     steps: Optional[int] = STEPS_OPTION,
     batch: Optional[int] = BATCH_OPTION,
     crop: Optional[int] = CROP_OPTION,
     lr: Optional[float] = LR_OPTION,
     seed: int = SEED_OPTION,
     resume: bool = RESUME_OPTION,
-    force: bool = typer.Option(False, "--force", "-f", help="Retrain even when the outputs exist."),
+    force: bool = typer.Option(False, "--force", "-f", help="Retrain even when the outputs exist.", metavar=FLAG),
     val: Optional[Path] = VAL_OPTION,
     val_limit: int = VAL_LIMIT_OPTION,
     val_every: Optional[int] = VAL_EVERY_OPTION,
-    device: str = DEVICE_OPTION,
+    device: str = TRAIN_DEVICE_OPTION,
     threads: Optional[int] = THREADS_OPTION,
-    crf: str = CRF_OPTION,
-    flow: Optional[str] = FLOW_OPTION,
-    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
+    crf: str = TRAIN_CRF_OPTION,
+    flow: Optional[str] = TRAIN_FLOW_OPTION,
+    colour_merge: Optional[str] = TRAIN_COLOUR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
     recipe: Recipe = RECIPE_OPTION,
 ) -> None:
-    """Stage 1 (SPEC §3): train the structure-focused network f_s, then write Y_stru for every scene.
+    """Stage 1 of training: train the structure network, then write its output for every scene.
 
-    Runs build-color first where it is missing. Trains on random 128×128 crops of the unaligned frames with L_se + L_sp, then applies f_s to the aligned frames at full resolution and stores Y_stru as float32 EXR.
+    Runs build-color first where the colour merge is missing. On random 128×128 crops of the unaligned frames, the structure network learns to follow the colour merge where it agrees with the reference (structure expansion) and the reference where it is well exposed (structure preservation). It is then run on the aligned frames at full resolution, and its output is stored per scene (float32 EXR): stage 2's structure target, free of ghosts but not always of the right colours.
     """
     try:
         from selfhdr_cli.training.recipe import train_structure
@@ -168,50 +176,57 @@ def train_structure_cmd(
         fail(exc)
 
 
-@app.command()
+@app.command(rich_help_panel=TRAIN_PANEL)
 def train(
-    dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False),
-    output: Optional[Path] = typer.Option(None, "--output", "-o",
-                                          help="Weights to write (.safetensors; default <work>/selfhdr.safetensors, or "
-                                               "<work>/supervised.safetensors with --supervised)."),
+    dataset: Path = typer.Argument(..., help=DATASET_HELP, show_default=False, metavar="DATASET"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                          help="Weights to write (.safetensors). Default: selfhdr.safetensors in the "
+                                               "work folder (supervised.safetensors with --supervised, "
+                                               "selfhdr-finetuned.safetensors with --init)."),
     work: Optional[Path] = WORK_OPTION,
     preset: Optional[Preset] = PRESET_OPTION,
-    network: Network = typer.Option(Network.fastnet, "--network", help="Architecture of both stages."),
+    network: Network = typer.Option(Network.fastnet, "--network", metavar="NET", show_default=False,
+                                    rich_help_panel=RECIPE_PANEL,
+                                    help="Architecture of both stages: [bold]fastnet[/] (default) or "
+                                         "[bold]ahdrnet[/]."),
     steps: Optional[int] = STEPS_OPTION,
     batch: Optional[int] = BATCH_OPTION,
     crop: Optional[int] = CROP_OPTION,
     lr: Optional[float] = LR_OPTION,
     seed: int = SEED_OPTION,
-    vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights",
-                                               help="Use the published VGG19 structure loss with this local "
+    vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights", metavar="FILE", rich_help_panel=ABLATION_PANEL,
+                                               help="Use the published VGG19 structure loss, from this local "
                                                     "torchvision-format VGG19 state dict (.pth or .safetensors)."),
-    init: Optional[str] = typer.Option(None, "--init",
+    init: Optional[str] = typer.Option(None, "--init", metavar="WEIGHTS",
                                        help="Fine-tune these weights on DATASET instead of training from scratch: "
-                                            "[bold]default[/] (the shipped ones) or a .safetensors file. Uses the "
-                                            "finetune schedule and a guard that holds out 20 %% of the brackets and "
-                                            "keeps the start unless a checkpoint beats it there."),
-    supervised: bool = typer.Option(False, "--supervised",
+                                            "[bold]default[/] (the shipped ones) or a .safetensors file. A guard "
+                                            "holds out 20 % of the brackets and keeps the starting weights unless "
+                                            "a checkpoint beats them there."),
+    supervised: bool = typer.Option(False, "--supervised", metavar=FLAG,
                                     help="Train the same network supervised instead (L1 in μ-law against each "
                                          "scene's HDRImg.hdr): the upper bound SelfHDR is compared with."),
     resume: bool = RESUME_OPTION,
-    force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist."),
+    force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist.",
+                               metavar=FLAG),
     val: Optional[Path] = VAL_OPTION,
     val_limit: int = VAL_LIMIT_OPTION,
     val_every: Optional[int] = VAL_EVERY_OPTION,
-    device: str = DEVICE_OPTION,
+    device: str = TRAIN_DEVICE_OPTION,
     threads: Optional[int] = THREADS_OPTION,
-    crf: str = CRF_OPTION,
-    flow: Optional[str] = FLOW_OPTION,
-    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
+    crf: str = TRAIN_CRF_OPTION,
+    flow: Optional[str] = TRAIN_FLOW_OPTION,
+    colour_merge: Optional[str] = TRAIN_COLOUR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
     recipe: Recipe = RECIPE_OPTION,
     masked_frames: Optional[float] = MASKED_FRAMES_OPTION,
 ) -> None:
-    """From a folder of brackets to a trained deghosting network, without ground truth (SPEC §2–4).
+    """Train a deghosting network on a folder of brackets, without ground truth (the whole SelfHDR recipe).
 
-    Runs whatever is missing — build-color, stage 1 (train-structure), Y_stru — then stage 2: the reconstruction network on the unaligned frames with L_color + L_stru and reference-noise augmentation. Checkpoints every few minutes; --resume continues. Scale out with [bold]torchrun --nproc_per_node N -m selfhdr_cli train ...[/].
+    Runs whatever is missing: build-color (each scene's colour merge), then stage 1 (train-structure: the structure network and its output), then stage 2: on crops of the unaligned frames, the reconstruction network learns the colour merge's colours where it agrees with the structure network's output, and that output's structure everywhere, with noise added to the reference frame. Checkpoints every few minutes; --resume continues. Scale out with [bold]torchrun --nproc_per_node N -m selfhdr_cli train ...[/]
 
-    Example: [bold]selfhdr train mybrackets/ --val bench/ -o my.safetensors[/]
+    Examples:
+      [bold]selfhdr train mybrackets/ --val bench/ -o my.safetensors[/]
+      [bold]selfhdr train myshoot/ --init default[/]   (fine-tune the shipped weights)
     """
     if init is not None:
         _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, lr, seed, init, supervised, resume,

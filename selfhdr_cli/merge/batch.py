@@ -238,13 +238,15 @@ def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> 
         try:
             with _hangup_ignored():
                 futures = {executor.submit(_run_one, (job, config)): job for job in pending}
+            # the workers, now: a broken pool forgets them (a pool never replaces one, so this is all of them)
+            processes = dict(getattr(executor, "_processes", None) or {})
             for future in as_completed(futures):
                 job = futures[future]
                 try:
                     result = future.result()
                 except BrokenProcessPool:
                     if culprits is None:
-                        culprits = _dead_workers_brackets(executor, started)
+                        culprits = _dead_workers_brackets(processes, started)
                         if not culprits:  # a worker died between brackets: nothing lost, but only once
                             unexplained += 1
                             culprits = {j.name for j in pending} if unexplained > 1 else set()
@@ -277,15 +279,18 @@ def _hangup_ignored() -> Iterator[None]:
         signal.signal(signal.SIGHUP, previous)
 
 
-def _dead_workers_brackets(executor: ProcessPoolExecutor, started) -> set[str]:
-    """The brackets that the workers which died on their own were merging (not those this process
-    stopped: they exit 130 or 143)."""
+def _dead_workers_brackets(processes: dict, started) -> set[str]:
+    """The brackets that the workers which died on their own were merging: ``processes`` (pid →
+    process) that ended by a signal (not those the pool stopped afterwards: SIGTERM, which they
+    answer with exit 130 or 143)."""
     current: dict[int, str] = {}
     while not started.empty():
         pid, name = started.get()
         current[pid] = name
-    dead = {pid for pid, process in (getattr(executor, "_processes", None) or {}).items()
-            if process.exitcode not in (None, 0, 130, 128 + signal.SIGTERM)}
+    for process in processes.values():
+        process.join(timeout=5)  # the pool stops the survivors: wait for every exit code
+    dead = {pid for pid, process in processes.items()
+            if process.exitcode not in (None, 0, 130, 128 + signal.SIGTERM, -signal.SIGTERM)}
     return {current[pid] for pid in dead if pid in current}
 
 
