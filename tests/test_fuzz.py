@@ -3,13 +3,14 @@ never a traceback, never a partial output file."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import tifffile
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -103,3 +104,99 @@ def test_every_input_merges_or_fails_cleanly(n, shape, specs, same_size, exposur
             assert not out.exists()
             lines = result.stderr.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("selfhdr: error:"), result.stderr
+
+
+# ---- the output side, exposure files, response files -------------------------------------------
+
+@st.composite
+def output_cases(draw):
+    suffix = draw(st.sampled_from([".exr", ".exr", ".hdr", ".tif", ".exr", ".hdr", ".png", "", ".EXR"]))
+    where = draw(st.sampled_from(["here"] * 6 + ["missing-folder", "an-input", "a-folder", "dangling-link"]))
+    preview = draw(st.sampled_from([None, None, "p.png", "p.png", "p.jpg", "same-as-output"]))
+    existing = draw(st.sampled_from(["none"] * 4 + ["output", "preview", "both"]))
+    return suffix, where, preview, existing, draw(st.booleans()), draw(st.booleans())
+
+
+def exposure_file_text(draw_values, names):
+    lines = []
+    for name, value in zip(names, draw_values):
+        lines.append(f"{name}\t{value}" if name else str(value))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=output_cases(),
+       exposure_file=st.one_of(st.none(), st.none(), st.tuples(
+           st.lists(st.sampled_from(["1/250", "1/60", "1/15"] * 4 + ["0", "-1", "1e300", "abc", "1/0", "nan", "4e9", "1e-7"]),
+                    min_size=1, max_size=4),
+           st.sampled_from(["plain", "named", "bom+comments", "plain", "named", "empty"]))),
+       crf=st.sampled_from([None] * 5 + ["ok", "ok", "negative", "huge", "flat", "nested", "short", "not-json"]),
+       half_units=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_every_output_and_metadata_file_merges_or_fails_cleanly(case, exposure_file, crf, half_units, seed):
+    suffix, where, preview_name, existing, force, half = case
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        frames = []
+        for k in range(3):
+            path = folder / f"f{k}.tif"
+            write_frame(path, (24, 32), "uint16", 3, 0.15 * k, rng)
+            frames.append(path)
+        out = {"here": folder / f"out{suffix}", "missing-folder": folder / "nope" / f"out{suffix}",
+               "an-input": frames[1], "a-folder": folder, "dangling-link": folder / f"link{suffix}"}[where]
+        if where == "dangling-link":
+            out.symlink_to(folder / "gone" / "x.exr")
+        preview = None if preview_name is None else (out if preview_name == "same-as-output" else folder / preview_name)
+        if existing in ("output", "both") and where == "here":
+            out.write_bytes(b"old output")
+        if existing in ("preview", "both") and preview is not None and preview != out:
+            preview.write_bytes(b"old preview")
+        before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.is_symlink()}
+        args = ["merge", "-m", "color", *map(str, frames), "-o", str(out)]
+        if preview is not None:
+            args += ["--preview", str(preview)]
+        args += ["--force"] if force else []
+        args += ["--half"] if half else []
+        if exposure_file is not None:
+            values, style = exposure_file
+            values = sorted((values * 3)[:3], key=lambda v: {"1/250": 0, "1/60": 1, "1/15": 2}.get(v, 3))
+            text = {"plain": exposure_file_text(values, [None] * 3),
+                    "named": exposure_file_text(values, [f.name for f in frames]),
+                    "bom+comments": "\ufeff# times\n" + exposure_file_text(values, [None] * 3) + "# end\n",
+                    "empty": "# nothing\n"}[style]
+            (folder / "times.txt").write_text(text, encoding="utf-8")
+            args += ["--exposures", str(folder / "times.txt")]
+            if half_units:
+                args += ["--units", "seconds"]
+        else:
+            args += ["--ev", "0,2,4"]
+        if crf is not None:
+            levels = np.linspace(0, 1, 256)
+            curves = {"ok": levels ** 2.2, "negative": levels - 0.5, "huge": levels * 1e9, "flat": levels * 0,
+                      "short": levels[:1]}.get(crf)
+            body = {"nested": "[" * 5000 + "]" * 5000, "not-json": "gamma 2.2"}.get(crf)
+            if body is None:
+                body = json.dumps({"curves": {c: [float(v) for v in curves] for c in "rgb"}})
+            (folder / "camera.json").write_text(body)
+            args += ["--crf", str(folder / "camera.json"), "--trust-exposures"]
+        result = runner.invoke(app, args)
+        event(f"exit {result.exit_code}")
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert "Traceback" not in result.output
+        assert result.exit_code in (0, 1, 2)
+        assert not [p for p in folder.rglob("*") if ".part" in p.name]
+        for f in frames:  # an input is never touched
+            assert f.read_bytes() == before[f.name]
+        if result.exit_code == 0:
+            from selfhdr_cli.io.hdrfile import read_hdr_image
+
+            hdr = read_hdr_image(out)
+            assert np.all(np.isfinite(hdr)) and hdr.max() > 0  # never a wrong result at exit 0
+            if preview is not None:
+                assert preview.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        else:
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("selfhdr: error:"), result.stderr
+            for name, data in before.items():  # a failure replaces nothing, --force or not
+                assert (folder / name).read_bytes() == data, name

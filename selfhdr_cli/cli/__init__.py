@@ -12,6 +12,7 @@ import sys
 # they register the commands; merging first, so that merge leads the command list
 from selfhdr_cli.cli import merging, datasets, training  # noqa: F401, I001
 from selfhdr_cli.cli.app import app, err
+from selfhdr_cli.errors import SelfHDRError
 
 __all__ = ["app", "main"]
 
@@ -32,6 +33,11 @@ def main() -> None:
     except OSError as exc:  # the system refused (read-only, disk full, permissions, loops): one line
         err.print(f"[bold red]selfhdr: error:[/] {os_error_line(exc)}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    except SelfHDRError as exc:  # one the command did not catch itself: still one line
+        from rich.markup import escape
+
+        err.print(f"[bold red]selfhdr: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except MemoryError:
         err.print("[bold red]selfhdr: error:[/] out of memory: use smaller images, --tile, or fewer --jobs",
                   highlight=False, soft_wrap=True)

@@ -128,7 +128,10 @@ def _options(
 
 
 def fail(exc: SelfHDRError) -> None:
-    err.print(f"[bold red]selfhdr: error:[/] {exc}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escaped: a file name such as "[x].tif" is text, not markup
+    err.print(f"[bold red]selfhdr: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -173,8 +176,10 @@ def _train_progress():
         TimeRemainingColumn,
     )
 
+    # off a terminal a live bar would only leave a blank line in front of the messages
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err)
+                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err,
+                    disable=not err.is_terminal)
 
 
 DATASET_HELP = ("Folder of unlabelled brackets, one subfolder per scene (Kalantari layout); ground truth is "

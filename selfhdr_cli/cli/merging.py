@@ -245,6 +245,9 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time
         shard = parse_shard(shard_text) if shard_text is not None else None
         # every bracket is planned (so outputs are checked across the whole shoot), then the shard taken
         brackets = find_brackets(in_dir, group_size, time_gap)
+        if any(f.parent.resolve() == out_dir.resolve() for _, group in brackets for f in group):
+            raise UsageError("-o is the folder the frames are in: outputs and previews written there would be read "
+                             "as frames by the next run; write into another folder", out_dir)
         mine = {name for name, _ in select_shard(brackets, shard)}
         job_list = plan_jobs(brackets, out_dir, pattern, previews, exposures, ev, reference)
         job_list = [job for job in job_list if job.name in mine]
