@@ -1,8 +1,8 @@
 """Which alignment and fixed merge should the colour component use? Measured on the validation split.
 
-The robust recipe's alignment (``AlignConfig(global_motion="homography")``: a global rigid motion
+The robust recipe's alignment (``AlignConfig(rigid_motion="rigid")``: a global rigid motion
 before the flow when the camera moved, kept only when it leaves the frames more alike, and no flow
-where the frame needs none) against SPEC §2's dense flow alone (``global_motion="none"``), each
+where the frame needs none) against SPEC §2's dense flow alone (``rigid_motion="none"``), each
 with SPEC §2.4's triangle merge and with the SNR merge (``merge.snr``, noise fitted from the
 bracket, the out-of-frame fill given no weight). Scenes are synthesised from the validation
 split's maps as ``synth --split val`` would (seed 7), in four groups:
@@ -61,9 +61,9 @@ def main() -> None:
     print(f"{args.scenes} validation scenes per group (seed {args.seed})\n")
     print("| alignment | merge | " + " | ".join(f"{g} PSNR-μ / SSIM-μ" for g in GROUPS) + " | handheld border ratio |")
     print("|---|---|" + "---|" * (len(GROUPS) + 1))
-    for motion, label in (("none", "flow alone (SPEC §2)"), ("homography", "robust (the robust recipe)")):
+    for motion, label in (("none", "flow alone (SPEC §2)"), ("rigid", "robust (the robust recipe)")):
         for merge in ("triangle", "snr"):
-            config = color_config(merge=merge, global_motion=motion)
+            config = color_config(merge=merge, rigid_motion=motion)
             cells, ratios = [], []
             for name, scenes in cases.items():
                 scores = []

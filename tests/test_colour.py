@@ -156,19 +156,19 @@ def _moved(dx: float, dy: float, rot: float = 0.0) -> np.ndarray:
     return np.array([[c, -s, dx], [s, c, dy]], float)
 
 
-def test_global_motion_of_a_handheld_frame_is_recovered():
+def test_rigid_motion_of_a_handheld_frame_is_recovered():
     """A 24 px shift with a small rotation: the homography maps every pixel to within 1.5 px of where the
     camera put it; a 1 px shift is left to the dense flow (None)."""
     from conftest import procedural_radiance
     from selfhdr_cli.evaluation.synth import SensorConfig, render_bracket
-    from selfhdr_cli.merge.align import estimate_homography, to_gray_u8
+    from selfhdr_cli.merge.align import estimate_rigid_motion, to_gray_u8
 
     h, w = 192, 256
     canvas = procedural_radiance(h + 80, w + 80, 3)
     affine = _moved(-24, 7, 0.01)
     frames, _, _ = render_bracket(canvas, (h, w), [], [2.0, 2.0], 0, SensorConfig(), np.random.default_rng(0),
                                   camera=[None, affine])
-    found = estimate_homography(to_gray_u8(frames[0]), to_gray_u8(frames[1]))
+    found = estimate_rigid_motion(to_gray_u8(frames[0]), to_gray_u8(frames[1]))
     assert found is not None
     # the truth: synth moves the camera about the canvas centre, then crops the centre
     big_h, big_w = canvas.shape[:2]
@@ -188,7 +188,7 @@ def test_global_motion_of_a_handheld_frame_is_recovered():
     assert err.max() < 1.5, err.max()
     small, _, _ = render_bracket(canvas, (h, w), [], [2.0, 2.0], 0, SensorConfig(), np.random.default_rng(0),
                                  camera=[None, _moved(1, 0.5)])
-    assert estimate_homography(to_gray_u8(small[0]), to_gray_u8(small[1])) is None
+    assert estimate_rigid_motion(to_gray_u8(small[0]), to_gray_u8(small[1])) is None
 
 
 def test_out_of_frame_fill_gets_no_weight():

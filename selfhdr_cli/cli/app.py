@@ -135,7 +135,7 @@ def fail(exc: SelfHDRError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _run_settings(crf: str, flow: str | None, colour_merge: str | None = None, global_motion: str = "homography",
+def _run_settings(crf: str, flow: str | None, colour_merge: str | None = None, rigid_motion: str = "rigid",
                   white_balance: str = "camera", raw_space: str = "srgb", trust_exposures: bool = False):
     """The one settings value of a run, from its flags, parsed once here and passed down:
     (BracketSettings: response, RAW development, exposure trust; ColorConfig: the same response,
@@ -147,7 +147,7 @@ def _run_settings(crf: str, flow: str | None, colour_merge: str | None = None, g
 
     response = parse_response(crf)
     bracket = bracket_settings(response, white_balance, raw_space, trust_exposures)
-    color = ColorConfig(response=response, align=AlignConfig(flow=flow or DEFAULT_FLOW, global_motion=global_motion),
+    color = ColorConfig(response=response, align=AlignConfig(flow=flow or DEFAULT_FLOW, rigid_motion=rigid_motion),
                         merge=colour_merge or DEFAULT_COLOUR_MERGE)
     return bracket, color
 

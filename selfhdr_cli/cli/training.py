@@ -69,7 +69,7 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
             raise UsageError("no such VGG19 weights file", vgg_weights)
         load_vgg19_state(vgg_weights)  # read it now: a bad file must not wait for the colour cache and stage 1
     chosen = recipe_settings(recipe, network.value)
-    bracket, color_cfg = _run_settings(crf, flow, colour_merge or chosen["colour_merge"], chosen["global_motion"])
+    bracket, color_cfg = _run_settings(crf, flow, colour_merge or chosen["colour_merge"], chosen["rigid_motion"])
     config = preset_config(preset.value, recipe, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
                            seed=seed, response=color_cfg.response.identity, flow=color_cfg.align.flow,
                            colour_merge=color_cfg.merge, vgg_weights=str(vgg_weights) if vgg_weights else None,
@@ -114,13 +114,13 @@ class _TrainDisplay:
         if self.task is None:
             self.task = self.progress.add_task(self.label, total=record["steps"], completed=record["step"] - 1,
                                                info="")
-        if "val_psnr_mu" in record:
-            self.last_val = record["val_psnr_mu"]
+        if "score" in record:
+            self.last_val = record["score"]
         parts = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k in ("se", "sp", "color", "stru"))
         val = f" {self.metric} {self._figure(self.last_val)}" if self.last_val is not None else ""
         self.progress.update(self.task, completed=record["step"], info=f"loss {record['loss']:.4f} ({parts}){val}")
-        if "val_psnr_mu" in record:
-            err.print(f"{self.label} step {record['step']}: {self.metric} {self._figure(record['val_psnr_mu'])}"
+        if "score" in record:
+            err.print(f"{self.label} step {record['step']}: {self.metric} {self._figure(record['score'])}"
                       f"{self.unit}, loss {record['loss']:.4f}", highlight=False)
 
     def event(self, text: str) -> None:

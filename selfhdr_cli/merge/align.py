@@ -26,7 +26,7 @@ from selfhdr_cli.radiometry.response import CameraResponse
 FLOW_METHODS = ("dis-medium", "dis-fast", "dis-ultrafast", "dis-fine", "farneback")
 DEFAULT_FLOW = "dis-fine"  # chosen on the validation split: benchmarks/flow_choice.py
 INTERPOLATIONS = ("cubic", "linear")
-GLOBAL_MOTIONS = ("homography", "none")
+RIGID_MOTIONS = ("rigid", "none")
 FLOW_MAX_PIXELS = 4_000_000  # larger images get their flow at reduced size, then upsampled
 ECC_MAX_SIDE = 640           # px: the homography is fitted on a reduced copy (time bounded on 24 MP)
 ECC_SMOOTHING = 1.5          # px (Gaussian σ at that size): noise off before fitting ...
@@ -40,22 +40,22 @@ GLOBAL_KEEP_MARGIN = 1.03
 
 @dataclass(frozen=True)
 class AlignConfig:
-    """How frames are aligned: flow method, warp interpolation and ``global_motion``:
-    ``homography`` (the robust recipe's alignment: a global homography before the flow when the
-    camera moved, and no flow where the frame needs none, ``static_prior``) or ``none``
-    (SPEC §2: the dense flow alone)."""
+    """How frames are aligned: flow method, warp interpolation and ``rigid_motion``: ``rigid``
+    (the robust recipe's alignment: a global rigid motion, rotation and translation, fitted before
+    the flow when the camera moved, and no flow where the frame needs none, ``static_prior``) or
+    ``none`` (SPEC §2: the dense flow alone)."""
 
     flow: str = DEFAULT_FLOW
     interpolation: str = "cubic"
-    global_motion: str = "homography"
+    rigid_motion: str = "rigid"
 
     def __post_init__(self) -> None:
         if self.flow not in FLOW_METHODS:
             raise UsageError(f"unknown flow method {self.flow!r}; choose one of {', '.join(FLOW_METHODS)}")
         if self.interpolation not in INTERPOLATIONS:
             raise UsageError(f"unknown warp interpolation {self.interpolation!r}; use {' or '.join(INTERPOLATIONS)}")
-        if self.global_motion not in GLOBAL_MOTIONS:
-            raise UsageError(f"unknown global motion {self.global_motion!r}; use {' or '.join(GLOBAL_MOTIONS)}")
+        if self.rigid_motion not in RIGID_MOTIONS:
+            raise UsageError(f"unknown rigid motion {self.rigid_motion!r}; use {' or '.join(RIGID_MOTIONS)}")
 
 
 def exposure_match(ldr: np.ndarray, t_from: float, t_to: float, response: CameraResponse) -> np.ndarray:
@@ -130,8 +130,8 @@ def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: s
     return dis.calc(reference_gray, other_gray, None).astype(np.float32)
 
 
-def estimate_homography(reference_gray: np.ndarray, other_gray: np.ndarray) -> np.ndarray | None:
-    """The global motion between two exposure-matched lumas, as a 3×3 homography matrix.
+def estimate_rigid_motion(reference_gray: np.ndarray, other_gray: np.ndarray) -> np.ndarray | None:
+    """The global rigid motion (rotation, translation) between two exposure-matched lumas, as a 3×3 matrix.
 
     Three first guesses — no motion, the translation by phase correlation, ORB features
     matched under RANSAC as a similarity — are each refined by ECC (Evangelidis & Psarakis
@@ -296,8 +296,8 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
     """Warp ``other`` onto the reference's geometry, and say where it saw the scene.
 
     Motion is estimated between exposure-matched images (the darker raised to the
-    brighter's exposure): with ``config.global_motion="homography"``, a global homography
-    first (kept only when it leaves the frames more alike), then dense flow on what remains,
+    brighter's exposure): with ``config.rigid_motion="rigid"``, a global rigid motion
+    first (kept unless the flow alone leaves the frames clearly more alike), then dense flow on what remains,
     dropped where the frame needs none (``static_prior``); with ``none``, dense flow alone. Pixels that map outside the frame take the reference re-exposed
     to ``t_other`` (SPEC §2.3), so the frame looks whole; ``covered`` is False there.
 
@@ -317,11 +317,11 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
     else:
         ref_matched, other_matched = exposure_match(reference, t_reference, t_other, response), other
     ref_gray, other_gray = to_gray_u8(ref_matched), to_gray_u8(other_matched)
-    robust = config.global_motion == "homography"
+    robust = config.rigid_motion == "rigid"
     if robust:  # the static prior judges in μ-law, where the merge's darks weigh as much as its lights
         ref_tone, other_tone = (mu_law(rec709_luma(response.to_linear(x))) for x in (ref_matched, other_matched))
     del ref_matched, other_matched  # full-size temporaries: free them before warping large images
-    homography = estimate_homography(ref_gray, other_gray) if robust else None
+    homography = estimate_rigid_motion(ref_gray, other_gray) if robust else None
     if not robust:
         flow = estimate_flow(ref_gray, other_gray, config.flow)
     elif homography is None:

@@ -204,7 +204,18 @@ def trained_alignment(meta: dict, weights: str | Path = "") -> AlignConfig:
         raise MissingRecord("weights without a record of the alignment they were trained behind: pass --flow "
                             "to choose one", weights or None)
     return AlignConfig(flow=config["flow"], interpolation=config.get("interpolation", "cubic"),
-                       global_motion=config.get("global_motion", "none"))
+                       rigid_motion=recorded_rigid_motion(config))
+
+
+LEGACY_MOTIONS = {"homography": "rigid", "none": "none"}  # weights trained before the rename said global_motion
+
+
+def recorded_rigid_motion(config: dict) -> str:
+    """The rigid-motion setting a training record holds (``rigid_motion``; older records:
+    ``global_motion``, whose ``homography`` always fitted a rigid motion)."""
+    if "rigid_motion" in config:
+        return config["rigid_motion"]
+    return LEGACY_MOTIONS.get(config.get("global_motion", "none"), "none")
 
 
 def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse, align_config: AlignConfig | None,

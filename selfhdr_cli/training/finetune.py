@@ -46,6 +46,7 @@ HOLD_OUT_EVERY = 5        # every 5th bracket (by name) is held out for the guar
 GUARD_CROPS = 32          # fixed crops of the held-out brackets the guard scores
 GUARD_SEED = 20_240_513   # the crops are the same at every evaluation and after a resume
 GUARD_MARGIN = 0.005      # a checkpoint must lower the guard loss by 0.5 % to beat the start (not noise)
+GUARD_SCORE = "guard_score"  # its name in the history: minus the stage-2 loss on held-out crops (higher is better)
 
 Event = Callable[[str], None]
 
@@ -157,11 +158,11 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
     guard = guard_score(held_mem, config, bracket.response)
     result = run_stage("reconstruct", train_mem, config, bracket.response, checkpoint, resume=resume and checkpoint.is_file(),
                        validate=guard, on_step=on_step, device=device, dist=dist,
-                       init=start_net.state_dict(), keep_best=True)
+                       init=start_net.state_dict(), keep_best=True, score_name=GUARD_SCORE)
     if not dist.is_main:  # the guard runs on the main process only; it decides and writes
         barrier(dist)
         return FineTuneResult(False, float("nan"), float("nan"), 0, held_out, trained_on, result.seconds)
-    start_loss = -next(h["val_psnr_mu"] for h in result.history if h["step"] == 0)
+    start_loss = -next(h[GUARD_SCORE] for h in result.history if h["step"] == 0)
     best_loss = -float(result.best_score)
     improved = bool(result.best_step) and best_loss < start_loss * (1 - GUARD_MARGIN)
     if dist.is_main:

@@ -42,8 +42,8 @@ STAGES = ("structure", "reconstruct", "supervised")
 # from every frame by SNR (merge.snr), a homography before the flow (merge.align) and a guided
 # FastNet that keeps Y_color where frames agree (nets.fastnet).
 RECIPES: dict[str, dict] = {
-    "robust": {"colour_merge": "snr", "global_motion": "homography", "guide": True, "masked_frames": 0.0},
-    "paper": {"colour_merge": "triangle", "global_motion": "none", "guide": False, "masked_frames": 0.0},
+    "robust": {"colour_merge": "snr", "rigid_motion": "rigid", "guide": True, "masked_frames": 0.0},
+    "paper": {"colour_merge": "triangle", "rigid_motion": "none", "guide": False, "masked_frames": 0.0},
 }
 DEFAULT_RECIPE = "robust"
 
@@ -64,7 +64,7 @@ class TrainConfig:
     val_every: int = 250
     response: str = "gamma:2.2"  # the colour component's g by content (CameraResponse.identity); the CLI's --crf
     flow: str = DEFAULT_FLOW  # the colour component's alignment: the caches and FastNet's fixed layer
-    global_motion: str = "homography"  # before the flow (merge.align.GLOBAL_MOTIONS)
+    rigid_motion: str = "rigid"  # before the flow (merge.align.RIGID_MOTIONS)
     recipe: str = DEFAULT_RECIPE  # RECIPES: sets colour_merge and FastNet's guide unless they are given
     colour_merge: str = "snr"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
     vgg_weights: str | None = None
@@ -117,7 +117,7 @@ def recipe_settings(recipe: str, network: str) -> dict:
         raise UsageError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     settings = RECIPES[recipe]
     guided = settings["guide"] and network == "fastnet"  # the guide is a FastNet input
-    return {"recipe": recipe, "colour_merge": settings["colour_merge"], "global_motion": settings["global_motion"],
+    return {"recipe": recipe, "colour_merge": settings["colour_merge"], "rigid_motion": settings["rigid_motion"],
             "net_config": {"guide": True} if guided else {},
             "masked_frames": settings["masked_frames"] if guided else 0.0}
 
@@ -217,7 +217,8 @@ Callback = Callable[[dict], None]
 def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, response: CameraResponse,
               checkpoint: Path, resume: bool = False, validate: Callable[[nn.Module], float] | None = None,
               on_step: Callback | None = None, device: torch.device | None = None,
-              dist: Distributed | None = None, init: dict | None = None, keep_best: bool = False) -> StageResult:
+              dist: Distributed | None = None, init: dict | None = None, keep_best: bool = False,
+              score_name: str = "val_psnr_mu") -> StageResult:
     """Train one stage: ``structure`` (L_stage1), ``reconstruct`` (L_stage2) or
     ``supervised`` (L1 in μ-law against ground truth: the upper bound, not SelfHDR), with the
     camera response ``response`` (whose ``identity`` is ``config.response``).
@@ -226,7 +227,9 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, respons
     loss) runs at step 0 and every ``val_every`` steps on the main process. ``init``: a state
     dict to start from (fine-tuning) instead of fresh weights. ``keep_best``: the returned
     network holds the best-scoring weights seen (the start included), not the last ones.
-    ``on_step`` receives {"step", "steps", "loss", parts..., "lr", "val"?} for display.
+    ``score_name`` names the score in the history (``val_psnr_mu`` for validation PSNR-μ; the
+    fine-tuning guard's is ``guard_score``). ``on_step`` receives {"step", "steps", "loss",
+    parts..., "lr", "score"?} for display.
     """
     if stage not in STAGES:
         raise UsageError(f"unknown stage {stage!r}")
@@ -268,9 +271,9 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, respons
     started = time.perf_counter()
     last_save = time.monotonic()
     if start == 0 and validate is not None and dist.is_main:
-        history.append({"step": 0, "val_psnr_mu": validate(net)})
+        history.append({"step": 0, score_name: validate(net)})
         if keep_best:
-            best = BestSoFar.of(net, history[-1]["val_psnr_mu"], 0)
+            best = BestSoFar.of(net, history[-1][score_name], 0)
         net.train()
     for step in range(start, config.steps):
         lr = learning_rate(config, step)
@@ -301,10 +304,10 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, respons
         done = step + 1
         if dist.is_main:
             if validate is not None and (done % config.val_every == 0 or done == config.steps):
-                record["val_psnr_mu"] = validate(net)
-                history.append({"step": done, "val_psnr_mu": record["val_psnr_mu"], "loss": record["loss"]})
-                if keep_best and (best is None or record["val_psnr_mu"] > best.score):
-                    best = BestSoFar.of(net, record["val_psnr_mu"], done)
+                record["score"] = validate(net)
+                history.append({"step": done, score_name: record["score"], "loss": record["loss"]})
+                if keep_best and (best is None or record["score"] > best.score):
+                    best = BestSoFar.of(net, record["score"], done)
                 net.train()
             if done == config.steps or time.monotonic() - last_save >= config.checkpoint_minutes * 60:
                 save_checkpoint(checkpoint, net, optimizer, done, stage, config, history, best)

@@ -180,8 +180,8 @@ def barrier(dist: Distributed) -> None:
 def structure_record(config: TrainConfig, color: ColorConfig, scenes: list[Path]) -> dict:
     """What stage-1 weights depend on: the training config (response and flow included), the
     colour component's settings and the scenes they were trained on."""
-    ours = (config.response, config.flow, config.global_motion, config.colour_merge)
-    theirs = (color.response.identity, color.align.flow, color.align.global_motion, color.merge)
+    ours = (config.response, config.flow, config.rigid_motion, config.colour_merge)
+    theirs = (color.response.identity, color.align.flow, color.align.rigid_motion, color.merge)
     if ours != theirs:
         raise UsageError(f"the training config {ours} and the colour component {theirs} disagree")
     return {**config.to_dict(), "interpolation": color.align.interpolation, "scenes": sorted(s.name for s in scenes)}
