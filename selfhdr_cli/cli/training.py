@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional
 
@@ -44,16 +45,58 @@ from selfhdr_cli.cli.app import (
     fail,
 )
 from selfhdr_cli.errors import SelfHDRError, UsageError
-from selfhdr_cli.io.atomic import check_writable_folder
+from selfhdr_cli.io.atomic import check_output_path, check_writable_folder
 
 
-def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network: Network, steps, batch, crop, lr,
-                    seed, crf: str, flow: str, colour_merge: Optional[str], device: str, threads: Optional[int],
-                    val: Optional[Path], val_limit: int, vgg_weights: Optional[Path] = None,
-                    val_every: Optional[int] = None, resume: str | None = None, sp_weight: Optional[float] = None,
-                    recipe: str = "robust", masked_frames: Optional[float] = None):
-    """Everything both training commands need; ``resume`` names the run to resume (checked before
-    anything is created)."""
+@dataclass(frozen=True)
+class TrainFlags:
+    """What a training command line said, as given (None: not given). The commands build one and
+    the helpers below turn it into settings."""
+
+    dataset: Path
+    work: Optional[Path] = None
+    preset: Optional[Preset] = None
+    network: Network = Network.fastnet
+    steps: Optional[int] = None
+    batch: Optional[int] = None
+    crop: Optional[int] = None
+    lr: Optional[float] = None
+    seed: int = 0
+    resume: bool = False
+    force: bool = False
+    val: Optional[Path] = None
+    val_limit: int = 0
+    val_every: Optional[int] = None
+    device: str = "auto"
+    threads: Optional[int] = None
+    crf: str = "gamma:2.2"
+    flow: Optional[str] = None
+    colour_merge: Optional[str] = None
+    sp_weight: Optional[float] = None
+    recipe: Recipe = Recipe(DEFAULT_RECIPE)
+    masked_frames: Optional[float] = None
+    vgg_weights: Optional[Path] = None
+    output: Optional[Path] = None
+    init: Optional[str] = None
+    supervised: bool = False
+
+    @staticmethod
+    def of(values: dict) -> "TrainFlags":
+        """From a command's parameters (its ``locals()``)."""
+        names = {f.name for f in fields(TrainFlags)}
+        return TrainFlags(**{k: v for k, v in values.items() if k in names})
+
+
+def _training_setup(flags: TrainFlags, preset: Preset, resume: str | None = None, flow: Optional[str] = None,
+                    colour_merge: Optional[str] = None, recipe: Optional[str] = None):
+    """Everything the training commands need, from ``flags`` with ``preset``; ``resume`` names the
+    run to resume (checked before anything is created); ``flow``, ``colour_merge`` and ``recipe``
+    replace the flags' (fine-tuning takes them from the init weights)."""
+    dataset, work, network, val, val_limit = flags.dataset, flags.work, flags.network, flags.val, flags.val_limit
+    vgg_weights = flags.vgg_weights
+    flow = flow if flow is not None else flags.flow
+    colour_merge = colour_merge if colour_merge is not None else flags.colour_merge
+    recipe = recipe if recipe is not None else flags.recipe.value
     from selfhdr_cli.merge.device import configure_cpu, pick_device
     from selfhdr_cli.training.loop import init_distributed, preset_config, recipe_settings
     from selfhdr_cli.training.recipe import load_validation, workdir_for
@@ -69,15 +112,16 @@ def _training_setup(dataset: Path, work: Optional[Path], preset: Preset, network
             raise UsageError("no such VGG19 weights file", vgg_weights)
         load_vgg19_state(vgg_weights)  # read it now: a bad file must not wait for the colour cache and stage 1
     chosen = recipe_settings(recipe, network.value)
-    bracket, color_cfg = _run_settings(crf, flow, colour_merge or chosen["colour_merge"], chosen["rigid_motion"])
-    config = preset_config(preset.value, recipe, network=network.value, steps=steps, batch=batch, crop=crop, lr=lr,
-                           seed=seed, response=color_cfg.response.identity, flow=color_cfg.align.flow,
-                           colour_merge=color_cfg.merge, vgg_weights=str(vgg_weights) if vgg_weights else None,
-                           val_every=val_every, sp_weight=sp_weight, masked_frames=masked_frames)
-    dev = pick_device(device)
+    bracket, color_cfg = _run_settings(flags.crf, flow, colour_merge or chosen["colour_merge"], chosen["rigid_motion"])
+    config = preset_config(preset.value, recipe, network=network.value, steps=flags.steps, batch=flags.batch,
+                           crop=flags.crop, lr=flags.lr, seed=flags.seed, response=color_cfg.response.identity,
+                           flow=color_cfg.align.flow, colour_merge=color_cfg.merge,
+                           vgg_weights=str(vgg_weights) if vgg_weights else None, val_every=flags.val_every,
+                           sp_weight=flags.sp_weight, masked_frames=flags.masked_frames)
+    dev = pick_device(flags.device)
     dist = init_distributed(dev)
     if dev.type == "cpu":
-        configure_cpu(threads, share=dist.world)  # torchrun processes share the cores, never oversubscribe
+        configure_cpu(flags.threads, share=dist.world)  # torchrun processes share the cores, never oversubscribe
     if dist.world > 1 and dist.is_main:
         err.print(f"distributed: {dist.world} processes ({'nccl' if dev.type == 'cuda' else 'gloo'})",
                   highlight=False)
@@ -161,9 +205,9 @@ def train_structure_cmd(
     try:
         from selfhdr_cli.training.recipe import train_structure
 
+        flags = TrainFlags.of(locals())
         bracket, color_cfg, config, dev, dist, work_dir, validation = _training_setup(
-            dataset, work, preset or Preset.cpu, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device,
-            threads, val, val_limit, None, val_every, resume="structure" if resume else None, sp_weight=sp_weight, recipe=recipe.value)
+            flags, preset or Preset.cpu, resume="structure" if resume else None)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "stage 1")
             result = train_structure(dataset, work_dir, config, color_cfg, bracket, dev, dist, resume=resume, force=force,
@@ -228,20 +272,16 @@ def train(
       [bold]selfhdr train mybrackets/ --val bench/ -o my.safetensors[/]
       [bold]selfhdr train myshoot/ --init default[/]   (fine-tune the shipped weights)
     """
+    flags = TrainFlags.of(locals())
     if init is not None:
-        _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, lr, seed, init, supervised, resume,
-                       force, device, threads, crf, flow, colour_merge, recipe, val, val_limit, vgg_weights, val_every,
-                       sp_weight, masked_frames)
+        _fine_tune_cmd(flags)
         return
-    preset = preset or Preset.cpu
     try:
         from selfhdr_cli.io.atomic import check_output_path
         from selfhdr_cli.training.recipe import train_reconstruction, train_structure, train_supervised
 
         bracket, color_cfg, config, dev, dist, work_dir, validation = _training_setup(
-            dataset, work, preset, network, steps, batch, crop, lr, seed, crf, flow, colour_merge, device, threads, val, val_limit,
-            vgg_weights, val_every, resume=("supervised" if supervised else "both") if resume else None,
-            sp_weight=sp_weight, recipe=recipe.value, masked_frames=masked_frames)
+            flags, preset or Preset.cpu, resume=("supervised" if supervised else "both") if resume else None)
         out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))
@@ -271,55 +311,32 @@ def train(
 
 
 
-def _check_fine_tune_resumable(dataset: Path, work: Optional[Path]) -> None:
-    """``train --init --resume`` needs an unfinished fine-tuning checkpoint: refuse before any work."""
-    from selfhdr_cli.training.recipe import workdir_for
-
-    checkpoint = workdir_for(dataset, work, create=False).root / "finetune.ckpt"
-    if not checkpoint.is_file():
-        raise UsageError("nothing to resume: no finetune.ckpt in the work folder", checkpoint.parent)
-
-
-def _fine_tune_cmd(dataset, output, work, preset, network, steps, batch, crop, lr, seed, init, supervised, resume,
-                   force, device, threads, crf, flow, colour_merge, recipe, val, val_limit, vgg_weights, val_every,
-                   sp_weight, masked_frames) -> None:
-    """``train --init``: fine-tune trained weights on DATASET, guarded (training.finetune). Every
-    flag of ``train`` is honoured or refused here, in one line."""
+def _fine_tune_cmd(flags: TrainFlags) -> None:
+    """``train --init``: fine-tune trained weights on DATASET, guarded (``training.finetune``). Every
+    flag of ``train`` is honoured or refused here, in one line, before any work."""
     try:
-        from selfhdr_cli.io.atomic import check_output_path
-        from selfhdr_cli.merge.infer import trained_alignment, trained_colour_merge
-        from selfhdr_cli.nets.weights import default_weights, read_weights_metadata, resolve_weights
-        from selfhdr_cli.training.finetune import fine_tune
+        from selfhdr_cli.training.finetune import check_fine_tune_output, fine_tune, fine_tune_start
 
-        if supervised:
+        if flags.supervised:
             raise UsageError("--init fine-tunes without labels; it does not combine with --supervised")
-        if colour_merge is not None or flow is not None or recipe != Recipe(DEFAULT_RECIPE):
+        if flags.colour_merge is not None or flags.flow is not None or flags.recipe != Recipe(DEFAULT_RECIPE):
             raise UsageError("with --init the colour merge, flow and recipe are those the weights were trained with")
-        if val is not None or val_limit:
+        if flags.val is not None or flags.val_limit:
             raise UsageError("--val and --val-limit do not apply with --init: fine-tuning is judged on brackets of "
                              "DATASET held out from training (the guard), never on ground truth")
-        init_path = Path(default_weights() if init == "default" else init)
-        meta = read_weights_metadata(resolve_weights(str(init_path)))
-        trained = meta["info"].get("config") or {}
-        alignment = trained_alignment(meta, init_path)
-        if resume:
-            _check_fine_tune_resumable(dataset, work)
+        start = fine_tune_start(flags.init, flags.dataset, flags.work, flags.resume)
         bracket, color_cfg, config, dev, dist, work_dir, _ = _training_setup(
-            dataset, work, preset or Preset.finetune, network, steps, batch, crop, lr, seed, crf, alignment.flow,
-            trained_colour_merge(meta, init_path), device, threads, None, 0, vgg_weights, val_every,
-            sp_weight=sp_weight, recipe=trained.get("recipe", "paper"), masked_frames=masked_frames)
-        out = output if output is not None else work_dir.root / "selfhdr-finetuned.safetensors"
-        from selfhdr_cli.training.finetune import structure_beside
-
-        for source, what in ((init_path, "the --init weights"), (structure_beside(init_path), "their stage-1 weights")):
-            if out.resolve() == source.resolve():
-                raise UsageError(f"-o is {what}: fine-tuning writes a new file", out)
+            flags, flags.preset or Preset.finetune, flow=start.flow, colour_merge=start.colour_merge,
+            recipe=start.recipe)
+        out = flags.output if flags.output is not None else work_dir.root / "selfhdr-finetuned.safetensors"
+        check_fine_tune_output(out, start.init)
         if dist.is_main:
-            check_output_path(out, force or resume, (".safetensors",))
+            check_output_path(out, flags.force or flags.resume, (".safetensors",))
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "fine-tune", metric="guard loss", sign=-1.0, unit="")
-            result = fine_tune(dataset, work_dir, init_path, config, color_cfg, bracket, dev, dist, out, resume=resume,
-                               force=force, on_step=display.step if dist.is_main else None,
+            result = fine_tune(flags.dataset, work_dir, start.init, config, color_cfg, bracket, dev, dist, out,
+                               resume=flags.resume, force=flags.force,
+                               on_step=display.step if dist.is_main else None,
                                on_event=display.event if dist.is_main else None)
         if dist.is_main:
             held = f"{len(result.held_out)} held-out bracket(s)"

@@ -38,6 +38,7 @@ from selfhdr_cli.training.recipe import (
     ensure_color,
     load_scenes,
     train_structure,
+    workdir_for,
     write_structure_component,
 )
 from selfhdr_cli.training.trainset import TrainScene, sample_batch
@@ -63,6 +64,45 @@ class FineTuneResult:
     held_out: list[str]
     trained_on: list[str]
     seconds: float
+
+
+@dataclass(frozen=True)
+class FineTuneStart:
+    """What fine-tuning starts from: the init weights and what they were trained with, which the
+    fine-tuned network must keep (its flow layer, its colour-merge input, its recipe)."""
+
+    init: Path
+    flow: str
+    colour_merge: str
+    recipe: str
+
+
+def fine_tune_start(init: str, dataset: Path, work: Path | None, resume: bool) -> FineTuneStart:
+    """``init`` (``default``: the shipped weights, else a file) checked and read; with ``resume``,
+    the unfinished fine-tuning checkpoint must exist. All before any work."""
+    from selfhdr_cli.merge.infer import trained_alignment, trained_colour_merge
+    from selfhdr_cli.nets.weights import default_weights, read_weights_metadata, resolve_weights
+
+    init_path = Path(default_weights() if init == "default" else init)
+    meta = read_weights_metadata(resolve_weights(str(init_path)))
+    if resume:
+        checkpoint = workdir_for(dataset, work, create=False).root / CHECKPOINT
+        if not checkpoint.is_file():
+            raise UsageError(f"nothing to resume: no {CHECKPOINT} in the work folder", checkpoint.parent)
+    trained = meta["info"].get("config") or {}
+    return FineTuneStart(init_path, trained_alignment(meta, init_path).flow, trained_colour_merge(meta, init_path),
+                         trained.get("recipe", "paper"))
+
+
+def check_fine_tune_output(out: Path, init: Path) -> None:
+    """Fine-tuning writes a new file: never the init weights, nor the stage-1 weights beside them
+    (which later fine-tuning runs reuse)."""
+    for source, what in ((init, "the --init weights"), (structure_beside(init), "their stage-1 weights")):
+        if Path(out).resolve() == source.resolve():
+            raise UsageError(f"-o is {what}: fine-tuning writes a new file", out)
+
+
+CHECKPOINT = "finetune.ckpt"  # in the work folder: an unfinished fine-tuning run
 
 
 def structure_beside(init: Path) -> Path:
@@ -143,7 +183,7 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
     if meta["network"] != config.network:
         raise UsageError(f"--init holds a {meta['network']} network, not {config.network}", init)
     config = replace(config, net_config=meta["config"])
-    checkpoint = work.root / "finetune.ckpt"
+    checkpoint = work.root / CHECKPOINT
     if checkpoint.is_file() and not resume and not force:
         raise UsageError("a checkpoint of an unfinished fine-tuning run exists: pass --resume to continue it "
                          "or --force to start over", checkpoint)
