@@ -30,7 +30,7 @@ from selfhdr_cli.merge.colour import ColorConfig
 from selfhdr_cli.nets.weights import load_weights, save_weights
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE
-from selfhdr_cli.training.loop import Distributed, TrainConfig, run_stage
+from selfhdr_cli.training.loop import Distributed, TrainConfig, check_resumable, run_stage
 from selfhdr_cli.training.losses import StructureLoss, stage2_loss
 from selfhdr_cli.training.recipe import (
     Workdir,
@@ -189,6 +189,8 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
                          "or --force to start over", checkpoint)
     if checkpoint.is_file() and force and not resume:
         checkpoint.unlink()
+    if resume and checkpoint.is_file():  # before stage 1 and the caches: another --init must not cost them
+        check_resumable(checkpoint, "reconstruct", config)
     prepare_structure(dataset, work, init, config, color, bracket, device, dist, resume, force, None, on_event)
     by_name = {s.name: s for s in find_scenes(dataset)}
     names = list(by_name)

@@ -176,6 +176,20 @@ def save_checkpoint(path: Path, net: nn.Module, optimizer: torch.optim.Optimizer
             raise OSError(decoder_reason(exc)) from None
 
 
+def check_resumable(checkpoint: Path, stage: str, config: TrainConfig) -> dict:
+    """The checkpoint of ``stage`` made with ``config`` (up to what may change on a resume), or a
+    one-line refusal; callers check this before any other work, ``run_stage`` again."""
+    state = load_checkpoint(checkpoint)
+    if state["stage"] != stage or state["config"]["network"] != config.network:
+        raise UsageError(f"checkpoint is for {state['config']['network']} / {state['stage']}, "
+                         f"not {config.network} / {stage}", checkpoint)
+    changed = config_difference(state["config"], config.to_dict(), ignore=_RESUMABLE_CHANGES)
+    if changed:
+        raise UsageError(f"checkpoint was made with other settings ({changed}): resume with the same "
+                         "ones, or pass --force to start over", checkpoint)
+    return state
+
+
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint dict, loaded without unpickling arbitrary objects."""
     try:
@@ -249,14 +263,7 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, respons
     if resume and not checkpoint.is_file():
         raise UsageError("nothing to resume: no checkpoint", checkpoint)
     if resume:
-        state = load_checkpoint(checkpoint)
-        if state["stage"] != stage or state["config"]["network"] != config.network:
-            raise UsageError(f"checkpoint is for {state['config']['network']} / {state['stage']}, "
-                             f"not {config.network} / {stage}", checkpoint)
-        changed = config_difference(state["config"], config.to_dict(), ignore=_RESUMABLE_CHANGES)
-        if changed:
-            raise UsageError(f"checkpoint was made with other settings ({changed}): resume with the same "
-                             "ones, or pass --force to start over", checkpoint)
+        state = check_resumable(checkpoint, stage, config)
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = int(state["step"]), state["history"]
