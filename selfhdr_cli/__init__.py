@@ -23,7 +23,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Bracket": "merge.bracket", "bracket_from_arrays": "merge.bracket", "load_bracket": "merge.bracket",
-    "plan_bracket": "merge.bracket",
+    "plan_bracket": "merge.bracket", "BracketSettings": "merge.bracket", "bracket_settings": "merge.bracket",
+    "configure_cpu": "merge.device",
     "AlignConfig": "merge.align",
     "ColorConfig": "merge.colour", "build_color": "merge.colour", "merge_triangle": "merge.colour",
     "merge_debevec": "merge.debevec",
@@ -32,6 +33,7 @@ _EXPORTS = {
     "read_hdr_image": "io.hdrfile", "write_hdr_image": "io.hdrfile",
     "read_ldr": "io.frames",
     "CameraResponse": "radiometry.response", "parse_response": "radiometry.response",
+    "DEFAULT_RESPONSE": "radiometry.response",
     "mu_law": "radiometry.mulaw", "inverse_mu_law": "radiometry.mulaw",
     "triangle_weights": "radiometry.weighting",
     "reinhard": "radiometry.tonemap", "tonemap": "radiometry.tonemap",
