@@ -397,3 +397,79 @@ def test_a_truncated_exr_prints_nothing_but_the_error(tmp_path):
     assert proc.returncode == 1 and proc.stdout == "", proc.stdout
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "s0.exr" in lines[0] and "corrupt or unreadable HDR image" in lines[0], proc.stderr
+
+
+def test_an_absurd_exif_exposure_names_its_frame(tmp_path, small):
+    from PIL import Image, TiffImagePlugin
+
+    frames, _ = small
+    paths = []
+    for k, (frame, (num, den)) in enumerate(zip(frames, [(1, 250), (4_000_000_000, 1), (1, 15)])):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x829A] = TiffImagePlugin.IFDRational(num, den)
+        path = tmp_path / f"f{k}.jpg"
+        Image.fromarray((frame * 255).astype(np.uint8)).save(path, exif=exif, quality=95)
+        paths.append(path)
+    r = runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "-o", str(tmp_path / "o.exr")])
+    one_line_error(r, 2, "f1.jpg", "not an exposure time")
+
+
+def test_synth_takes_a_calibrated_response(tmp_path):
+    from conftest import SHARED
+
+    if not (SHARED / "data" / "hdr").is_dir():
+        pytest.skip("needs ../shared/data/hdr (radiance maps)")
+    crf = tmp_path / "camera.json"
+    levels = np.linspace(0, 1, 256)
+    crf.write_text(json.dumps({"curves": {"r": list(levels ** 2.0), "g": list(levels ** 2.2), "b": list(levels ** 2.4)}}))
+    r = runner.invoke(app, ["synth", str(SHARED / "data" / "hdr"), str(tmp_path / "syn"), "--scenes", "1",
+                            "--size", "96x64", "--crf", str(crf)])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "syn").glob("*/frame_*.tif"))) == 3
+
+
+def test_weights_of_another_architecture_and_a_corrupt_checkpoint_are_said_plainly(tmp_path):
+    import json as json_module
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from selfhdr_cli.errors import InputFileError
+    from selfhdr_cli.nets.weights import default_weights, load_weights
+    from selfhdr_cli.training.loop import load_checkpoint
+
+    with safe_open(default_weights(), framework="pt") as f:
+        meta = dict(f.metadata())
+    meta["config"] = json_module.dumps({"width": 32, "wings": 2})
+    odd = tmp_path / "odd.safetensors"
+    save_file(load_file(default_weights()), str(odd), metadata=meta)
+    with pytest.raises(InputFileError) as caught:
+        load_weights(odd)
+    assert "cannot build" in str(caught.value) and "__init__" not in str(caught.value)
+    bad = tmp_path / "structure.ckpt"
+    bad.write_bytes(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(InputFileError) as caught:
+        load_checkpoint(bad)
+    assert "not a usable checkpoint" in str(caught.value) and "weights_only" not in str(caught.value)
+
+
+def test_a_corrupt_hdr_file_is_one_line_without_opencvs_own(tmp_path):
+    (tmp_path / "bad.hdr").write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 10 +X 10\n" + b"\x02\x02" * 7)
+    proc = subprocess.run([sys.executable, "-m", "selfhdr_cli", "tonemap", str(tmp_path / "bad.hdr"),
+                           str(tmp_path / "t.png")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "300"})
+    assert proc.returncode == 1 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("selfhdr: error:") and "bad.hdr" in lines[0], proc.stderr
+
+
+def test_training_errors_start_with_the_error_not_a_blank_line(tmp_path):
+    data = tmp_path / "data"
+    (data / "s0").mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "structure.ckpt").write_bytes(b"garbage")
+    proc = subprocess.run([sys.executable, "-m", "selfhdr_cli", "train", str(data), "--work", str(work), "--preset",
+                           "tiny", "--resume"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (1, 2)
+    assert proc.stderr.startswith("selfhdr: error:"), repr(proc.stderr[:200])

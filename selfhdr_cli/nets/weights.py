@@ -94,7 +94,7 @@ def load_weights(path: str | Path) -> tuple[nn.Module, dict]:
         raise InputFileError(f"unknown network {meta['network']!r} in weights", path)
     try:
         net = build_network(meta["network"], meta["config"])
-    except (TypeError, ValueError) as exc:  # settings this version's network does not take
+    except (TypeError, ValueError, UsageError):  # settings this version's network does not take
         raise InputFileError(f"weights describe a {meta['network']} this version cannot build (its settings "
                              f"{sorted(meta['config'])} do not fit)", path) from None
     try:
