@@ -170,3 +170,79 @@ def test_large_images_get_flow_at_reduced_size(monkeypatch):
     ghosted = merge_debevec(debevec.frames, debevec.relative_times, CameraResponse("gamma"))
     assert not np.array_equal(full, reduced)
     assert p(reduced) > p(ghosted) + 3 and p(reduced) > p(full) - 3
+
+
+def _camera_curve(levels: int = 256) -> np.ndarray:
+    """A camera response far from gamma 2.2: test_calibration's filmic toe and shoulder, raised to
+    0.7 (a stronger toe), as linear values at ``levels`` evenly spaced LDR levels."""
+    from test_calibration import filmic_response
+
+    filmic = np.asarray(filmic_response().curves[0])
+    return np.interp(np.linspace(0, 1, levels), np.linspace(0, 1, filmic.size), filmic) ** 0.7
+
+
+def _psnr_mu(x, gt):
+    from selfhdr_cli.radiometry.mulaw import mu_law
+
+    return 10 * np.log10(1 / np.mean((mu_law(x) - mu_law(gt)) ** 2))
+
+
+def test_build_color_reads_and_merges_with_the_given_response(tmp_path):
+    """An 8-bit bracket shot through a non-gamma response: build-color --crf camera.json gives Y_color
+    close to the ground truth, and checks the given exposures through that response (under gamma 2.2
+    the pixels measure ~3× the stops and contradict them); with the default --crf the Y_color is far
+    off. A dry run reports the exposures the merge estimates with the same --crf; and a response file
+    recalibrated in place is another response: the cache is rebuilt."""
+    from conftest import procedural_radiance
+    from selfhdr_cli.evaluation.synth import SensorConfig, render_bracket
+    from selfhdr_cli.radiometry.response import CameraResponse, response_document
+
+    curve = _camera_curve()
+    camera = CameraResponse(kind="table", curves=(tuple(curve),) * 3, source="camera")
+    canvas = procedural_radiance(160, 224, 1) * 0.8
+    frames, gt, _ = render_bracket(canvas, (160, 224), [], [0.0, 2.0, 4.0], 1, SensorConfig(response=camera, bits=8),
+                                   np.random.default_rng(1))
+    paths = write_bracket(tmp_path / "scene", frames, bits=8, names=("a.png", "b.png", "c.png"))  # exposure.txt 0 2 4
+    response = tmp_path / "camera.json"
+    response.write_bytes(response_document(np.stack([curve] * 3), {"method": "test: the camera's own curve"}))
+
+    def build(out, *flags):
+        r = runner.invoke(app_cmd(), ["build-color", *map(str, paths), "-o", str(tmp_path / out), "--json", *flags])
+        return r, ColorCache(tmp_path / out)
+
+    r, cache = build("cam", "--crf", str(response))
+    assert r.exit_code == 0, r.output
+    assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["built"]
+    y_camera = cache.load()[0]
+    assert _psnr_mu(y_camera, gt) > 30, _psnr_mu(y_camera, gt)
+    r, _ = build("refused")  # the given exposures, read through gamma 2.2, contradict the pixels
+    assert r.exit_code == 1 and "EV apart" in r.stderr, r.output
+    r, cache = build("default", "--exposures", "auto")
+    assert r.exit_code == 0, r.output
+    y_default = cache.load()[0]
+    assert _psnr_mu(y_default, gt) < 20 and _psnr_mu(y_default, y_camera) < 20, (_psnr_mu(y_default, gt),
+                                                                                  _psnr_mu(y_default, y_camera))
+
+    # no exposure metadata: a dry run estimates the exposures as the merge does, through --crf
+    bare = [tmp_path / "bare" / p.name for p in paths]
+    bare[0].parent.mkdir()
+    for src, dst in zip(paths, bare):
+        dst.write_bytes(src.read_bytes())
+    dry = runner.invoke(app_cmd(), ["merge", *map(str, bare), "--dry-run", "--json", "--crf", str(response)])
+    assert dry.exit_code == 0, dry.output
+    merged = runner.invoke(app_cmd(), ["merge", "-m", "color", *map(str, bare), "--json", "--crf", str(response),
+                                       "-o", str(tmp_path / "bare.exr")])
+    assert merged.exit_code == 0, merged.output
+    dry_times, merge_times = json.loads(dry.stdout)["exposure_times"], json.loads(merged.stdout)["exposure_times"]
+    assert dry_times == merge_times, (dry_times, merge_times)
+    np.testing.assert_allclose(np.log2(merge_times), [0, 2, 4], atol=0.1)
+
+    # recalibrated into the same path: other curves, so the cache made with the old ones is rebuilt
+    r = runner.invoke(app_cmd(), ["calibrate", *map(str, paths), "-o", str(response), "--force"])
+    assert r.exit_code == 0, r.output
+    r, cache = build("cam", "--crf", str(response))
+    assert r.exit_code == 0, r.output
+    assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["rebuilt"] and "response" in r.stderr, r.output
+    assert not np.array_equal(cache.load()[0], y_camera)
+    r, _ = build("cam", "--crf", str(response))
+    assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["skipped"]

@@ -121,3 +121,38 @@ def test_exposure_txt_beside_symlinked_frames(tmp_path):
     (scene / "exposure.txt").write_text("-1\n0\n1\n")
     info = resolve_exposures([scene / f"{k}.tif" for k in range(3)])
     np.testing.assert_allclose(np.log2(info.times), [-1, 0, 1])
+
+
+def _blue_green_bracket(folder, h=96, w=128):
+    """Three frames two stops apart of a scene with no red at all (foliage under a blue sky): the red
+    channel is black in every frame; green and blue are textured and well exposed."""
+    from conftest import write_bracket
+    from selfhdr_cli.radiometry.response import CameraResponse
+
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.01 * np.exp2(2.5 * xx / w) * (1 + 0.4 * np.sin(xx / 4.0) * np.sin(yy / 6.0))
+    radiance = np.stack([np.zeros_like(base), base, 0.7 * base * (1 + 0.3 * np.cos(yy / 9.0))], -1)
+    g = CameraResponse("gamma")
+    frames = [g.from_linear(np.clip(radiance * t, 0, 1)).astype(np.float32) for t in (1.0, 4.0, 16.0)]
+    return write_bracket(folder, frames, exposure_txt=False)
+
+
+def test_reversed_exposures_are_refused_when_only_green_and_blue_are_measured(tmp_path, monkeypatch):
+    """The check samples whole pixels (all three channels): a bracket whose red channel is black is
+    still judged on green and blue, so exposures given the wrong way round are refused, also when
+    the pixels are sampled (MAX_SAMPLES lowered so that this small image takes the sampling path)."""
+    from typer.testing import CliRunner
+
+    import selfhdr_cli.radiometry.exposure_ratio as ratio
+    from selfhdr_cli.cli import app
+
+    paths = _blue_green_bracket(tmp_path / "s")
+    runner = CliRunner()
+    for at_most in (ratio.MAX_SAMPLES, 3 * 4000):  # every pixel; then 4000 of the 12 288 drawn at random
+        monkeypatch.setattr(ratio, "MAX_SAMPLES", at_most)
+        r = runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "--ev", "2,0,-2", "-o", str(tmp_path / "x.exr")])
+        assert r.exit_code == 2 and "order is wrong" in r.stderr, (at_most, r.output)
+        r = runner.invoke(app, ["merge", "-m", "color", *map(str, paths), "--ev", "-2,0,2", "-o", str(tmp_path / "ok.exr"),
+                                "--force"])
+        assert r.exit_code == 0 and "not checked" not in r.stderr, (at_most, r.output)
+    assert 96 * 128 > ratio.MAX_SAMPLES // 3  # the sampled path ran

@@ -1,7 +1,9 @@
-"""Issue 13: fine-tuning the shipped (or given) weights on a user's own brackets, guarded."""
+"""Fine-tuning the shipped (or given) weights on a user's own brackets, guarded."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +24,29 @@ from conftest import bracket_settings, color_config, gamma_response
 runner = CliRunner()
 
 
+_GT_OPENS: list | None = None  # while a test watches: every file opened under the name HDRImg.hdr
+
+
+def _audit(event, args):
+    if _GT_OPENS is not None and event == "open" and args and isinstance(args[0], (str, bytes, Path)):
+        if Path(os.fsdecode(args[0])).name == "HDRImg.hdr":
+            _GT_OPENS.append(os.fsdecode(args[0]))
+
+
+sys.addaudithook(_audit)  # an audit hook cannot be removed: it records only inside _ground_truth_opens
+
+
+@contextlib.contextmanager
+def _ground_truth_opens():
+    """Every Python-level open of a file named HDRImg.hdr while the block runs (any reader)."""
+    global _GT_OPENS
+    _GT_OPENS = []
+    try:
+        yield _GT_OPENS
+    finally:
+        _GT_OPENS = None
+
+
 @pytest.fixture
 def one_thread():
     before = torch.get_num_threads()
@@ -32,6 +57,52 @@ def one_thread():
 def _tune(data: Path, out: Path, *extra: str):
     return runner.invoke(app, ["train", str(data), "--init", "default", "--preset", "tiny", "--threads", "1",
                                "-o", str(out), *extra])
+
+
+def test_init_refuses_val_in_one_line(tmp_path):
+    data = make_dataset(tmp_path / "data", n=2)
+    for flags, named in ((["--val", str(data)], "--val"), (["--val-limit", "1"], "--val-limit")):
+        r = runner.invoke(app, ["train", str(data), "--init", "default", "--preset", "tiny", *flags,
+                                "-o", str(tmp_path / "x.safetensors")])
+        assert r.exit_code == 2 and named in r.stderr, (flags, r.output)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_init_honours_preset_steps_and_training_flags(tmp_path, monkeypatch):
+    """What train --init hands to fine_tune: the finetune preset unless one is given, the given one's
+    steps (unless --steps), and --val-every/--sp-weight/--masked-frames/--vgg-weights."""
+    from selfhdr_cli.training import finetune, losses
+    from selfhdr_cli.training.loop import PRESETS, TrainConfig
+
+    data = make_dataset(tmp_path / "data", n=2)
+    seen: list = []
+
+    def fake_fine_tune(dataset, work, init, config, *args, **kwargs):
+        seen.append(config)
+        return finetune.FineTuneResult(False, 1.0, 1.0, 0, ["s1"], ["s0"], 0.0)
+
+    monkeypatch.setattr(finetune, "fine_tune", fake_fine_tune)
+    monkeypatch.setattr(losses, "load_vgg19_state", lambda path: {})  # the flag, not a 550 MB file
+    vgg = tmp_path / "vgg19.pth"
+    vgg.write_bytes(b"stand-in")
+
+    def run(*flags):
+        r = runner.invoke(app, ["train", str(data), "--init", "default", "--threads", "1",
+                                "-o", str(tmp_path / "x.safetensors"), *flags])
+        assert r.exit_code == 0, (flags, r.output)
+        return seen[-1]
+
+    default = run()
+    assert (default.steps, default.lr, default.val_every) == (PRESETS["finetune"]["steps"], PRESETS["finetune"]["lr"],
+                                                             PRESETS["finetune"]["val_every"])
+    cpu = run("--preset", "cpu")
+    assert (cpu.steps, cpu.lr, cpu.val_every) == (TrainConfig.steps, TrainConfig.lr, TrainConfig.val_every)
+    assert run("--preset", "cpu", "--steps", "7").steps == 7
+    flagged = run("--preset", "tiny", "--val-every", "2", "--sp-weight", "2.5", "--masked-frames", "0.25",
+                  "--vgg-weights", str(vgg))
+    assert (flagged.val_every, flagged.sp_weight, flagged.masked_frames, flagged.vgg_weights) == (2, 2.5, 0.25, str(vgg))
+    assert flagged.steps == PRESETS["tiny"]["steps"]
 
 
 def test_init_fine_tunes_the_shipped_weights_and_reuses_their_stage_1(tmp_path, monkeypatch):
@@ -146,22 +217,37 @@ def test_fine_tuning_is_blind_to_ground_truth(tmp_path, monkeypatch, one_thread)
             monkeypatch.setattr(module, "read_hdr_image", spy)
     from selfhdr_cli.training import finetune
 
-    def later_is_better(scenes, config, response):  # so the tuned weights, not the start, are compared
+    real_guard = finetune.guard_score
+    guard_inputs: list[list[str]] = []
+
+    def later_is_better(scenes, config, response):
+        """The real guard (it builds its crops from the held-out brackets and scores every network),
+        with a constant bonus for every checkpoint after the start, so the tuned weights, not the
+        start, are written and compared; the real score still picks among the checkpoints."""
+        guard_inputs.append([s.name for s in scenes])
+        score = real_guard(scenes, config, response)
         calls = []
 
         def guarded(net):
             calls.append(1)
-            return float(len(calls))
+            return score(net) + (0.0 if len(calls) == 1 else 1.0)
 
         return guarded
 
     monkeypatch.setattr(finetune, "guard_score", later_is_better)
     a_out, b_out = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
-    assert _tune(clean, a_out, "--lr", "1e-2", "--seed", "3").exit_code == 0
-    assert _tune(poisoned, b_out, "--lr", "1e-2", "--seed", "3").exit_code == 0
+    with _ground_truth_opens() as raw_opens:
+        r = _tune(clean, a_out, "--seed", "3")
+        assert r.exit_code == 0, r.output
+        r = _tune(poisoned, b_out, "--seed", "3")
+        assert r.exit_code == 0, r.output
+    assert guard_inputs == [["s1"], ["s1"]], "the guard did not run on the held-out bracket"
     assert opened and "HDRImg.hdr" not in opened
+    assert raw_opens == [], raw_opens
     a, b = load_file(str(a_out)), load_file(str(b_out))
     assert all(torch.equal(a[k], b[k]) for k in a)
+    history = [read_weights_metadata(p)["info"]["history"] for p in (a_out, b_out)]
+    assert history[0] == history[1], "the guard scored the same networks differently with ground truth beside them"
     start = load_file(default_weights())
     assert any(not torch.equal(a[k], start[k]) for k in a), "fine-tuning moved nothing: the test would be empty"
 
@@ -183,3 +269,51 @@ def test_fine_tuning_under_torchrun(tmp_path):
     out = tmp_path / "ddp.safetensors"
     torchrun_train(data, out, "--init", "default")
     assert read_weights_metadata(out)["info"]["stage"] == "finetune"
+
+
+@pytest.mark.parametrize("gain, replaced", [(0.002, False), (0.02, True)])
+def test_the_guard_replaces_the_start_only_beyond_its_margin(tmp_path, monkeypatch, gain, replaced):
+    """GUARD_MARGIN (0.5 %): checkpoints whose guard loss is lower than the start's by 0.2 % are
+    noise, and the start is written; by 2 %, the best checkpoint is."""
+    from selfhdr_cli.training import finetune
+
+    real = finetune.guard_score
+
+    def later_lower_by_gain(scenes, config, response):
+        score = real(scenes, config, response)
+        first: list[float] = []
+
+        def guarded(net):
+            s = score(net)  # the real guard runs on every network
+            if not first:
+                first.append(s)
+                return s
+            return first[0] * (1 - gain)  # the score is −loss: every checkpoint's loss is lower by ``gain``
+
+        return guarded
+
+    monkeypatch.setattr(finetune, "guard_score", later_lower_by_gain)
+    data = make_dataset(tmp_path / "data", n=2)
+    out = tmp_path / "tuned.safetensors"
+    r = _tune(data, out)
+    assert r.exit_code == 0, r.output
+    info = read_weights_metadata(out)["info"]
+    start, written = load_file(default_weights()), load_file(str(out))
+    same = all(torch.equal(start[k], written[k]) for k in start)
+    if replaced:
+        assert info["kept_start"] is False and not same and "kept the start" not in r.stderr, r.stderr
+    else:
+        assert info["kept_start"] is True and same and "kept the start" in r.stderr, r.stderr
+
+
+
+
+def test_init_flags_reach_the_written_weights(tmp_path):
+    data = make_dataset(tmp_path / "data", n=2)
+    out = tmp_path / "tuned.safetensors"
+    r = _tune(data, out, "--val-every", "2", "--masked-frames", "0.5", "--sp-weight", "3")
+    assert r.exit_code == 0, r.output
+    info = read_weights_metadata(out)["info"]
+    config = info["config"]
+    assert (config["val_every"], config["masked_frames"], config["sp_weight"]) == (2, 0.5, 3.0), config
+    assert [h["step"] for h in info["history"] if "guard_score" in h] == [0, 2, 4, 6]

@@ -1,4 +1,4 @@
-"""Issue 12: camera RAW brackets through LibRaw: DNGs written here from a known radiance map."""
+"""Camera RAW brackets through LibRaw: DNGs written here from a known radiance map."""
 
 from __future__ import annotations
 
@@ -19,10 +19,16 @@ BLACK, WHITE = 512, 16383
 XYZ_TO_SRGB = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
 
 
-def write_dng(path, linear_rgb, exposure_s, rng, iso=None):
+def write_dng(path, linear_rgb, exposure_s, rng, iso=None, camera=None, neutral=(1.0, 1.0, 1.0)):
     """A 14-bit RGGB DNG whose camera RGB is linear sRGB (ColorMatrix1 = XYZ→sRGB), values relative
-    to the white level, with shot and read noise and ExposureTime in IFD0."""
+    to the white level, with shot and read noise and ExposureTime in IFD0.
+
+    ``camera`` (3×3, rows summing to 1): the sensor sees ``camera @ rgb`` instead (ColorMatrix1 =
+    camera @ XYZ→sRGB); ``neutral``: its AsShotNeutral, the raw values of a grey, so the sensor
+    records ``neutral * (camera @ rgb)`` and the camera's white balance divides ``neutral`` out."""
     h, w, _ = linear_rgb.shape
+    camera = np.eye(3) if camera is None else np.asarray(camera, float)
+    linear_rgb = (linear_rgb @ camera.T) * np.asarray(neutral, float)
     mosaic = np.empty((h, w))
     mosaic[0::2, 0::2] = linear_rgb[0::2, 0::2, 0]
     mosaic[0::2, 1::2] = linear_rgb[0::2, 1::2, 1]
@@ -31,13 +37,14 @@ def write_dng(path, linear_rgb, exposure_s, rng, iso=None):
     electrons = np.clip(mosaic, 0, None) * (WHITE - BLACK)
     noisy = rng.poisson(electrons / 4) * 4 + rng.normal(0, 3, electrons.shape)  # gain 4, read noise 3 DN
     data = np.clip(BLACK + noisy, 0, WHITE).astype(np.uint16)
-    matrix = [v for x in XYZ_TO_SRGB.ravel() for v in (int(round(x * 10000)), 10000)]
+    matrix = [v for x in (camera @ XYZ_TO_SRGB).ravel() for v in (int(round(x * 10000)), 10000)]
+    as_shot = [v for x in neutral for v in (int(round(x * 10000)), 10000)]
     num, den = (1, round(1 / exposure_s)) if exposure_s < 1 else (round(exposure_s), 1)
     tags = [(50706, "B", 4, (1, 4, 0, 0), True), (50707, "B", 4, (1, 1, 0, 0), True),
             (50708, "s", 0, "selfhdr test camera", True), (33421, "H", 2, (2, 2), True),
             (33422, "B", 4, (0, 1, 1, 2), True), (50714, "H", 1, (BLACK,), True), (50717, "H", 1, (WHITE,), True),
             (50721, "2i", 9, tuple(matrix), True), (50778, "H", 1, (21,), True),
-            (50728, "2I", 3, (1, 1, 1, 1, 1, 1), True), (33434, "2I", 1, (num, den), True)]
+            (50728, "2I", 3, tuple(as_shot), True), (33434, "2I", 1, (num, den), True)]
     if iso is not None:
         tags.append((34855, "H", 1, (iso,), True))
     tifffile.imwrite(path, data, photometric=32803, extratags=tags)
@@ -108,3 +115,63 @@ def test_iso_is_folded_into_the_exposure(tmp_path):
     info = resolve_exposures(paths)
     assert "ISO" in info.source
     np.testing.assert_allclose(np.log2(info.times / info.times[0]), [0, 2, 4], atol=1e-9)
+
+
+CAMERA = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.05, 0.25, 0.7]])  # the sensor's RGB mixes sRGB's
+NEUTRAL = (0.5, 1.0, 0.7)  # a grey gives raw R half of G: an as-shot white balance far from neutral
+GREY, ORANGE = np.array([0.3, 0.3, 0.3]), np.array([0.4, 0.2, 0.1])
+
+
+@pytest.fixture(scope="module")
+def tinted_bracket(tmp_path_factory):
+    """A grey left half and an orange right half (textured in brightness), shot by a camera whose RGB
+    is not sRGB and whose as-shot white balance is not neutral."""
+    folder = tmp_path_factory.mktemp("tinted")
+    h, w = 96, 128
+    yy, xx = np.mgrid[0:h, 0:w]
+    shade = (1 + 0.3 * np.sin(xx / 5.0) * np.sin(yy / 7.0))[..., None]
+    rgb = np.where((xx < w // 2)[..., None], GREY, ORANGE) * shade / 1.3 * 0.9
+    rng = np.random.default_rng(5)
+    times = [1 / 250, 1 / 125, 1 / 60]
+    rgb *= 2.0  # the longest frame's brightest orange at 0.72 of white
+    return [write_dng(folder / f"T_{k}.dng", rgb * (t / times[-1]), t, rng, camera=CAMERA, neutral=NEUTRAL)
+            for k, t in enumerate(times)]
+
+
+def _patches(path):
+    image = read_hdr_image(path)
+    h, w, _ = image.shape
+    grey = image[16:h - 16, 16:w // 2 - 16].reshape(-1, 3).mean(0)
+    orange = image[16:h - 16, w // 2 + 16:w - 16].reshape(-1, 3).mean(0)
+    return grey / grey[1], orange / orange[1]  # chromaticity: each relative to its green
+
+
+@pytest.mark.parametrize("how", ["merge", "read_raw"])
+def test_white_balance_and_raw_space_are_applied(tmp_path, tinted_bracket, how):
+    """--wb camera makes the grey grey and --wb none leaves the sensor's tint; --raw-space srgb gives
+    the scene's colours back and --raw-space camera the sensor's own mix of them."""
+    from selfhdr_cli.io.raw import RawOptions, read_raw
+    from selfhdr_cli.io.hdrfile import write_hdr_image
+
+    results = {}
+    for wb, space in (("camera", "srgb"), ("none", "srgb"), ("camera", "camera"), ("none", "camera")):
+        out = tmp_path / f"{wb}-{space}.exr"
+        if how == "merge":
+            r = runner.invoke(app, ["merge", "-m", "color", *map(str, tinted_bracket), "-o", str(out), "--wb", wb,
+                                    "--raw-space", space])
+            assert r.exit_code == 0, r.output
+        else:
+            write_hdr_image(out, read_raw(tinted_bracket[0], RawOptions(wb, space, 1.0)))
+        results[wb, space] = _patches(out)
+    grey, orange = results["camera", "srgb"]
+    np.testing.assert_allclose(grey, [1, 1, 1], atol=0.03)
+    np.testing.assert_allclose(orange, ORANGE / ORANGE[1], rtol=0.05)
+    tinted_grey, _ = results["none", "srgb"]
+    assert abs(tinted_grey[0] - 1) > 0.3 and abs(tinted_grey[2] - 1) > 0.2, tinted_grey  # the as-shot tint stays
+    cam_grey, cam_orange = results["camera", "camera"]
+    mixed = CAMERA @ ORANGE
+    np.testing.assert_allclose(cam_grey, [1, 1, 1], atol=0.03)  # the camera's RGB keeps grey grey (rows sum to 1)
+    np.testing.assert_allclose(cam_orange, mixed / mixed[1], rtol=0.05)  # but mixes the orange
+    assert abs(cam_orange[2] - orange[2]) > 0.15, (cam_orange, orange)
+    raw_grey, _ = results["none", "camera"]
+    np.testing.assert_allclose(raw_grey, np.asarray(NEUTRAL) / NEUTRAL[1], rtol=0.05)  # the sensor's raw values
