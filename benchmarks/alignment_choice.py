@@ -29,7 +29,7 @@ from selfhdr_cli.evaluation.metrics import score_hdr
 from selfhdr_cli.evaluation.synth import SceneConfig, SensorConfig, load_radiance_maps, synthesise
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
-from selfhdr_cli.merge.colour import ColorConfig, build_color
+from selfhdr_cli.merge.color import ColorConfig, build_color
 from selfhdr_cli.radiometry.mulaw import mu_law
 from cli_defaults import color_config  # noqa: E402
 

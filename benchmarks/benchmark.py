@@ -59,7 +59,7 @@ def main() -> None:
     header = "| method | scenes | PSNR-μ | PSNR-l | SSIM-μ | SSIM-l | PU21-PSNR* | s / scene |"
     print(header)
     print("|" + "---|" * 8)
-    paper = MergeConfig(bracket=settings(), method="color", colour_merge="triangle", align=AlignConfig(rigid_motion="none"))
+    paper = MergeConfig(bracket=settings(), method="color", color_merge="triangle", align=AlignConfig(rigid_motion="none"))
     rows = [(m, paper if m == "color-paper" else MergeConfig(bracket=settings(), method=m)) for m in args.methods.split(",") if m]
     for spec in args.model:
         name, _, weights = spec.partition("=")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import BracketSettings, bracket_settings
-from selfhdr_cli.merge.colour import DEFAULT_COLOUR_MERGE, ColorConfig
+from selfhdr_cli.merge.color import DEFAULT_COLOR_MERGE, ColorConfig
 from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE, CameraResponse
 
 
@@ -17,7 +17,7 @@ def settings(response: CameraResponse = DEFAULT_RESPONSE, trust_exposures: bool 
     return bracket_settings(response, "camera", "srgb", trust_exposures)
 
 
-def color_config(response: CameraResponse = DEFAULT_RESPONSE, merge: str = DEFAULT_COLOUR_MERGE,
+def color_config(response: CameraResponse = DEFAULT_RESPONSE, merge: str = DEFAULT_COLOR_MERGE,
                  **align) -> ColorConfig:
     """``--method color``'s colour settings: ``response``, the default flow (or ``align``), ``merge``."""
     return ColorConfig(response=response, align=AlignConfig(**align), merge=merge)

@@ -24,7 +24,7 @@ from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, labelled_scenes, scene_fra
 from selfhdr_cli.io.hdrfile import read_hdr_image
 from selfhdr_cli.merge.align import AlignConfig, align_bracket
 from selfhdr_cli.merge.bracket import bracket_from_arrays, load_bracket
-from selfhdr_cli.merge.colour import merge_triangle
+from selfhdr_cli.merge.color import merge_triangle
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.merge.snr import agreement, merge_snr
 from selfhdr_cli.radiometry.response import CameraResponse

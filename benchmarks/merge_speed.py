@@ -38,7 +38,7 @@ def main() -> None:
     small = bracket_from_arrays([f[:256, :256] for f in frames], [1.0, 4.0, 16.0])
     configs = [("ref", MergeConfig(bracket=settings(), method="ref")), ("debevec", MergeConfig(bracket=settings(), method="debevec")),
                ("color-paper (triangle, flow alone)",
-                MergeConfig(bracket=settings(), method="color", colour_merge="triangle", align=AlignConfig(rigid_motion="none"))),
+                MergeConfig(bracket=settings(), method="color", color_merge="triangle", align=AlignConfig(rigid_motion="none"))),
                ("color", MergeConfig(bracket=settings(), method="color"))]
     configs += [("net (shipped weights)", MergeConfig(bracket=settings(), method="net"))]
     configs += [(f"net ({w})", MergeConfig(bracket=settings(), method="net", weights=w)) for w in args.weights]

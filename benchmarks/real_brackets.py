@@ -1,83 +1,114 @@
-"""The default merge on the real brackets of ../shared/data/brackets: colour cast and border band.
+"""Departures from the reference on the real brackets of ../shared/data/brackets.
 
-Research data, looked at only (never trained on, never shipped). For each bracket, the default
-(`net`) and `--method color` merges, and:
+Research data, looked at only (never trained on, never shipped; SOURCES.md there). For each
+bracket and method, the share (%) of the reference's well-exposed pixels that the merge
+departs from (``selfhdr_cli.merge.quality``: re-exposed to the reference, a local affine fit,
+residual clusters). ``ref`` scores 0 by construction; lower is better. Also writes a contact
+sheet (``--sheet``): per bracket the default merge's preview, its departure map (red) over the
+reference, and ``debevec``'s preview beside them.
 
-- colour: per-channel means of `net` over `color` where every frame agrees with the reference
-  (the static gate of `merge.snr` above 0.5), in % (the robust recipe: within 2 %);
-- band: mean absolute μ-law difference between `net` and `color` (×1000) in the outer 20 px and
-  in the interior: a network that shows the out-of-frame fill differs from `color` along the border.
+    python benchmarks/real_brackets.py [--shared ../shared] [--methods ref,color,debevec,net]
+        [--sheet docs/real_brackets.png] [--crf gamma:2.2]
 
-    python benchmarks/real_brackets.py [--weights W] [--shared ../shared]
+Skips cleanly (exit 0, a line on stderr) without ../shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from selfhdr_cli.radiometry.exposure_ratio import estimate_exposures
-from selfhdr_cli.io.frames import read_ldr
+from cli_defaults import settings
 from selfhdr_cli.merge.bracket import load_bracket
-from selfhdr_cli.merge.colour import ColorConfig, build_color
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-from selfhdr_cli.radiometry.mulaw import mu_law
-from selfhdr_cli.radiometry.response import CameraResponse
-from cli_defaults import color_config, settings  # noqa: E402
+from selfhdr_cli.merge.quality import departures
+from selfhdr_cli.radiometry.response import parse_response
+from selfhdr_cli.radiometry.tonemap import tonemap
 
-BAND = 20
-
-
-def estimated_ev(frames: list[Path]) -> str:
-    ev = np.log2(estimate_exposures([read_ldr(p) for p in frames], CameraResponse("gamma")))
-    return ",".join(f"{e:.3f}" for e in ev)
+SHEET_HEIGHT = 240  # px per bracket row in the contact sheet
 
 
-def brackets(root: Path) -> dict[str, tuple[list[Path], str]]:
-    """Name → (frames, --ev) for every usable bracket under ``root``."""
-    out = {}
+def brackets(root: Path) -> dict[str, tuple[list[Path], str | None]]:
+    """Name → (frames, --ev or None: EXIF, else estimated from the pixels), as the review measured them."""
+    out: dict[str, tuple[list[Path], str | None]] = {}
+
+    def add(name: str, frames: list[Path], ev: str | None = None) -> None:
+        if frames and all(f.is_file() for f in frames):
+            out[name] = (frames, ev)
+
+    add("horse_mefssimd", sorted((root / "horse_mefssimd").glob("*.png")))
+    add("mertens_house", sorted((root / "mertens_house").glob("*.jpg")))
     garden = root / "sculpture_garden_gallo2009"
-    if garden.is_dir():
-        out["sculpture garden (3 of 5)"] = ([garden / f"{k}.tif" for k in (1, 3, 5)], "-2,0,2")
-        out["sculpture garden (5)"] = ([garden / f"{k}.tif" for k in range(1, 6)], "-2,-1,0,1,2")
-    for name, pattern in (("horse", "horse_mefssimd/*.png"), ("house", "mertens_house/*.jpg")):
-        frames = sorted(root.glob(pattern))
-        if len(frames) >= 3:
-            out[name] = (frames, estimated_ev(frames))
-    memorial = root / "memorial_debevec"
-    if memorial.is_dir():  # 1-stop steps, brightest first: three frames 2 stops apart, static
-        frames = [memorial / f"memorial00{k}.png" for k in (68, 66, 64)]
-        out["memorial (static)"] = (frames, "-2,0,2")
-    for crop in sorted(root.glob("ntire2021_crop_*")):
-        out[crop.name] = ([crop / f"{k}.png" for k in range(3)], "-2,0,2")
+    add("sculpture_garden 1,3,5", [garden / f"{k}.tif" for k in (1, 3, 5)], "-2,0,2")
+    add("sculpture_garden (5)", [garden / f"{k}.tif" for k in range(1, 6)], "-2,-1,0,1,2")
+    add("memorial 68,66,64", [root / "memorial_debevec" / f"memorial00{k}.png" for k in (68, 66, 64)], "0,2,4")
+    for name in ("homedeck_hall_window", "homedeck_kitchen", "hdkai_kitchen_70d", "merianos_searock",
+                 "merianos_secretbeach", "dario_crusader_handheld"):
+        add(name, sorted(p for p in (root / name).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+            if (root / name).is_dir() else [])
     return out
 
 
-def border_and_interior(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Mean |T(a) − T(b)| ×1000 in the outer ``BAND`` px and inside them."""
-    d = np.abs(mu_law(a) - mu_law(b)).mean(axis=-1) * 1000
-    inner = np.zeros(d.shape, bool)
-    inner[BAND:-BAND, BAND:-BAND] = True
-    return float(d[~inner].mean()), float(d[inner].mean())
+def preview(hdr: np.ndarray, height: int) -> np.ndarray:
+    image = tonemap(hdr, "reinhard")
+    return cv2.resize(image, (round(image.shape[1] * height / image.shape[0]), height), interpolation=cv2.INTER_AREA)
+
+
+def overlay(reference: np.ndarray, mask: np.ndarray, height: int) -> np.ndarray:
+    base = np.round(np.clip(reference, 0, 1) * 255 * 0.6).astype(np.uint8)
+    base[mask] = (255, 0, 0)
+    return cv2.resize(base, (round(base.shape[1] * height / base.shape[0]), height), interpolation=cv2.INTER_AREA)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", default=None)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    ap.add_argument("--methods", default="ref,color,debevec,net")
+    ap.add_argument("--crf", default="gamma:2.2", help="the camera response every merge assumes")
+    ap.add_argument("--sheet", type=Path, default=None, help="write a contact sheet PNG here")
     args = ap.parse_args()
-    print("| bracket | frames | agreeing px | net / color R, G, B (%) | net − color, border / interior (×1e-3) |")
-    print("|---|---|---|---|---|")
-    for name, (frames, ev) in brackets(args.shared / "data" / "brackets").items():
-        bracket = load_bracket(frames, settings(), ev=ev)
-        colour = build_color(bracket, color_config())
-        net = merge_bracket(bracket, MergeConfig(bracket=settings(), method="net", weights=args.weights))
-        agree = colour.gate > 0.5
-        ratios = [100 * (net[..., c][agree].mean() / colour.y_color[..., c][agree].mean() - 1) for c in range(3)]
-        print(f"| {name} | {len(frames)} | {agree.mean():.0%} | " + ", ".join(f"{r:+.2f}" for r in ratios)
-              + " | {:.2f} / {:.2f} |".format(*border_and_interior(net, colour.y_color)), flush=True)
+    root = args.shared / "data" / "brackets"
+    if not root.is_dir():
+        print(f"no {root}: nothing to measure", file=sys.stderr)
+        return
+    response = parse_response(args.crf)
+    read = settings(response, trust_exposures=True)  # the review's exposures, as given or estimated
+    methods = [m for m in args.methods.split(",") if m]
+    print(f"departures from the reference, % of its well-exposed pixels (--crf {args.crf})\n")
+    print("| bracket | frames | exposures | " + " | ".join(methods) + " |")
+    print("|---|---|---|" + "---|" * len(methods))
+    rows = []
+    for name, (frames, ev) in brackets(root).items():
+        started = time.perf_counter()
+        bracket = load_bracket(frames, read, ev=ev)
+        ref = bracket.frames[bracket.reference]
+        t_ref = float(bracket.relative_times[bracket.reference])
+        cells, merged = [], {}
+        for method in methods:
+            hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=read))
+            found = departures(hdr, ref, t_ref, response)
+            merged[method] = (hdr, found)
+            cells.append(f"{100 * found.share:.2f}")
+        source = "--ev" if ev else bracket.exposure_source
+        print(f"| {name} | {len(frames)} | {source} | " + " | ".join(cells) + " |", flush=True)
+        print(f"  ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        if args.sheet is not None:
+            default = "color" if "color" in merged else methods[0]
+            tiles = [preview(merged[default][0], SHEET_HEIGHT), overlay(ref, merged[default][1].mask, SHEET_HEIGHT)]
+            if "debevec" in merged:
+                tiles.append(preview(merged["debevec"][0], SHEET_HEIGHT))
+            rows.append(np.concatenate(tiles, axis=1))
+    if args.sheet is not None and rows:
+        width = max(r.shape[1] for r in rows)
+        sheet = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
+        cv2.imwrite(str(args.sheet), sheet[:, :, ::-1])
+        print(f"\ncontact sheet: {args.sheet} (per row: {default} preview, its departures in red over the reference, "
+              "debevec)")
 
 
 if __name__ == "__main__":

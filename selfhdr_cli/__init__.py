@@ -6,7 +6,7 @@ importing only those below it::
     cli                 the command line (Typer, rich)
     training            losses, training set, loop, the two-stage recipe, caches
     evaluation          metrics, scoring, labelled-bracket synthesis
-    merge               bracket, alignment, colour component, classical merge, network inference, files
+    merge               bracket, alignment, color component, classical merge, network inference, files
     nets                architectures and their weights files
     radiometry          camera response, μ-law, luma, frame weights, tone mapping
     io                  frame decoding, HDR files, atomic writes, exposure metadata, dataset layout
@@ -26,7 +26,7 @@ _EXPORTS = {
     "plan_bracket": "merge.bracket", "BracketSettings": "merge.bracket", "bracket_settings": "merge.bracket",
     "configure_cpu": "merge.device",
     "AlignConfig": "merge.align",
-    "ColorConfig": "merge.colour", "build_color": "merge.colour", "merge_triangle": "merge.colour",
+    "ColorConfig": "merge.color", "build_color": "merge.color", "merge_triangle": "merge.color",
     "merge_debevec": "merge.debevec",
     "MergeConfig": "merge.method", "merge_bracket": "merge.method",
     "SelfHDRError": "errors", "UsageError": "errors", "InputFileError": "errors",

@@ -87,7 +87,7 @@ def gamma_response():
 def color_config(merge: str = "snr", **align):
     """The colour settings the CLI's defaults give (gamma 2.2, the default flow), spelled out."""
     from selfhdr_cli.merge.align import AlignConfig
-    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.merge.color import ColorConfig
 
     return ColorConfig(response=gamma_response(), align=AlignConfig(**align), merge=merge)
 

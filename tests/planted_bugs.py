@@ -140,6 +140,13 @@ BUGS = [
           '            __import__("dataclasses").replace(flags, vgg_weights=None, val_every=None, sp_weight=None,\n'
           '                                              masked_frames=None), flags.preset or Preset.finetune, '
           'flow=start.flow,')]),
+    Bug("rigid-motion-tie", "merge/align.py: the rigid motion dropped on a tie (no margin; the OpenCV 5.0 / 5.1 "
+        "flip; caught where the flip happens, e.g. OpenCV 5.1)", ["tests/test_build_color.py"],
+        [("selfhdr_cli/merge/align.py", "GLOBAL_KEEP_MARGIN = 1.1\n", "GLOBAL_KEEP_MARGIN = 1.0\n")]),
+    Bug("cache-keyed-by-path", "training/caches.py: the colour cache records the response by its file path, not "
+        "its content (a recalibrated camera.json is not rebuilt)", ["tests/test_build_color.py"],
+        [("selfhdr_cli/training/caches.py", '"response": config.response.identity,',
+          '"response": str(config.response),')]),
     Bug("init-accepts-val", "cli/training.py: train --init silently accepts --val/--val-limit", ["tests/test_finetune.py"],
         [("selfhdr_cli/cli/training.py", "        if flags.val is not None or flags.val_limit:\n",
           "        if False:\n")]),

@@ -11,7 +11,7 @@ from conftest import color_config, dynamic_bracket, write_bracket
 from selfhdr_cli.io.dataset import find_scenes
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import bracket_from_arrays
-from selfhdr_cli.merge.colour import ColorConfig, build_color
+from selfhdr_cli.merge.color import ColorConfig, build_color
 from selfhdr_cli.training.caches import ColorCache
 
 runner = CliRunner()
@@ -66,7 +66,7 @@ def test_dataset_build_skip_force(tmp_path):
                                   "--json"])
     assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["skipped", "skipped", "rebuilt"]
     r = runner.invoke(app_cmd(), ["build-color", str(data), "-o", str(out), "--flow", "dis-fast", "--crf", "srgb",
-                                  "--colour-merge", "triangle", "--json"])
+                                  "--color-merge", "triangle", "--json"])
     assert [s["status"] for s in json.loads(r.stdout)["scenes"]] == ["rebuilt"] * 3 and "merge" in r.stderr
 
 
@@ -115,7 +115,7 @@ def test_every_flow_recovers_the_radiance_of_a_translated_bracket():
     from conftest import procedural_radiance
     from selfhdr_cli.evaluation.synth import SensorConfig, render_bracket
     from selfhdr_cli.merge.align import DEFAULT_FLOW, FLOW_METHODS
-    from selfhdr_cli.merge.colour import merge_triangle
+    from selfhdr_cli.merge.color import merge_triangle
     from selfhdr_cli.radiometry.mulaw import mu_law
     from selfhdr_cli.radiometry.response import CameraResponse
 
@@ -138,9 +138,9 @@ def test_every_flow_recovers_the_radiance_of_a_translated_bracket():
     scores = {f: psnr_mu(build_color(bracket, color_config(flow=f)).y_color, gt)
               for f in FLOW_METHODS}
     assert unaligned < 32, unaligned  # the shift is real: without alignment the merge is visibly wrong
-    for flow, score in scores.items():
-        assert score > unaligned + 5, (flow, score, unaligned)
-    assert scores[DEFAULT_FLOW] > motion_free - 2, (scores, motion_free)
+    for flow, score in scores.items():  # every flow keeps the camera's rigid motion (OpenCV 5.0 and 5.1 alike)
+        assert score > motion_free - 2, (flow, scores, motion_free, unaligned)
+    assert DEFAULT_FLOW in scores
 
 
 def app_cmd():

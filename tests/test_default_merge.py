@@ -26,8 +26,8 @@ def _static(ev: list[float], seed: int, shot: float = 1e-3, read: float = 3e-3, 
     return frames, np.power(2.0, np.asarray(ev) - ev[0]), gt
 
 
-def _merge(frames, times, method: str = "net", colour_merge: str | None = None) -> np.ndarray:
-    return merge_bracket(bracket_from_arrays(frames, times), MergeConfig(bracket=bracket_settings(), method=method, colour_merge=colour_merge))
+def _merge(frames, times, method: str = "net", color_merge: str | None = None) -> np.ndarray:
+    return merge_bracket(bracket_from_arrays(frames, times), MergeConfig(bracket=bracket_settings(), method=method, color_merge=color_merge))
 
 
 def test_default_merge_of_a_noisy_static_bracket_is_as_clean_as_the_best_fixed_merge():

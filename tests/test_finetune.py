@@ -117,7 +117,7 @@ def test_init_fine_tunes_the_shipped_weights_and_reuses_their_stage_1(tmp_path, 
     info = read_weights_metadata(out)["info"]
     assert info["stage"] == "finetune" and info["init"] == default_weights()
     assert info["held_out"] == ["s2"] and info["config"]["steps"] == 6
-    assert info["config"]["colour_merge"] == "snr"  # the init's colour merge, so merge uses the same Y_color
+    assert info["config"]["color_merge"] == "snr"  # the init's colour merge, so merge uses the same Y_color
     r = runner.invoke(app, ["merge", *map(str, sorted((data / "s0").glob("*.tif"))), "-w", str(out),
                             "-o", str(tmp_path / "o.exr")])
     assert r.exit_code == 0, r.output
@@ -153,7 +153,7 @@ def test_the_guard_keeps_the_start_when_nothing_beats_it(tmp_path, monkeypatch):
 
 
 def test_fine_tuning_resumes_exactly_with_its_best_so_far(tmp_path, one_thread):
-    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.merge.color import ColorConfig
     from selfhdr_cli.nets.weights import load_weights
     from selfhdr_cli.training.finetune import guard_score, prepare_structure
     from selfhdr_cli.training.loop import Distributed, load_checkpoint, preset_config, run_stage
@@ -258,7 +258,7 @@ def test_init_refusals(tmp_path):
     assert r.exit_code == 2 and "no such weights file" in r.stderr
     r = runner.invoke(app, ["train", str(data), "--init", "default", "--supervised"])
     assert r.exit_code == 2 and "--supervised" in r.stderr
-    r = runner.invoke(app, ["train", str(data), "--init", "default", "--colour-merge", "triangle"])
+    r = runner.invoke(app, ["train", str(data), "--init", "default", "--color-merge", "triangle"])
     assert r.exit_code == 2 and "trained with" in r.stderr
 
 

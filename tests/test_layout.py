@@ -104,14 +104,14 @@ def test_cli_defaults_and_choices_match_the_core():
     from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE
 
     assert cli_app.DEFAULT_CRF == str(DEFAULT_RESPONSE) == DEFAULT_RESPONSE.identity
-    from selfhdr_cli.merge.colour import DEFAULT_COLOUR_MERGE
+    from selfhdr_cli.merge.color import DEFAULT_COLOR_MERGE
     from selfhdr_cli.merge.method import MergeConfig
     from selfhdr_cli.training.loop import DEFAULT_RECIPE, RECIPES, TrainConfig
 
-    assert cli_app.DEFAULT_COLOUR_MERGE == DEFAULT_COLOUR_MERGE == MergeConfig(bracket=bracket_settings(), method="color").color.merge
+    assert cli_app.DEFAULT_COLOR_MERGE == DEFAULT_COLOR_MERGE == MergeConfig(bracket=bracket_settings(), method="color").color.merge
     assert cli_app.DEFAULT_RECIPE == DEFAULT_RECIPE == TrainConfig().recipe and DEFAULT_RECIPE in RECIPES
     assert {r.value for r in cli_app.Recipe} == set(RECIPES)
-    assert TrainConfig().colour_merge == RECIPES[DEFAULT_RECIPE]["colour_merge"]
+    assert TrainConfig().color_merge == RECIPES[DEFAULT_RECIPE]["color_merge"]
     assert {m.value for m in cli_app.Method} == set(METHODS)
     assert {t.value for t in cli_app.Tonemap} == set(OPERATORS)
     assert {n.value for n in cli_app.Network} == set(NETWORKS)

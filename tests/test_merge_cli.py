@@ -154,12 +154,12 @@ def test_network_options_with_another_method_are_refused(tmp_path, bracket_files
     assert not (tmp_path / "o.exr").exists()
 
 
-def test_colour_merge_snr_through_the_cli(tmp_path, bracket_files):
-    r = runner.invoke(app, ["merge", *map(str, bracket_files), "-m", "color", "--colour-merge", "snr",
+def test_color_merge_snr_through_the_cli(tmp_path, bracket_files):
+    r = runner.invoke(app, ["merge", *map(str, bracket_files), "-m", "color", "--color-merge", "snr",
                             "-o", str(tmp_path / "snr.exr")])
     assert r.exit_code == 0, r.output
     hdr = read_hdr_image(tmp_path / "snr.exr")
     assert hdr.shape == (192, 256, 3) and np.isfinite(hdr).all()
-    for args in (["-m", "net", "--colour-merge", "snr"], ["-m", "color", "--colour-merge", "median"]):
+    for args in (["-m", "net", "--color-merge", "snr"], ["-m", "color", "--color-merge", "median"]):
         r = runner.invoke(app, ["merge", *map(str, bracket_files), *args, "-o", str(tmp_path / "x.exr")])
-        assert r.exit_code == 2 and "colour merge" in r.stderr.lower().replace("-", " "), (args, r.stderr)
+        assert r.exit_code == 2 and "color merge" in r.stderr.lower().replace("-", " "), (args, r.stderr)

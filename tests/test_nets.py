@@ -28,7 +28,7 @@ def test_sizes():
 def test_untrained_fastnet_is_the_colour_component():
     import numpy as np
 
-    from selfhdr_cli.merge.colour import merge_triangle
+    from selfhdr_cli.merge.color import merge_triangle
     from selfhdr_cli.radiometry.response import CameraResponse
 
     g = CameraResponse("gamma")

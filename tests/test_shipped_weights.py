@@ -46,26 +46,26 @@ def test_shipped_weights_on_held_out_scenes(tmp_path):
     assert r.exit_code == 0, r.output
     scores = {}
     for name, args in {"net": ["--method", "net"], "color": ["--method", "color"],
-                       "paper color": ["--method", "color", "--colour-merge", "triangle"]}.items():
+                       "paper color": ["--method", "color", "--color-merge", "triangle"]}.items():
         r = runner.invoke(app, ["evaluate", str(bench), *args, "--json"])
         assert r.exit_code == 0, r.output
         scores[name] = json.loads(r.stdout)["mean"]["all"]["psnr_mu"]
     assert scores["net"] >= scores["color"] - 0.02 and scores["net"] > scores["paper color"] + 1.0, scores
 
 
-def test_shipped_weights_record_the_default_alignment_and_colour_merge():
+def test_shipped_weights_record_the_default_alignment_and_color_merge():
     """An alignment or colour-merge change must come with retrained weights: the defaults and what
     the shipped (guided) weights were trained behind are the same."""
     from selfhdr_cli.merge.align import DEFAULT_FLOW, AlignConfig
-    from selfhdr_cli.merge.colour import DEFAULT_COLOUR_MERGE, ColorConfig
-    from selfhdr_cli.merge.infer import trained_alignment, trained_colour_merge
+    from selfhdr_cli.merge.color import DEFAULT_COLOR_MERGE, ColorConfig
+    from selfhdr_cli.merge.infer import trained_alignment, trained_color_merge
     from selfhdr_cli.training.loop import DEFAULT_RECIPE
 
     net, meta = load_weights(default_weights())
     config = meta["info"]["config"]
     assert config.get("flow") == DEFAULT_FLOW == trained_alignment(meta).flow
     assert trained_alignment(meta) == AlignConfig()
-    assert trained_colour_merge(meta) == DEFAULT_COLOUR_MERGE and config["recipe"] == DEFAULT_RECIPE
+    assert trained_color_merge(meta) == DEFAULT_COLOR_MERGE and config["recipe"] == DEFAULT_RECIPE
     assert net.needs_guide
 
 
@@ -81,8 +81,8 @@ def test_shipped_weights_are_trained_not_a_fresh_init(tmp_path):
     from conftest import color_config, dynamic_bracket
     from selfhdr_cli.evaluation.metrics import psnr
     from selfhdr_cli.merge.bracket import bracket_from_arrays
-    from selfhdr_cli.merge.colour import build_color
-    from selfhdr_cli.merge.infer import merge_with_network, trained_colour_merge
+    from selfhdr_cli.merge.color import build_color
+    from selfhdr_cli.merge.infer import merge_with_network, trained_color_merge
     from selfhdr_cli.nets import build_network
     from selfhdr_cli.nets.weights import read_weights_metadata, save_weights
     from selfhdr_cli.radiometry.mulaw import mu_law
@@ -103,7 +103,7 @@ def test_shipped_weights_are_trained_not_a_fresh_init(tmp_path):
     frames, gt, _ = dynamic_bracket(seed=3)
     bracket = bracket_from_arrays(list(frames), [1.0, 4.0, 16.0])
     g = CameraResponse("gamma", 2.2)
-    y_color = build_color(bracket, color_config(merge=trained_colour_merge(meta)), gate=False).y_color
+    y_color = build_color(bracket, color_config(merge=trained_color_merge(meta)), gate=False).y_color
     ours = merge_with_network(bracket, shipped, g, None)
     untrained = merge_with_network(bracket, str(fresh), g, None)
     off_ours = float(np.abs(mu_law(ours) - mu_law(y_color)).max())

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from conftest import bracket_settings, color_config, dynamic_bracket, gamma_response, write_bracket
 from selfhdr_cli.cli import app
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.merge.colour import ColorConfig
+from selfhdr_cli.merge.color import ColorConfig
 from selfhdr_cli.nets.weights import load_weights
 from selfhdr_cli.training.loop import load_checkpoint, preset_config, run_stage
 from selfhdr_cli.training.recipe import ensure_color, load_scenes, workdir_for
@@ -72,7 +72,7 @@ def test_recipes_paper_and_robust(tmp_path):
         assert r.exit_code == 0, r.output
         net, meta = load_weights(out)
         config = meta["info"]["config"]
-        assert (config["recipe"], config["colour_merge"], config["rigid_motion"]) == (recipe, merge, motion)
+        assert (config["recipe"], config["color_merge"], config["rigid_motion"]) == (recipe, merge, motion)
         assert getattr(net, "needs_guide", False) is guided
         cache = json.loads((tmp_path / f"work_{recipe}" / "s0" / "meta.json").read_text())
         assert cache["merge"] == merge and cache["align"]["rigid_motion"] == motion

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Robust-recipe ablations, validation split only: the recipe (--recipe paper: SPEC §2–4, unguided FastNet;
 # robust: FastNet guided by Y_color and the static gate), the colour component the network learns from
-# (--colour-merge triangle|snr) and stage 1's L_sp weight (--sp-weight 4|1|0). Same data, seed and reduced
+# (--color-merge triangle|snr) and stage 1's L_sp weight (--sp-weight 4|1|0). Same data, seed and reduced
 # schedule (1000 + 1000 iterations, cpu preset otherwise) for every row; scored on the 8 dynamic validation
 # scenes of training/prepare_data.py and on 8 static validation scenes made here, beside the fixed merges.
 # About 8 min a row on 2 CPU cores.
@@ -20,7 +20,7 @@ name() { echo "$1_$2_sp$3"; }
 for spec in "${ROWS[@]}"; do
   set -- $spec
   n=$(name "$@")
-  [ -e "$OUT/$n.safetensors" ] || $SELFHDR train "$DATA/scenes" --work "$OUT/work_$n" --recipe "$1" --colour-merge "$2" \
+  [ -e "$OUT/$n.safetensors" ] || $SELFHDR train "$DATA/scenes" --work "$OUT/work_$n" --recipe "$1" --color-merge "$2" \
     --sp-weight "$3" --steps 1000 --val-every 500 --val "$DATA/val" --seed 0 -o "$OUT/$n.safetensors"
 done
 row() {  # NAME DYNAMIC.json STATIC.json → one markdown row of PSNR-μ / SSIM-μ means
@@ -33,7 +33,7 @@ PY
 echo "| validation | dynamic PSNR-μ / SSIM-μ | static PSNR-μ / SSIM-μ |"; echo "|---|---|---|"
 for cm in triangle snr; do
   for v in "$DATA/val" "$OUT/val_static"; do
-    $SELFHDR evaluate "$v" --method color --colour-merge $cm --json > "$OUT/color_${cm}_$(basename "$v").json"
+    $SELFHDR evaluate "$v" --method color --color-merge $cm --json > "$OUT/color_${cm}_$(basename "$v").json"
   done
   row "color, $cm merge" "$OUT/color_${cm}_val.json" "$OUT/color_${cm}_val_static.json"
 done

@@ -79,17 +79,17 @@ TILE_HELP = ("Tile size in pixels, so memory stays bounded; 0 (default): one pas
 DEVICE_HELP = "auto (default: CUDA if available, else CPU), cpu, cuda or cuda:N."
 DEFAULT_FLOW = "dis-fine"  # merge.align.DEFAULT_FLOW, repeated so that --help imports no numpy (a test ties them)
 DEFAULT_CRF = "gamma:2.2"  # radiometry.response.CameraResponse() as text (a test ties them)
-DEFAULT_COLOUR_MERGE = "snr"  # merge.colour.ColorConfig().merge (a test ties them)
+DEFAULT_COLOR_MERGE = "snr"  # merge.color.ColorConfig().merge (a test ties them)
 DEFAULT_RECIPE = "robust"  # training.loop.DEFAULT_RECIPE (a test ties them)
 FLOW_HELP = ("Optical flow that aligns the frames: dis-fine (default, chosen on the validation split), "
              "dis-medium, dis-fast, dis-ultrafast or farneback.")
 NET_FLOW_HELP = FLOW_HELP + " With --method net the default is the flow the weights were trained with."
-_COLOUR_MERGES_TEXT = ("each pixel from every frame weighted by its signal-to-noise ratio, frames that disagree "
+_COLOR_MERGES_TEXT = ("each pixel from every frame weighted by its signal-to-noise ratio, frames that disagree "
                        "(motion) rejected; or [bold]triangle[/]: the paper's fixed triangle weights on the short, "
                        "reference and long frames.")
-COLOUR_MERGE_HELP = "How the aligned frames are merged: [bold]snr[/] (default): " + _COLOUR_MERGES_TEXT
+COLOUR_MERGE_HELP = "How the aligned frames are merged: [bold]snr[/] (default): " + _COLOR_MERGES_TEXT
 TRAIN_COLOUR_MERGE_HELP = ("How the aligned frames are merged (default: the --recipe's): [bold]snr[/]: "
-                           + _COLOUR_MERGES_TEXT)
+                           + _COLOR_MERGES_TEXT)
 
 # the panels of the command list, in this order (cli/__init__ registers merging's commands first)
 MERGE_PANEL = "Merge"
@@ -135,20 +135,20 @@ def fail(exc: SelfHDRError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _run_settings(crf: str, flow: str | None, colour_merge: str | None = None, rigid_motion: str = "rigid",
+def _run_settings(crf: str, flow: str | None, color_merge: str | None = None, rigid_motion: str = "rigid",
                   white_balance: str = "camera", raw_space: str = "srgb", trust_exposures: bool = False):
     """The one settings value of a run, from its flags, parsed once here and passed down:
     (BracketSettings: response, RAW development, exposure trust; ColorConfig: the same response,
-    alignment and colour merge)."""
+    alignment and color merge)."""
     from selfhdr_cli.merge.align import AlignConfig
     from selfhdr_cli.merge.bracket import bracket_settings
-    from selfhdr_cli.merge.colour import ColorConfig
+    from selfhdr_cli.merge.color import ColorConfig
     from selfhdr_cli.radiometry.response import parse_response
 
     response = parse_response(crf)
     bracket = bracket_settings(response, white_balance, raw_space, trust_exposures)
     color = ColorConfig(response=response, align=AlignConfig(flow=flow or DEFAULT_FLOW, rigid_motion=rigid_motion),
-                        merge=colour_merge or DEFAULT_COLOUR_MERGE)
+                        merge=color_merge or DEFAULT_COLOR_MERGE)
     return bracket, color
 
 
@@ -184,7 +184,7 @@ def _train_progress():
 
 DATASET_HELP = ("Folder of unlabelled brackets, one subfolder per scene (Kalantari layout); ground truth is "
                 "never read.")
-WORK_HELP = ("Work folder for the colour merges, the structure network's outputs, checkpoints and weights "
+WORK_HELP = ("Work folder for the color merges, the structure network's outputs, checkpoints and weights "
              "(default <DATASET>.selfhdr).")
 _PRESETS_TEXT = ("[bold]cpu[/]: 3000 steps a stage, batch 8; both stages in about 24 min on 2 cores. [bold]gpu[/]: "
                  "the published 180 k steps, batch 16. [bold]tiny[/]: a smoke test. [bold]finetune[/]: 600 steps at "
@@ -233,18 +233,18 @@ TRAIN_CRF_OPTION = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP, metavar="CR
 FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False, metavar="FLOW")
 TRAIN_FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False, metavar="FLOW",
                                  rich_help_panel=RECIPE_PANEL)
-COLOUR_MERGE_OPTION = typer.Option(None, "--colour-merge", show_default=False, metavar="MERGE",
+COLOR_MERGE_OPTION = typer.Option(None, "--color-merge", show_default=False, metavar="MERGE",
                                    help=COLOUR_MERGE_HELP)
-TRAIN_COLOUR_MERGE_OPTION = typer.Option(None, "--colour-merge", show_default=False, metavar="MERGE",
+TRAIN_COLOR_MERGE_OPTION = typer.Option(None, "--color-merge", show_default=False, metavar="MERGE",
                                          help=TRAIN_COLOUR_MERGE_HELP, rich_help_panel=RECIPE_PANEL)
 MASKED_FRAMES_OPTION = typer.Option(None, "--masked-frames", min=0.0, max=1.0, metavar="SHARE",
                                     rich_help_panel=ABLATION_PANEL,
                                     help="Share of stage-2 crops whose other frames are masked where they agree, "
-                                         "so that a guided FastNet learns to rebuild the colour merge from the "
+                                         "so that a guided FastNet learns to rebuild the color merge from the "
                                          "reference (0, the recipes' default, turns it off).")
 RECIPE_OPTION = typer.Option(Recipe(DEFAULT_RECIPE), "--recipe", metavar="RECIPE", show_default=False,
                              rich_help_panel=RECIPE_PANEL,
-                             help="[bold]robust[/] (default): the SNR colour merge, after a rigid global motion "
+                             help="[bold]robust[/] (default): the SNR color merge, after a rigid global motion "
                                   "when the camera moved, and a FastNet that keeps it where the frames agree. "
                                   "[bold]paper[/]: the paper as written (triangle weights, flow alone, unguided "
                                   "FastNet).")

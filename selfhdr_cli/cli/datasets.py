@@ -13,7 +13,7 @@ from rich.console import Console
 
 from selfhdr_cli.cli.app import (
     BENCHMARK_PANEL,
-    COLOUR_MERGE_OPTION,
+    COLOR_MERGE_OPTION,
     CRF_OPTION,
     EV_HELP,
     EXPOSURES_HELP,
@@ -48,13 +48,13 @@ def build_color_cmd(
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP, metavar="REF"),
     crf: str = CRF_OPTION,
     flow: Optional[str] = FLOW_OPTION,
-    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
+    color_merge: Optional[str] = COLOR_MERGE_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Rebuild scenes that are already built.", metavar=FLAG),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout.", metavar=FLAG),
 ) -> None:
-    """Build each scene's colour merge: its frames aligned by optical flow, then merged (by default) by signal-to-noise ratio.
+    """Build each scene's color merge: its frames aligned by optical flow, then merged (by default) by signal-to-noise ratio.
 
-    The colour merge is the first training target: right colours, but ghosts where the flow failed. Per scene it writes y_color.exr (the colour merge, float32, short-exposure units), aligned_K.exr (the frames warped onto the reference, in exposure order) and meta.json. Scenes already built are skipped unless --force; a bad scene is reported and the rest go on (exit 1). train runs this itself where it is missing.
+    The color merge is the first training target: right colors, but ghosts where the flow failed. Per scene it writes y_color.exr (the color merge, float32, short-exposure units), aligned_K.exr (the frames warped onto the reference, in exposure order) and meta.json. Scenes already built are skipped unless --force; a bad scene is reported and the rest go on (exit 1). train runs this itself where it is missing.
 
     Example:
       [bold]selfhdr build-color mydata/ -o mydata.selfhdr/[/]
@@ -63,7 +63,7 @@ def build_color_cmd(
         from selfhdr_cli.io.dataset import find_scenes, scene_frames
         from selfhdr_cli.training.caches import build_color_scene, default_cache_root
 
-        settings, color_cfg = _run_settings(crf, flow, colour_merge)
+        settings, color_cfg = _run_settings(crf, flow, color_merge)
         missing = [p for p in source if not p.exists()]
         if missing:
             raise UsageError("no such file or folder", missing[0])
@@ -272,7 +272,7 @@ def evaluate(
                                            metavar="FILE"),
     crf: str = CRF_OPTION,
     flow: Optional[str] = typer.Option(None, "--flow", help=NET_FLOW_HELP, show_default=False, metavar="FLOW"),
-    colour_merge: Optional[str] = COLOUR_MERGE_OPTION,
+    color_merge: Optional[str] = COLOR_MERGE_OPTION,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr).", metavar=FLAG),
     csv_out: bool = typer.Option(False, "--csv", help="CSV on stdout (the table goes to stderr).", metavar=FLAG),
 ) -> None:
@@ -304,7 +304,7 @@ def evaluate(
                 results = evaluate_predictions(source, gt_dir, advance)
                 label = str(source)
             else:
-                settings, color_cfg = _run_settings(crf, flow, colour_merge)
+                settings, color_cfg = _run_settings(crf, flow, color_merge)
                 if weights is not None and method != Method.net:
                     raise UsageError(f"--weights applies to --method net only, not {method.value}")
                 weights_path = None
@@ -317,7 +317,7 @@ def evaluate(
                     configure_cpu()  # the process's own settings, once
                 cfg = MergeConfig(method=method.value, bracket=settings,
                                   align=color_cfg.align if flow else None, weights=weights_path,
-                                  colour_merge=colour_merge)
+                                  color_merge=color_merge)
                 results = evaluate_method(source, cfg, advance)
                 label = f"{method.value} on {source}" + (f" ({Path(weights_path).name})" if weights_path else "")
         _print_results(results, summarise(results), label, json_out, csv_out)

@@ -101,7 +101,7 @@ def merge(
     crf: str = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP, metavar="CRF", rich_help_panel=EXPOSURES),
     flow: Optional[str] = typer.Option(None, "--flow", help=NET_FLOW_HELP, show_default=False, metavar="FLOW",
                                        rich_help_panel=METHOD),
-    colour_merge: Optional[str] = typer.Option(None, "--colour-merge", show_default=False, metavar="MERGE",
+    color_merge: Optional[str] = typer.Option(None, "--color-merge", show_default=False, metavar="MERGE",
                                                rich_help_panel=METHOD,
                                                help="--method color: [bold]snr[/] (default), as above, or "
                                                     "[bold]triangle[/]: the paper's fixed triangle weights on the "
@@ -165,13 +165,13 @@ def merge(
     from selfhdr_cli.merge.method import MergeConfig
 
     try:
-        settings, color = _run_settings(crf, flow, colour_merge, white_balance=white_balance, raw_space=raw_space,
+        settings, color = _run_settings(crf, flow, color_merge, white_balance=white_balance, raw_space=raw_space,
                                         trust_exposures=trust_exposures)
         # no --flow: None, so that the network path uses the flow its weights were trained behind
         config = MergeConfig(method=method.value, bracket=settings, align=color.align if flow else None,
                              units=units.value,
                              weights=str(weights) if weights else None, tile=tile, device=device, half=half,
-                             tonemap=tonemap_op.value, force=force, colour_merge=colour_merge)
+                             tonemap=tonemap_op.value, force=force, color_merge=color_merge)
     except SelfHDRError as exc:
         fail(exc)
         return

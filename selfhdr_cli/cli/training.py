@@ -25,7 +25,7 @@ from selfhdr_cli.cli.app import (
     STEPS_OPTION,
     STRUCTURE_PRESET_OPTION,
     THREADS_OPTION,
-    TRAIN_COLOUR_MERGE_OPTION,
+    TRAIN_COLOR_MERGE_OPTION,
     TRAIN_CRF_OPTION,
     TRAIN_DEVICE_OPTION,
     TRAIN_FLOW_OPTION,
@@ -71,7 +71,7 @@ class TrainFlags:
     threads: Optional[int] = None
     crf: str = "gamma:2.2"
     flow: Optional[str] = None
-    colour_merge: Optional[str] = None
+    color_merge: Optional[str] = None
     sp_weight: Optional[float] = None
     recipe: Recipe = Recipe(DEFAULT_RECIPE)
     masked_frames: Optional[float] = None
@@ -88,14 +88,14 @@ class TrainFlags:
 
 
 def _training_setup(flags: TrainFlags, preset: Preset, resume: str | None = None, flow: Optional[str] = None,
-                    colour_merge: Optional[str] = None, recipe: Optional[str] = None):
+                    color_merge: Optional[str] = None, recipe: Optional[str] = None):
     """Everything the training commands need, from ``flags`` with ``preset``; ``resume`` names the
-    run to resume (checked before anything is created); ``flow``, ``colour_merge`` and ``recipe``
+    run to resume (checked before anything is created); ``flow``, ``color_merge`` and ``recipe``
     replace the flags' (fine-tuning takes them from the init weights)."""
     dataset, work, network, val, val_limit = flags.dataset, flags.work, flags.network, flags.val, flags.val_limit
     vgg_weights = flags.vgg_weights
     flow = flow if flow is not None else flags.flow
-    colour_merge = colour_merge if colour_merge is not None else flags.colour_merge
+    color_merge = color_merge if color_merge is not None else flags.color_merge
     recipe = recipe if recipe is not None else flags.recipe.value
     from selfhdr_cli.merge.device import configure_cpu, pick_device
     from selfhdr_cli.training.loop import init_distributed, preset_config, recipe_settings
@@ -110,12 +110,12 @@ def _training_setup(flags: TrainFlags, preset: Preset, resume: str | None = None
 
         if not vgg_weights.is_file():
             raise UsageError("no such VGG19 weights file", vgg_weights)
-        load_vgg19_state(vgg_weights)  # read it now: a bad file must not wait for the colour cache and stage 1
+        load_vgg19_state(vgg_weights)  # read it now: a bad file must not wait for the color cache and stage 1
     chosen = recipe_settings(recipe, network.value)
-    bracket, color_cfg = _run_settings(flags.crf, flow, colour_merge or chosen["colour_merge"], chosen["rigid_motion"])
+    bracket, color_cfg = _run_settings(flags.crf, flow, color_merge or chosen["color_merge"], chosen["rigid_motion"])
     config = preset_config(preset.value, recipe, network=network.value, steps=flags.steps, batch=flags.batch,
                            crop=flags.crop, lr=flags.lr, seed=flags.seed, response=color_cfg.response.identity,
-                           flow=color_cfg.align.flow, colour_merge=color_cfg.merge,
+                           flow=color_cfg.align.flow, color_merge=color_cfg.merge,
                            vgg_weights=str(vgg_weights) if vgg_weights else None, val_every=flags.val_every,
                            sp_weight=flags.sp_weight, masked_frames=flags.masked_frames)
     dev = pick_device(flags.device)
@@ -134,7 +134,7 @@ def _training_setup(flags: TrainFlags, preset: Preset, resume: str | None = None
     if val is not None and dist.is_main:
         with err.status("loading the validation set…"):
             validation = load_validation(val, color_cfg, bracket, val_limit or None)
-        err.print(f"validation: {len(validation.names)} scenes from {val}; colour component PSNR-μ "
+        err.print(f"validation: {len(validation.names)} scenes from {val}; color component PSNR-μ "
                   f"{validation.color_psnr_mu:.2f} dB", highlight=False)
     return bracket, color_cfg, config, dev, dist, work_dir, validation
 
@@ -194,13 +194,13 @@ def train_structure_cmd(
     threads: Optional[int] = THREADS_OPTION,
     crf: str = TRAIN_CRF_OPTION,
     flow: Optional[str] = TRAIN_FLOW_OPTION,
-    colour_merge: Optional[str] = TRAIN_COLOUR_MERGE_OPTION,
+    color_merge: Optional[str] = TRAIN_COLOR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
     recipe: Recipe = RECIPE_OPTION,
 ) -> None:
     """Stage 1 of training: train the structure network, then write its output for every scene.
 
-    Runs build-color first where the colour merge is missing. On random 128×128 crops of the unaligned frames, the structure network learns to follow the colour merge where it agrees with the reference (structure expansion) and the reference where it is well exposed (structure preservation). It is then run on the aligned frames at full resolution, and its output is stored per scene (float32 EXR): stage 2's structure target, free of ghosts but not always of the right colours.
+    Runs build-color first where the color merge is missing. On random 128×128 crops of the unaligned frames, the structure network learns to follow the color merge where it agrees with the reference (structure expansion) and the reference where it is well exposed (structure preservation). It is then run on the aligned frames at full resolution, and its output is stored per scene (float32 EXR): stage 2's structure target, free of ghosts but not always of the right colors.
     """
     try:
         from selfhdr_cli.training.recipe import train_structure
@@ -259,14 +259,14 @@ def train(
     threads: Optional[int] = THREADS_OPTION,
     crf: str = TRAIN_CRF_OPTION,
     flow: Optional[str] = TRAIN_FLOW_OPTION,
-    colour_merge: Optional[str] = TRAIN_COLOUR_MERGE_OPTION,
+    color_merge: Optional[str] = TRAIN_COLOR_MERGE_OPTION,
     sp_weight: Optional[float] = SP_WEIGHT_OPTION,
     recipe: Recipe = RECIPE_OPTION,
     masked_frames: Optional[float] = MASKED_FRAMES_OPTION,
 ) -> None:
     """Train a deghosting network on a folder of brackets, without ground truth (the whole SelfHDR recipe).
 
-    Runs whatever is missing: build-color (each scene's colour merge), then stage 1 (train-structure: the structure network and its output), then stage 2: on crops of the unaligned frames, the reconstruction network learns the colour merge's colours where it agrees with the structure network's output, and that output's structure everywhere, with noise added to the reference frame. Checkpoints every few minutes; --resume continues. Scale out with [bold]torchrun --nproc_per_node N -m selfhdr_cli train ...[/]
+    Runs whatever is missing: build-color (each scene's color merge), then stage 1 (train-structure: the structure network and its output), then stage 2: on crops of the unaligned frames, the reconstruction network learns the color merge's colors where it agrees with the structure network's output, and that output's structure everywhere, with noise added to the reference frame. Checkpoints every few minutes; --resume continues. Scale out with [bold]torchrun --nproc_per_node N -m selfhdr_cli train ...[/]
 
     Examples:
       [bold]selfhdr train mybrackets/ --val bench/ -o my.safetensors[/]
@@ -319,14 +319,14 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
 
         if flags.supervised:
             raise UsageError("--init fine-tunes without labels; it does not combine with --supervised")
-        if flags.colour_merge is not None or flags.flow is not None or flags.recipe != Recipe(DEFAULT_RECIPE):
-            raise UsageError("with --init the colour merge, flow and recipe are those the weights were trained with")
+        if flags.color_merge is not None or flags.flow is not None or flags.recipe != Recipe(DEFAULT_RECIPE):
+            raise UsageError("with --init the color merge, flow and recipe are those the weights were trained with")
         if flags.val is not None or flags.val_limit:
             raise UsageError("--val and --val-limit do not apply with --init: fine-tuning is judged on brackets of "
                              "DATASET held out from training (the guard), never on ground truth")
         start = fine_tune_start(flags.init, flags.dataset, flags.work, flags.resume)
         bracket, color_cfg, config, dev, dist, work_dir, _ = _training_setup(
-            flags, flags.preset or Preset.finetune, flow=start.flow, colour_merge=start.colour_merge,
+            flags, flags.preset or Preset.finetune, flow=start.flow, color_merge=start.color_merge,
             recipe=start.recipe)
         out = flags.output if flags.output is not None else work_dir.root / "selfhdr-finetuned.safetensors"
         check_fine_tune_output(out, start.init)

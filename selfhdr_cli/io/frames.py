@@ -105,7 +105,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _png_header(path: Path) -> bytes:
-    """The first 26 bytes: signature, IHDR length and type, width, height, bit depth, colour type
+    """The first 26 bytes: signature, IHDR length and type, width, height, bit depth, color type
     (PNG spec §11.2.2)."""
     with open(path, "rb") as fh:
         header = fh.read(26)
@@ -119,7 +119,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
     if width == 0 or height == 0:
         raise ValueError("zero width or height")
-    palette = header[25] == 3  # a palette's indices may be 1-8 bits; its colours are 8-bit
+    palette = header[25] == 3  # a palette's indices may be 1-8 bits; its colors are 8-bit
     if header[24] < MIN_BITS and not palette:
         raise InputFileError(f"{header[24]}-bit PNG: a frame needs at least {MIN_BITS} bits per sample", path)
     return height, width
@@ -166,7 +166,7 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions |
         Refuse images over this many pixels, read from the header before decoding
         (default: ``max_pixels()``).
     raw_options : RawOptions
-        White balance and colour space for RAW frames (required for them: a RAW frame without
+        White balance and color space for RAW frames (required for them: a RAW frame without
         them is a ValueError, never a silent choice).
 
     Returns
@@ -185,7 +185,7 @@ def read_ldr(path: Path, pixel_cap: int | None = None, raw_options: RawOptions |
     suffix = path.suffix.lower()
     if suffix in RAW_SUFFIXES:
         if raw_options is None:
-            raise ValueError(f"{path}: a RAW frame needs raw_options (white balance and colour space)")
+            raise ValueError(f"{path}: a RAW frame needs raw_options (white balance and color space)")
         developed = read_raw(path, raw_options)
         if developed.shape[:2] != (height, width):
             raise InputFileError("decoded size differs from the header", path)
@@ -239,7 +239,7 @@ def _read_tiff(path: Path) -> np.ndarray:
             raise InputFileError(f"valid TIFF, but it uses a feature this tool cannot decode ({feature})",
                                  path) from None
     if int(photometric) in UNSUPPORTED_PHOTOMETRIC:  # indices or ink, not light: merging them would be wrong
-        raise InputFileError(f"valid TIFF, but its colour model is {UNSUPPORTED_PHOTOMETRIC[int(photometric)]}; "
+        raise InputFileError(f"valid TIFF, but its color model is {UNSUPPORTED_PHOTOMETRIC[int(photometric)]}; "
                              "convert it to RGB or grey", path)
     if raw.ndim == 3 and raw.shape[0] in (3, 4) and raw.shape[2] not in (1, 2, 3, 4):
         raw = np.moveaxis(raw, 0, -1)  # planar storage

@@ -32,7 +32,7 @@ RAW_SPACES = ("srgb", "camera")
 class RawOptions:
     """How RAW frames are developed: ``white_balance`` ``camera`` (as shot) or ``none``
     (unit multipliers), ``space`` ``srgb`` (linear Rec.709/sRGB primaries) or ``camera`` (the
-    sensor's RGB, no colour matrix)."""
+    sensor's RGB, no color matrix)."""
 
     white_balance: str
     space: str

@@ -1,2 +1,2 @@
-"""Merging: the bracket, alignment, the colour component, the classical merge, network inference,
+"""Merging: the bracket, alignment, the color component, the classical merge, network inference,
 and one bracket (or many) from files to files."""

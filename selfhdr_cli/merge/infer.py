@@ -21,7 +21,7 @@ from torch import nn
 from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.merge.align import AlignConfig, align_bracket, align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import Bracket, three_frames
-from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
+from selfhdr_cli.merge.color import ColorConfig, color_and_gate
 from selfhdr_cli.merge.device import pick_device
 from selfhdr_cli.nets.weights import load_weights
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -101,7 +101,7 @@ def predict(net: nn.Module, ldr: np.ndarray, aligned: np.ndarray | None, times: 
     response : CameraResponse
         g, for the networks' H_k = g(I_k) / t_k inputs (SPEC §1).
     guide : ndarray, float32 (H, W, 4), optional
-        Y_color and the static gate (``colour_and_gate``), for networks with ``needs_guide``.
+        Y_color and the static gate (``color_and_gate``), for networks with ``needs_guide``.
 
     Returns
     -------
@@ -178,12 +178,13 @@ class MissingRecord(InputFileError):
     """Weights that do not say how they were trained, where the merge needs to know."""
 
 
-def trained_colour_merge(meta: dict, weights: str | Path = "") -> str:
-    """The colour component a guided network was trained with (its Y_color input). Weights
+def trained_color_merge(meta: dict, weights: str | Path = "") -> str:
+    """The color component a guided network was trained with (its Y_color input). Weights
     without a record are refused (MissingRecord): a guess would feed the network another input."""
-    merge = _training_config(meta).get("colour_merge")
+    config = _training_config(meta)
+    merge = config.get("color_merge", config.get("color_merge"))  # older records spelled it color_merge
     if merge is None:
-        raise MissingRecord("weights without a record of the colour merge they were trained with "
+        raise MissingRecord("weights without a record of the color merge they were trained with "
                             "(retrain them with this version)", weights or None)
     return merge
 
@@ -191,7 +192,7 @@ def trained_colour_merge(meta: dict, weights: str | Path = "") -> str:
 def network_guide(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
                   config: ColorConfig, covered: list[np.ndarray] | None = None) -> np.ndarray:
     """The guide of a guided network: Y_color from every aligned frame and the static gate, float32 (H, W, 4)."""
-    y, gate = colour_and_gate(aligned, relative_times, reference, config, covered=covered)
+    y, gate = color_and_gate(aligned, relative_times, reference, config, covered=covered)
     return np.concatenate([y, gate[..., None]], axis=-1)
 
 
@@ -224,9 +225,9 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
     """Merge a Bracket with trained weights (the ``net`` method).
 
     Picks (shortest, reference, longest) among the bracket's frames, aligns them with the
-    colour component's flow when the network wants it (``needs_alignment``), and runs it
+    color component's flow when the network wants it (``needs_alignment``), and runs it
     tiled. A guided network (``needs_guide``) gets Y_color merged from every frame, with the
-    colour merge recorded in its weights, and the static gate. ``align_config`` None: the alignment the weights were trained behind
+    color merge recorded in its weights, and the static gate. ``align_config`` None: the alignment the weights were trained behind
     (``trained_alignment``). ``weights``: a ``.safetensors`` file from ``selfhdr train``. ``response``: the
     g used for the network's H_k = g(I_k) / t_k inputs. Returns float32 (H, W, 3) HDR in
     short-exposure units, in [0, 1]. Process-wide settings (threads, allocator) are the
@@ -245,7 +246,7 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
         every, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference, response,
                                                      align_config)
         guide = network_guide(every, bracket.relative_times, bracket.reference,
-                              ColorConfig(response=response, align=align_config, merge=trained_colour_merge(meta, weights)),
+                              ColorConfig(response=response, align=align_config, merge=trained_color_merge(meta, weights)),
                               covered)
         aligned = [every[i] for i in pick]
     elif getattr(net, "needs_alignment", False):

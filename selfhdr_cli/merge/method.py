@@ -1,6 +1,6 @@
 """Merging a bracket into one HDR image with a chosen method.
 
-Methods: ``color`` (the SelfHDR colour component, aligned), ``debevec`` (classical,
+Methods: ``color`` (the SelfHDR color component, aligned), ``debevec`` (classical,
 unaligned), ``ref`` (the reference frame alone, linearised: the no-merge baseline),
 ``net`` (a trained network, tiled; the shipped weights unless ``weights`` is given).
 """
@@ -15,7 +15,7 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import Bracket, BracketSettings
-from selfhdr_cli.merge.colour import DEFAULT_COLOUR_MERGE, ColorConfig, build_color
+from selfhdr_cli.merge.color import DEFAULT_COLOR_MERGE, ColorConfig, build_color
 from selfhdr_cli.merge.debevec import merge_debevec
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.tonemap import OPERATORS
@@ -46,7 +46,7 @@ class MergeConfig:
     half: bool = False
     tonemap: str = "reinhard"
     force: bool = False
-    colour_merge: str | None = None  # --method color: merge.colour.COLOUR_MERGES; None: DEFAULT_COLOUR_MERGE
+    color_merge: str | None = None  # --method color: merge.color.COLOR_MERGES; None: DEFAULT_COLOR_MERGE
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -57,8 +57,8 @@ class MergeConfig:
             raise UsageError(f"--tonemap {self.tonemap!r}: choose one of {', '.join(OPERATORS)}")
         if self.method != "net" and (self.weights is not None or self.tile != 0 or self.device != "auto"):
             raise UsageError(f"--weights, --tile and --device apply to --method net only, not {self.method}")
-        if self.method != "color" and self.colour_merge is not None:
-            raise UsageError(f"--colour-merge applies to --method color only, not {self.method}")
+        if self.method != "color" and self.color_merge is not None:
+            raise UsageError(f"--color-merge applies to --method color only, not {self.method}")
 
     @property
     def response(self) -> CameraResponse:
@@ -67,9 +67,9 @@ class MergeConfig:
 
     @property
     def color(self) -> ColorConfig:
-        """The colour component's settings (response and alignment) inside this config."""
+        """The color component's settings (response and alignment) inside this config."""
         return ColorConfig(response=self.response, align=self.align or AlignConfig(),
-                           merge=self.colour_merge or DEFAULT_COLOUR_MERGE)
+                           merge=self.color_merge or DEFAULT_COLOR_MERGE)
 
 
 def check_units(units: str, absolute_times: bool, exposure_source: str) -> None:

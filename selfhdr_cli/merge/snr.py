@@ -7,8 +7,8 @@ weight; a frame that disagrees with the reference by more than ``reject_sigma`` 
 deviations (motion the flow missed) is dropped at that pixel, the robustness idea of burst
 pipelines (HDR+). Where every frame is clipped, the shortest frame's value stands.
 
-It is the default colour component of the robust recipe (``ColorConfig(merge="snr")``); SPEC §2.4's
-triangle merge stays selectable (``--colour-merge triangle``, ``--recipe paper``). ``static_gate``
+It is the default color component of the robust recipe (``ColorConfig(merge="snr")``); SPEC §2.4's
+triangle merge stays selectable (``--color-merge triangle``, ``--recipe paper``). ``static_gate``
 marks where this merge stands as the final answer and a network need not touch it.
 """
 

@@ -1,13 +1,13 @@
 """FastNet: the default, CPU-fast network — align and decide at low resolution, fuse
 explicitly at full resolution (the SAFNet idea, Kong et al. ECCV 2024, simplified).
 
-Alignment is a fixed, non-learned layer: the DIS optical flow of the colour component
+Alignment is a fixed, non-learned layer: the DIS optical flow of the color component
 (``align.py``), passed in as ``aligned`` frames. At 1/4 resolution a small U-Net looks
 at the aligned frames and predicts per-channel fusion weights for the three frames and
 a few context features; at full resolution the aligned HDR frames are fused with those
 weights and a 3-layer convolution refines the result in the μ-law domain.
 
-The fusion logits start from the colour component's per-pixel triangle weights
+The fusion logits start from the color component's per-pixel triangle weights
 (SPEC §2.4) as a prior — log w — to which the network adds a low-resolution correction
 (where a frame is misaligned or occluded) and a per-pixel 1×1 correction. Low-resolution
 weights alone cannot follow the reference's pixel-sharp saturation edges, and an
@@ -64,7 +64,7 @@ class FastNet(nn.Module):
         self.pixel_logits = nn.Conv2d(9 + (1 if guide else 0), logits, 1)
         self.refine = nn.Sequential(_conv(9 + context + (1 if guide else 0), refine), _conv(refine, refine),
                                     nn.Conv2d(refine, 3, 3, padding=1))
-        # start as the colour component: triangle-weight fusion, no correction, no refinement
+        # start as the color component: triangle-weight fusion, no correction, no refinement
         for layer in (self.refine[-1], self.pixel_logits):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)

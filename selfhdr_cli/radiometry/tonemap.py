@@ -2,7 +2,7 @@
 
 Global operators, each with automatic exposure (the log-average luminance is mapped
 to the key 0.18, Reinhard et al. 2002 eq. 1–2) and an optional extra exposure in stops:
-``reinhard`` (L / (1 + L) on luminance, colour kept by ratio; the default), ``mu-law``
+``reinhard`` (L / (1 + L) on luminance, color kept by ratio; the default), ``mu-law``
 (T(x) of SPEC §1 on the exposed image, as the metrics see it), ``gamma`` (plain exposure,
 clip and sRGB encoding, like a camera).
 """
@@ -45,7 +45,7 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
 
 def reinhard(image: np.ndarray, key: float = KEY, stops: float = 0.0, scale: float | None = None) -> np.ndarray:
     """Global Reinhard operator (Reinhard et al. 2002, eq. 3: L / (1 + L)) on Rec.709 luminance,
-    colour kept by ratio.
+    color kept by ratio.
 
     ``image``: linear HDR float (H, W, 3) RGB. Exposure: ``scale`` times the image when given
     (to show several images alike), else the automatic one (``auto_exposure``); then ``stops``.

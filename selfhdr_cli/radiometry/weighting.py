@@ -1,6 +1,6 @@
 """Per-pixel frame weights driven by an LDR value x in [0, 1] (SPEC §2.4 and §3).
 
-One home for the triangle ("hat") shape that SelfHDR uses three times: the colour
+One home for the triangle ("hat") shape that SelfHDR uses three times: the color
 component's fixed weights (SPEC §2.4), the well-exposedness weight of stage 1
 (SPEC §3, equal to w_ref) and the prior of FastNet's fusion logits; Debevec's hat
 weight is the same curve. Works on numpy arrays and torch tensors alike.

@@ -1,1 +1,1 @@
-"""Learning without ground truth: the colour caches, the training set, losses, the loop, the two-stage recipe."""
+"""Learning without ground truth: the color caches, the training set, losses, the loop, the two-stage recipe."""

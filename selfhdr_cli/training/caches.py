@@ -19,7 +19,7 @@ from selfhdr_cli.io.atomic import write_bytes_atomic
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.io.raw import is_raw
 from selfhdr_cli.merge.bracket import Bracket, BracketPlan, BracketSettings, decode_plan, plan_bracket
-from selfhdr_cli.merge.colour import ColorConfig, build_color
+from selfhdr_cli.merge.color import ColorConfig, build_color
 from selfhdr_cli.training.records import config_difference
 
 COLOR_FILE = "y_color.exr"
@@ -36,7 +36,7 @@ def default_cache_root(dataset: Path) -> Path:
 
 @dataclass
 class ColorCache:
-    """Paths of one scene's cached colour component."""
+    """Paths of one scene's cached color component."""
 
     folder: Path
 
@@ -88,7 +88,7 @@ SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "respon
 
 
 def settings_record(plan: BracketPlan, config: ColorConfig, bracket: BracketSettings) -> dict:
-    """What a colour cache depends on: the frames (names, and size and modification time, so a
+    """What a color cache depends on: the frames (names, and size and modification time, so a
     frame rewritten under the same name is seen), their relative exposures, the reference,
     the camera response by content (``CameraResponse.identity``: a response file recalibrated
     in place is another response), RAW development and the alignment settings. JSON-ready."""
@@ -128,7 +128,7 @@ def write_color_cache(cache: ColorCache, bracket: Bracket, y_color: np.ndarray, 
 def build_color_scene(frames: list[Path], out_folder: Path, config: ColorConfig, bracket: BracketSettings,
                       force: bool = False, exposures: str | None = None, ev: str | None = None,
                       reference: str | None = None) -> tuple[str, str]:
-    """Build one scene's colour component into ``out_folder``, reading its frames with
+    """Build one scene's color component into ``out_folder``, reading its frames with
     ``bracket`` (whose response must be ``config``'s).
 
     Returns (status, why): ``built``; ``skipped`` when a complete cache with the same
@@ -136,7 +136,7 @@ def build_color_scene(frames: list[Path], out_folder: Path, config: ColorConfig,
     other settings (``why`` names them).
     """
     if bracket.response.identity != config.response.identity:
-        raise ValueError("the bracket settings and the colour config name two camera responses")
+        raise ValueError("the bracket settings and the color config name two camera responses")
     cache = ColorCache(Path(out_folder))
     plan = plan_bracket(frames, bracket, exposures=exposures, ev=ev, reference=reference)
     settings = settings_record(plan, config, bracket)

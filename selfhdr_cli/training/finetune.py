@@ -26,7 +26,7 @@ from torch import nn
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.io.dataset import find_scenes
 from selfhdr_cli.merge.bracket import BracketSettings
-from selfhdr_cli.merge.colour import ColorConfig
+from selfhdr_cli.merge.color import ColorConfig
 from selfhdr_cli.nets.weights import load_weights, save_weights
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE
@@ -69,18 +69,18 @@ class FineTuneResult:
 @dataclass(frozen=True)
 class FineTuneStart:
     """What fine-tuning starts from: the init weights and what they were trained with, which the
-    fine-tuned network must keep (its flow layer, its colour-merge input, its recipe)."""
+    fine-tuned network must keep (its flow layer, its color-merge input, its recipe)."""
 
     init: Path
     flow: str
-    colour_merge: str
+    color_merge: str
     recipe: str
 
 
 def fine_tune_start(init: str, dataset: Path, work: Path | None, resume: bool) -> FineTuneStart:
     """``init`` (``default``: the shipped weights, else a file) checked and read; with ``resume``,
     the unfinished fine-tuning checkpoint must exist. All before any work."""
-    from selfhdr_cli.merge.infer import trained_alignment, trained_colour_merge
+    from selfhdr_cli.merge.infer import trained_alignment, trained_color_merge
     from selfhdr_cli.nets.weights import default_weights, read_weights_metadata, resolve_weights
 
     init_path = Path(default_weights() if init == "default" else init)
@@ -90,7 +90,7 @@ def fine_tune_start(init: str, dataset: Path, work: Path | None, resume: bool) -
         if not checkpoint.is_file():
             raise UsageError(f"nothing to resume: no {CHECKPOINT} in the work folder", checkpoint.parent)
     trained = meta["info"].get("config") or {}
-    return FineTuneStart(init_path, trained_alignment(meta, init_path).flow, trained_colour_merge(meta, init_path),
+    return FineTuneStart(init_path, trained_alignment(meta, init_path).flow, trained_color_merge(meta, init_path),
                          trained.get("recipe", "paper"))
 
 

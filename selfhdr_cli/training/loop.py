@@ -37,13 +37,13 @@ from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
 STAGES = ("structure", "reconstruct", "supervised")
 
-# What a recipe fixes: the colour component's merge, the global motion before the flow and whether
+# What a recipe fixes: the color component's merge, the global motion before the flow and whether
 # FastNet is guided by Y_color. ``paper`` is SPEC §2–4 as written; ``robust`` is this project's departure from it (docs/METHOD.md): Y_color
 # from every frame by SNR (merge.snr), a homography before the flow (merge.align) and a guided
 # FastNet that keeps Y_color where frames agree (nets.fastnet).
 RECIPES: dict[str, dict] = {
-    "robust": {"colour_merge": "snr", "rigid_motion": "rigid", "guide": True, "masked_frames": 0.0},
-    "paper": {"colour_merge": "triangle", "rigid_motion": "none", "guide": False, "masked_frames": 0.0},
+    "robust": {"color_merge": "snr", "rigid_motion": "rigid", "guide": True, "masked_frames": 0.0},
+    "paper": {"color_merge": "triangle", "rigid_motion": "none", "guide": False, "masked_frames": 0.0},
 }
 DEFAULT_RECIPE = "robust"
 
@@ -62,11 +62,11 @@ class TrainConfig:
     seed: int = 0
     checkpoint_minutes: float = 2.0
     val_every: int = 250
-    response: str = "gamma:2.2"  # the colour component's g by content (CameraResponse.identity); the CLI's --crf
-    flow: str = DEFAULT_FLOW  # the colour component's alignment: the caches and FastNet's fixed layer
+    response: str = "gamma:2.2"  # the color component's g by content (CameraResponse.identity); the CLI's --crf
+    flow: str = DEFAULT_FLOW  # the color component's alignment: the caches and FastNet's fixed layer
     rigid_motion: str = "rigid"  # before the flow (merge.align.RIGID_MOTIONS)
-    recipe: str = DEFAULT_RECIPE  # RECIPES: sets colour_merge and FastNet's guide unless they are given
-    colour_merge: str = "snr"  # the colour component's fixed merge (merge.colour.COLOUR_MERGES)
+    recipe: str = DEFAULT_RECIPE  # RECIPES: sets color_merge and FastNet's guide unless they are given
+    color_merge: str = "snr"  # the color component's fixed merge (merge.color.COLOR_MERGES)
     vgg_weights: str | None = None
     sp_weight: float = SP_WEIGHT  # stage 1's L_sp weight (SPEC §3: 4); an ablation knob
     masked_frames: float = 0.0  # stage 2: share of crops with masked frames (trainset.mask_frames; guided nets)
@@ -101,7 +101,7 @@ PRESETS: dict[str, dict] = {
 def preset_config(preset: str, recipe: str = DEFAULT_RECIPE, **overrides) -> TrainConfig:
     """A TrainConfig from a named preset and recipe with explicit overrides (None values ignored).
 
-    The preset, then the recipe (colour merge, global motion, FastNet's guide), then the
+    The preset, then the recipe (color merge, global motion, FastNet's guide), then the
     explicit overrides: each later one wins."""
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -111,13 +111,13 @@ def preset_config(preset: str, recipe: str = DEFAULT_RECIPE, **overrides) -> Tra
 
 
 def recipe_settings(recipe: str, network: str) -> dict:
-    """The TrainConfig fields a recipe sets for ``network``: colour merge, global motion,
+    """The TrainConfig fields a recipe sets for ``network``: color merge, global motion,
     FastNet's guide and its masked frames."""
     if recipe not in RECIPES:
         raise UsageError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     settings = RECIPES[recipe]
     guided = settings["guide"] and network == "fastnet"  # the guide is a FastNet input
-    return {"recipe": recipe, "colour_merge": settings["colour_merge"], "rigid_motion": settings["rigid_motion"],
+    return {"recipe": recipe, "color_merge": settings["color_merge"], "rigid_motion": settings["rigid_motion"],
             "net_config": {"guide": True} if guided else {},
             "masked_frames": settings["masked_frames"] if guided else 0.0}
 

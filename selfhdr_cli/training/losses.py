@@ -19,7 +19,7 @@ from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.weighting import well_exposedness
 
 SE_THRESHOLD = 5.0 / 255.0      # SPEC §3: structure-expansion mask threshold
-COLOR_THRESHOLD = 10.0 / 255.0  # SPEC §4: colour mask threshold
+COLOR_THRESHOLD = 10.0 / 255.0  # SPEC §4: color mask threshold
 SP_WEIGHT = 4.0                 # SPEC §3: weight of L_sp
 
 
@@ -72,7 +72,7 @@ class StructureLoss(nn.Module):
     (1 − SSIM structure term on the channel mean) + Σ L1 over three Laplacian-pyramid detail
     bands per channel. The structure term s = (σ_xy + C3) / (σ_x σ_y + C3) ignores
     local mean and contrast, and detail bands drop the low-pass residual, so
-    low-frequency colour is left to L_color.
+    low-frequency color is left to L_color.
     """
 
     def __init__(self, levels: int = 3) -> None:

@@ -1,7 +1,7 @@
 """The SelfHDR recipe end to end: build-color → stage 1 → Y_stru → stage 2 (SPEC §2–4).
 
 A work folder (default ``<DATASET>.selfhdr``, the build-color cache) holds, per scene,
-the colour cache and ``y_stru.exr``, and at its top the stage checkpoints
+the color cache and ``y_stru.exr``, and at its top the stage checkpoints
 (``structure.ckpt``, ``reconstruct.ckpt``) and weights (``structure.safetensors``,
 ``selfhdr.safetensors``). Each step is skipped when its output exists, so ``train``
 runs whatever is missing. Ground-truth files are never opened here.
@@ -24,7 +24,7 @@ from selfhdr_cli.io.dataset import GROUND_TRUTH_FILE, find_scenes, labelled_scen
 from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.merge.align import align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import BracketSettings, load_bracket, three_frames
-from selfhdr_cli.merge.colour import ColorConfig
+from selfhdr_cli.merge.color import ColorConfig
 from selfhdr_cli.merge.infer import TileConfig, network_guide, predict
 from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
 from selfhdr_cli.radiometry.mulaw import mu_law
@@ -91,7 +91,7 @@ def workdir_for(dataset: Path, work: Path | None, create: bool = True) -> Workdi
 
 def ensure_color(dataset: Path, work: Workdir, color: ColorConfig, bracket: BracketSettings,
                  on_event: Event | None = None) -> list[Path]:
-    """Build the colour cache of every scene that lacks one or whose cache was built with other
+    """Build the color cache of every scene that lacks one or whose cache was built with other
     settings (said in an event), its frames read with ``bracket``. Returns the scene folders."""
     scenes = find_scenes(dataset)
     for i, scene in enumerate(scenes):
@@ -179,11 +179,11 @@ def barrier(dist: Distributed) -> None:
 
 def structure_record(config: TrainConfig, color: ColorConfig, scenes: list[Path]) -> dict:
     """What stage-1 weights depend on: the training config (response and flow included), the
-    colour component's settings and the scenes they were trained on."""
-    ours = (config.response, config.flow, config.rigid_motion, config.colour_merge)
+    color component's settings and the scenes they were trained on."""
+    ours = (config.response, config.flow, config.rigid_motion, config.color_merge)
     theirs = (color.response.identity, color.align.flow, color.align.rigid_motion, color.merge)
     if ours != theirs:
-        raise UsageError(f"the training config {ours} and the colour component {theirs} disagree")
+        raise UsageError(f"the training config {ours} and the color component {theirs} disagree")
     return {**config.to_dict(), "interpolation": color.align.interpolation, "scenes": sorted(s.name for s in scenes)}
 
 
@@ -212,7 +212,7 @@ def train_structure(dataset: Path, work: Workdir, config: TrainConfig, color: Co
     """Stage 1 and Y_stru for every scene.
 
     Existing stage-1 weights are reused only when they were trained with the asked config
-    and colour settings (else a one-line refusal, unless ``force``); Y_stru is written
+    and color settings (else a one-line refusal, unless ``force``); Y_stru is written
     for every scene that lacks it. Returns None when stage 1 was reused.
     """
     scenes = find_scenes(dataset)

@@ -1,4 +1,4 @@
-"""Records of how something was made (a colour cache, stage-1 weights, a checkpoint), compared
+"""Records of how something was made (a color cache, stage-1 weights, a checkpoint), compared
 with what is asked now: one wording for every "made with other settings" message."""
 
 from __future__ import annotations

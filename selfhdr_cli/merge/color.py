@@ -1,4 +1,4 @@
-"""The colour component Y_color: fixed-weight merge of aligned frames (SPEC §2.4).
+"""The color component Y_color: fixed-weight merge of aligned frames (SPEC §2.4).
 
 Inputs are aligned LDR frames, float32 (H, W, 3) RGB in [0, 1], sorted by exposure;
 the output is HDR in short-exposure units (H = g(I) / t with t_1 = 1), float32.
@@ -25,13 +25,13 @@ from selfhdr_cli.merge.snr import (
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.weighting import triangle_weights
 
-COLOUR_MERGES = ("triangle", "snr")
-DEFAULT_COLOUR_MERGE = "snr"  # chosen on the validation split (benchmarks/colour_merge_choice.py)
+COLOR_MERGES = ("triangle", "snr")
+DEFAULT_COLOR_MERGE = "snr"  # chosen on the validation split (benchmarks/color_merge_choice.py)
 
 
 @dataclass(frozen=True)
 class ColorConfig:
-    """Settings of the colour component: camera response, alignment, and the fixed merge.
+    """Settings of the color component: camera response, alignment, and the fixed merge.
 
     ``merge``: ``snr`` (the default: ``merge.snr``, every frame by its SNR, noise fitted from
     the bracket, disagreeing frames rejected) or ``triangle`` (SPEC §2.4, the paper's Y_color).
@@ -42,8 +42,8 @@ class ColorConfig:
     merge: str
 
     def __post_init__(self) -> None:
-        if self.merge not in COLOUR_MERGES:
-            raise UsageError(f"unknown colour merge {self.merge!r}; choose one of {', '.join(COLOUR_MERGES)}")
+        if self.merge not in COLOR_MERGES:
+            raise UsageError(f"unknown color merge {self.merge!r}; choose one of {', '.join(COLOR_MERGES)}")
 
 
 @dataclass
@@ -96,12 +96,12 @@ def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, refere
     return out.astype(np.float32)
 
 
-def merge_colour(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+def merge_color(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
                  config: ColorConfig, covered: list[np.ndarray] | None = None) -> np.ndarray:
     """Y_color from already aligned frames with ``config.merge``: ``merge_triangle`` (SPEC §2.4)
     or ``merge.snr.merge_snr`` with the noise fitted from the bracket. Same contract as
     ``merge_triangle``; ``covered`` as in ``merge_snr`` (the triangle merge, as SPEC, ignores it)."""
-    return colour_and_gate(aligned, relative_times, reference, config, gate=False, covered=covered)[0]
+    return color_and_gate(aligned, relative_times, reference, config, gate=False, covered=covered)[0]
 
 
 STRIP_ROWS = 512   # the SNR merge and the gate run in strips of rows: bounded memory on 24 MP
@@ -109,10 +109,10 @@ STRIP_HALO = 32    # rows above and below each strip: more than the gate's and r
 NOISE_FIT_ROWS = 1024  # the noise model is fitted on at most this many central rows
 
 
-def colour_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+def color_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
                     config: ColorConfig, gate: bool = True,
                     covered: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(Y_color, static gate or None): ``merge_colour`` and, with ``gate``, ``merge.snr.static_gate``
+    """(Y_color, static gate or None): ``merge_color`` and, with ``gate``, ``merge.snr.static_gate``
     under the same noise model fitted once from the bracket (whatever ``config.merge`` is).
 
     Both run in strips of ``STRIP_ROWS`` rows with a halo, so their temporaries stay a few
@@ -163,5 +163,5 @@ def build_color(bracket: Bracket, config: ColorConfig, gate: bool = True) -> Col
     """
     aligned, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference,
                                                    config.response, config.align)
-    y, g = colour_and_gate(aligned, bracket.relative_times, bracket.reference, config, gate, covered)
+    y, g = color_and_gate(aligned, bracket.relative_times, bracket.reference, config, gate, covered)
     return ColorResult(y_color=y, aligned=aligned, gate=g)

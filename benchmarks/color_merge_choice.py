@@ -9,7 +9,7 @@ dynamic and static brackets, 3 frames at EV 0/2/4, and 5-frame static brackets a
 1-stop steps (where the triangle merge uses only 3 of the 5). All methods see the same
 flow-aligned frames (the default flow). PSNR-μ and SSIM-μ against ground truth, SPEC §6.
 
-    python benchmarks/colour_merge_choice.py [--scenes 8] [--seed 7] [--shared ../shared]
+    python benchmarks/color_merge_choice.py [--scenes 8] [--seed 7] [--shared ../shared]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from selfhdr_cli.evaluation.metrics import score_hdr
 from selfhdr_cli.evaluation.synth import SceneConfig, load_radiance_maps, render_bracket, synthesise
 from selfhdr_cli.merge.align import AlignConfig, align_bracket
-from selfhdr_cli.merge.colour import merge_triangle
+from selfhdr_cli.merge.color import merge_triangle
 from selfhdr_cli.merge.snr import SNRMergeConfig, estimate_noise, merge_snr
 from selfhdr_cli.radiometry.response import CameraResponse
 

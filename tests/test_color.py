@@ -8,7 +8,7 @@ import pytest
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import exposure_match
 from selfhdr_cli.merge.bracket import bracket_from_arrays
-from selfhdr_cli.merge.colour import merge_triangle
+from selfhdr_cli.merge.color import merge_triangle
 from selfhdr_cli.merge.debevec import merge_debevec
 from selfhdr_cli.radiometry.response import CameraResponse, parse_response
 from selfhdr_cli.radiometry.weighting import triangle_weights
@@ -222,14 +222,14 @@ def test_static_gate_opens_where_frames_agree_and_closes_on_motion():
 
 def test_colour_component_in_strips_equals_one_piece(monkeypatch):
     """The SNR merge and the gate run in row strips (bounded memory): the seams must not show."""
-    from selfhdr_cli.merge import colour
-    from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
+    from selfhdr_cli.merge import color
+    from selfhdr_cli.merge.color import ColorConfig, color_and_gate
 
     frames, t, _ = _static_bracket([0.0, 2.0, 4.0], seed=4)
     frames[2][40:70, 30:60] = 0.05  # something to reject across a strip boundary
-    whole_y, whole_g = colour_and_gate(frames, t, 1, color_config())
-    monkeypatch.setattr(colour, "STRIP_ROWS", 24)
-    strip_y, strip_g = colour_and_gate(frames, t, 1, color_config())
+    whole_y, whole_g = color_and_gate(frames, t, 1, color_config())
+    monkeypatch.setattr(color, "STRIP_ROWS", 24)
+    strip_y, strip_g = color_and_gate(frames, t, 1, color_config())
     np.testing.assert_array_equal(strip_y, whole_y)
     np.testing.assert_allclose(strip_g, whole_g, atol=1e-6)
 
@@ -238,21 +238,21 @@ def test_threaded_pieces_equal_one_thread(monkeypatch):
     """Strips, noise pairs and frames run in threads when cores allow: the result is the serial one."""
     import cv2
 
-    from selfhdr_cli.merge import colour
+    from selfhdr_cli.merge import color
     from selfhdr_cli.merge.align import align_bracket_with_coverage
-    from selfhdr_cli.merge.colour import ColorConfig, colour_and_gate
+    from selfhdr_cli.merge.color import ColorConfig, color_and_gate
 
     frames, t, _ = _static_bracket([0.0, 2.0, 4.0], seed=5)
     frames[2][40:70, 30:60] = 0.05
     frames[0] = np.roll(frames[0], 3, axis=1)
-    monkeypatch.setattr(colour, "STRIP_ROWS", 24)
+    monkeypatch.setattr(color, "STRIP_ROWS", 24)
     threads = cv2.getNumThreads()
     results = []
     try:
         for n in (1, 2):
             cv2.setNumThreads(n)
             aligned, covered = align_bracket_with_coverage(frames, t, 1, CameraResponse("gamma"))
-            results.append((aligned, colour_and_gate(aligned, t, 1, color_config(), covered=covered)))
+            results.append((aligned, color_and_gate(aligned, t, 1, color_config(), covered=covered)))
     finally:
         cv2.setNumThreads(threads)
     (a1, (y1, g1)), (a2, (y2, g2)) = results

@@ -1,0 +1,87 @@
+"""What a merge added that the reference frame does not hold: departures from the reference.
+
+A measure without ground truth, for real brackets. The merged HDR is re-exposed to the
+reference frame's exposure through the response the merge assumed. Where the reference is
+well exposed, a local affine map from the reference to the re-exposed merge is fitted
+(Gaussian window, σ = ``WINDOW_SIGMA`` px): a response or brightness mismatch is locally
+affine, a seam, a blob or a ghost is not. Residuals above max(4 σ_noise of the reference,
+``MIN_RESIDUAL``), in clusters of at least ``MIN_CLUSTER`` px, are departures. The reference
+alone (``--method ref``) scores 0; a merge that ghosts or switches frames visibly scores high.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from selfhdr_cli.radiometry.response import CameraResponse
+
+WELL_EXPOSED = (0.04, 0.92)  # every channel of the reference within this: its structure is trustworthy
+WINDOW_SIGMA = 2.0           # px: the local affine fit's Gaussian window
+NOISE_FACTOR = 4.0           # residuals above this many σ of the reference's noise ...
+MIN_RESIDUAL = 0.03          # ... and above this (LDR units) depart
+MIN_CLUSTER = 6              # px: smaller specks are noise, not structure
+FIT_EPSILON = 1e-4           # regularises the local slope where the reference is flat (LDR² units)
+WARN_DEPARTURES = 2.0        # % of the well-exposed reference: above, the merge warns (documented)
+
+
+@dataclass(frozen=True)
+class Departures:
+    """``share``: the fraction of well-exposed reference pixels the merge departs from (0–1);
+    ``mask``: bool (H, W), where; ``well_exposed``: the fraction of the reference judged;
+    ``noise``: the reference's noise σ (LDR units) the threshold used."""
+
+    share: float
+    mask: np.ndarray
+    well_exposed: float
+    noise: float
+
+
+def reference_noise(reference: np.ndarray) -> float:
+    """σ of the noise of an LDR frame (float32 (H, W, 3) in [0, 1]), by Immerkær's (1996) fast
+    estimator on its luma: the response of a Laplacian difference kernel that cancels smooth
+    structure, averaged. Returns LDR units."""
+    gray = reference.mean(axis=2).astype(np.float32)
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(gray, -1, kernel, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2) / 6 * response.mean())
+
+
+def departures(hdr: np.ndarray, reference: np.ndarray, reference_time: float, response: CameraResponse
+               ) -> Departures:
+    """Departures of a merge from its reference frame.
+
+    ``hdr``: the merge, float32 (H, W, 3) linear RGB in short-exposure units; ``reference``:
+    the reference frame, float32 (H, W, 3) LDR in [0, 1]; ``reference_time``: its exposure
+    relative to the shortest frame (so ``hdr · reference_time`` is its linear exposure);
+    ``response``: the g the merge assumed.
+    """
+    exposed = response.from_linear(np.clip(hdr * np.float32(reference_time), 0.0, 1.0))
+    ref = reference.astype(np.float32)
+    low, high = WELL_EXPOSED
+    judged = np.all((ref > low) & (ref < high), axis=2)
+    if not judged.any():
+        return Departures(0.0, np.zeros(judged.shape, bool), 0.0, 0.0)
+    weight = judged.astype(np.float32)
+
+    def smooth(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x, (0, 0), WINDOW_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+    norm = np.maximum(smooth(weight), 1e-6)
+    residual = np.zeros(judged.shape, np.float32)
+    for c in range(3):  # a local affine map per channel, fitted on the well-exposed pixels only
+        x, y = ref[..., c], exposed[..., c]
+        mx, my = smooth(x * weight) / norm, smooth(y * weight) / norm
+        vx = smooth(x * x * weight) / norm - mx * mx
+        cxy = smooth(x * y * weight) / norm - mx * my
+        slope = cxy / (np.maximum(vx, 0.0) + np.float32(FIT_EPSILON))
+        np.maximum(residual, np.abs(y - (slope * (x - mx) + my)), out=residual)
+    noise = reference_noise(reference)
+    departed = (residual > max(NOISE_FACTOR * noise, MIN_RESIDUAL)) & judged
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(departed.astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= MIN_CLUSTER
+    keep[0] = False  # the background label
+    mask = keep[labels]
+    return Departures(float(mask.sum() / judged.sum()), mask, float(judged.mean()), noise)
