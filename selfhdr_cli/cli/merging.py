@@ -221,12 +221,23 @@ def merge(
             err.print(f"note: {result.exposure_note}", highlight=False, soft_wrap=True)
         err.print(f"Wrote {output} ({result.size[0]}x{result.size[1]}, {method.value}) in {result.seconds:.2f} s",
                   highlight=False)
+        _warn_departures(result)
         if json_out:
             summary = {**result.as_dict(), "preview": str(preview) if preview else None, "method": method.value,
                        "frames": result.inputs, "units": units.value}
             sys.stdout.write(json.dumps(summary) + "\n")
     except SelfHDRError as exc:
         fail(exc)
+
+
+def _warn_departures(result) -> None:
+    """One ``warning:`` line when the merge departs from its reference more than the documented threshold."""
+    quality = result.quality
+    if quality and quality["departures_percent"] > quality["warn_above_percent"]:
+        err.print(f"warning: {Path(result.output).name}: the merge departs from the reference frame on "
+                  f"{quality['departures_percent']:.1f} % of its well-exposed pixels (above "
+                  f"{quality['warn_above_percent']:g} %): look at it, or try --crf with a calibrated response, "
+                  "or --method debevec for a static bracket", highlight=False, soft_wrap=True)
 
 
 def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time_gap, pattern, previews, jobs,
@@ -282,6 +293,7 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time
         task = progress.add_task(f"batch ({config.method})", total=len(job_list))
         for result in run_batch(job_list, config, jobs):
             results.append(result)
+            _warn_departures(result)
             if result.status == "failed":
                 err.print(f"[bold red]selfhdr: error:[/] bracket {result.name}: {result.error}", highlight=False,
                           soft_wrap=True)

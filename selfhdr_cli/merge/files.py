@@ -18,6 +18,7 @@ from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, check_half, read_hdr_image, wri
 from selfhdr_cli.merge.bracket import decode_plan, plan_bracket, three_frames
 from selfhdr_cli.merge.memory import check_memory
 from selfhdr_cli.merge.method import MergeConfig, check_units, merge_bracket
+from selfhdr_cli.merge.quality import WARN_DEPARTURES, departures
 from selfhdr_cli.radiometry.tonemap import tonemap
 
 
@@ -45,6 +46,7 @@ class JobResult:
     exposure_times: list[float] = field(default_factory=list)
     exposure_source: str | None = None
     exposure_note: str = ""
+    quality: dict | None = None  # merge.quality: what the merge departs from its reference frame
     reference: int | None = None
     size: list[int] | None = None
     seconds: float = 0.0
@@ -90,7 +92,12 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     # pair, which batches skip)
     preview = tonemap(hdr, config.tonemap) if job.preview is not None else None
     write_outputs(job.output, hdr, half=config.half, force=config.force, preview=job.preview, preview_u8=preview)
-    return JobResult(name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
+    found = departures(hdr, bracket.frames[bracket.reference], float(bracket.relative_times[bracket.reference]),
+                       config.response)
+    quality = {"departures_percent": round(100 * found.share, 3), "judged_percent": round(100 * found.well_exposed, 1),
+               "reference_noise": round(found.noise, 5), "warn_above_percent": WARN_DEPARTURES,
+               "response": config.response.identity}
+    return JobResult(quality=quality, name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
                      exposure_times=[float(t) for t in bracket.times], exposure_source=bracket.exposure_source,
                      exposure_note="; ".join(n for n in [plan.exposure_note, *bracket.notes] if n),
                      reference=plan.reference, size=[int(plan.size[1]), int(plan.size[0])],

@@ -58,12 +58,37 @@ def departures(hdr: np.ndarray, reference: np.ndarray, reference_time: float, re
     relative to the shortest frame (so ``hdr · reference_time`` is its linear exposure);
     ``response``: the g the merge assumed.
     """
-    exposed = response.from_linear(np.clip(hdr * np.float32(reference_time), 0.0, 1.0))
-    ref = reference.astype(np.float32)
     low, high = WELL_EXPOSED
-    judged = np.all((ref > low) & (ref < high), axis=2)
+    height = hdr.shape[0]
+    judged = np.zeros(hdr.shape[:2], bool)
+    departed = np.zeros(hdr.shape[:2], bool)
+    noise = reference_noise(reference)
+    threshold = max(NOISE_FACTOR * noise, MIN_RESIDUAL)
+    for top in range(0, height, STRIP_ROWS):  # strips with a halo: bounded memory on 24 MP merges
+        start, stop = max(0, top - STRIP_HALO), min(height, top + STRIP_ROWS + STRIP_HALO)
+        keep = slice(top - start, top - start + min(STRIP_ROWS, height - top))
+        ref = reference[start:stop].astype(np.float32)
+        exposed = response.from_linear(np.clip(hdr[start:stop] * np.float32(reference_time), 0.0, 1.0))
+        ok = np.all((ref > low) & (ref < high), axis=2)
+        residual = _affine_residual(ref, exposed, ok)
+        judged[top:top + STRIP_ROWS] = ok[keep]
+        departed[top:top + STRIP_ROWS] = (residual > threshold)[keep] & ok[keep]
     if not judged.any():
-        return Departures(0.0, np.zeros(judged.shape, bool), 0.0, 0.0)
+        return Departures(0.0, departed, 0.0, noise)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(departed.astype(np.uint8), connectivity=8)
+    big = stats[:, cv2.CC_STAT_AREA] >= MIN_CLUSTER
+    big[0] = False  # the background label
+    mask = big[labels]
+    return Departures(float(mask.sum() / judged.sum()), mask, float(judged.mean()), noise)
+
+
+STRIP_ROWS = 512
+STRIP_HALO = 16  # rows: beyond the Gaussian window's reach (4 σ)
+
+
+def _affine_residual(ref: np.ndarray, exposed: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """The largest, over channels, |exposed − (a·ref + b)| with a, b fitted in a Gaussian window on
+    the ``judged`` pixels only (a guided-filter-style local regression)."""
     weight = judged.astype(np.float32)
 
     def smooth(x: np.ndarray) -> np.ndarray:
@@ -71,17 +96,11 @@ def departures(hdr: np.ndarray, reference: np.ndarray, reference_time: float, re
 
     norm = np.maximum(smooth(weight), 1e-6)
     residual = np.zeros(judged.shape, np.float32)
-    for c in range(3):  # a local affine map per channel, fitted on the well-exposed pixels only
+    for c in range(3):
         x, y = ref[..., c], exposed[..., c]
         mx, my = smooth(x * weight) / norm, smooth(y * weight) / norm
         vx = smooth(x * x * weight) / norm - mx * mx
         cxy = smooth(x * y * weight) / norm - mx * my
         slope = cxy / (np.maximum(vx, 0.0) + np.float32(FIT_EPSILON))
         np.maximum(residual, np.abs(y - (slope * (x - mx) + my)), out=residual)
-    noise = reference_noise(reference)
-    departed = (residual > max(NOISE_FACTOR * noise, MIN_RESIDUAL)) & judged
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(departed.astype(np.uint8), connectivity=8)
-    keep = stats[:, cv2.CC_STAT_AREA] >= MIN_CLUSTER
-    keep[0] = False  # the background label
-    mask = keep[labels]
-    return Departures(float(mask.sum() / judged.sum()), mask, float(judged.mean()), noise)
+    return residual

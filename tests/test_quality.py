@@ -1,0 +1,58 @@
+"""Departures from the reference (merge.quality): what a merge adds that the reference does not hold."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from conftest import bracket_settings, dynamic_bracket, write_bracket
+from selfhdr_cli.cli import app
+from selfhdr_cli.merge.bracket import bracket_from_arrays
+from selfhdr_cli.merge.method import MergeConfig, merge_bracket
+from selfhdr_cli.merge.quality import departures, reference_noise
+from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE
+
+
+def _scores(frames):
+    bracket = bracket_from_arrays(frames, [1, 4, 16])
+    out = {}
+    for method in ("ref", "color", "debevec"):
+        hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=bracket_settings()))
+        out[method] = departures(hdr, bracket.frames[1], 4.0, DEFAULT_RESPONSE)
+    return out
+
+
+def test_the_reference_scores_zero_a_ghost_does_not_and_the_aligned_merge_less():
+    frames, _, _ = dynamic_bracket(192, 256, shift=14)
+    scores = _scores(frames)
+    assert scores["ref"].share == 0.0
+    assert scores["debevec"].share > 0.002  # the unaligned merge ghosts where the object moved
+    assert scores["color"].share < scores["debevec"].share / 4
+
+
+def test_a_seam_is_a_departure_and_a_brightness_change_is_not():
+    frames, _, _ = dynamic_bracket(192, 256, shift=0, static=True)
+    reference = frames[1]
+    hdr = DEFAULT_RESPONSE.to_linear(reference) / 4
+    assert departures(hdr * 1.3, reference, 4.0, DEFAULT_RESPONSE).share == 0  # locally affine: not structure
+    seamed = hdr.copy()
+    seamed[:, 100] *= 0.4  # a dark 1-px contour line
+    found = departures(seamed, reference, 4.0, DEFAULT_RESPONSE)
+    assert found.share > 0 and found.mask[:, 100].mean() > 0.5
+
+
+def test_noise_estimate_tracks_added_noise():
+    flat = np.full((200, 300, 3), 0.5, np.float32)
+    noisy = flat + np.random.default_rng(0).normal(0, 0.02, flat.shape).astype(np.float32)
+    assert reference_noise(flat) < 1e-4 and abs(reference_noise(noisy) - 0.02 / np.sqrt(3)) < 0.004
+
+
+def test_merge_json_reports_the_quality(tmp_path):
+    frames, _, _ = dynamic_bracket(96, 128, shift=4)
+    paths = write_bracket(tmp_path / "s", frames)
+    r = CliRunner().invoke(app, ["merge", "-m", "color", *map(str, paths), "-o", str(tmp_path / "o.exr"), "--json"])
+    assert r.exit_code == 0, r.output
+    quality = json.loads(r.stdout)["quality"]
+    assert quality["response"] == "gamma:2.2" and 0 <= quality["departures_percent"] < quality["warn_above_percent"]
