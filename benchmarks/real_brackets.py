@@ -27,7 +27,8 @@ from cli_defaults import settings
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.merge.quality import departures
-from selfhdr_cli.radiometry.response import parse_response
+from selfhdr_cli.radiometry.calibration import calibrate_debevec
+from selfhdr_cli.radiometry.response import CameraResponse, parse_response
 from selfhdr_cli.radiometry.tonemap import tonemap
 
 SHEET_HEIGHT = 240  # px per bracket row in the contact sheet
@@ -71,6 +72,9 @@ def main() -> None:
     ap.add_argument("--methods", default="ref,color,debevec,net")
     ap.add_argument("--crf", default="gamma:2.2", help="the camera response every merge assumes")
     ap.add_argument("--sheet", type=Path, default=None, help="write a contact sheet PNG here")
+    ap.add_argument("--fit-response", action="store_true",
+                    help="fit each bracket's own response (radiometry.calibration, its exposures as given or "
+                         "estimated, then re-estimated through the fit) and merge with it")
     args = ap.parse_args()
     root = args.shared / "data" / "brackets"
     if not root.is_dir():
@@ -79,23 +83,32 @@ def main() -> None:
     response = parse_response(args.crf)
     read = settings(response, trust_exposures=True)  # the review's exposures, as given or estimated
     methods = [m for m in args.methods.split(",") if m]
-    print(f"departures from the reference, % of its well-exposed pixels (--crf {args.crf})\n")
+    assumed = "each bracket's own fitted response" if args.fit_response else f"--crf {args.crf}"
+    print(f"departures from the reference, % of its well-exposed pixels ({assumed})\n")
     print("| bracket | frames | exposures | " + " | ".join(methods) + " |")
     print("|---|---|---|" + "---|" * len(methods))
     rows = []
     for name, (frames, ev) in brackets(root).items():
         started = time.perf_counter()
         bracket = load_bracket(frames, read, ev=ev)
+        note = ""
+        if args.fit_response:
+            fit = calibrate_debevec([(bracket.frames, bracket.times)], 256, 50.0)
+            response = CameraResponse("table", curves=tuple(tuple(c) for c in fit.curves), source="fitted")
+            fitted = settings(response, trust_exposures=True)
+            bracket = load_bracket(frames, fitted, ev=ev)
+            note = f" (fit residual {fit.residual_stops:.2f} stops)"
         ref = bracket.frames[bracket.reference]
         t_ref = float(bracket.relative_times[bracket.reference])
         cells, merged = [], {}
+        used = fitted if args.fit_response else read
         for method in methods:
-            hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=read))
-            found = departures(hdr, ref, t_ref, response)
+            hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=used))
+            found = departures(hdr, ref, t_ref, used.response)
             merged[method] = (hdr, found)
             cells.append(f"{100 * found.share:.2f}")
         source = "--ev" if ev else bracket.exposure_source
-        print(f"| {name} | {len(frames)} | {source} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {name}{note} | {len(frames)} | {source} | " + " | ".join(cells) + " |", flush=True)
         print(f"  ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         if args.sheet is not None:
             default = "color" if "color" in merged else methods[0]
