@@ -81,3 +81,11 @@ def test_a_network_merges_behind_the_flow_it_was_trained_with(tmp_path, monkeypa
     infer.merge_with_network(b, str(weights), CameraResponse("gamma"), None)
     infer.merge_with_network(b, str(weights), CameraResponse("gamma"), AlignConfig(flow="dis-medium"))
     assert used == ["dis-fast", "dis-medium"]
+
+
+def test_records_written_before_the_renames_are_still_read():
+    from selfhdr_cli.merge import infer
+
+    legacy = {"info": {"config": {"flow": "dis-fine", "global_motion": "homography", "colour_merge": "snr"}}}
+    assert infer.trained_color_merge(legacy) == "snr"
+    assert infer.trained_alignment(legacy).rigid_motion == "rigid"

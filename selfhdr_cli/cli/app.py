@@ -87,8 +87,8 @@ NET_FLOW_HELP = FLOW_HELP + " With --method net the default is the flow the weig
 _COLOR_MERGES_TEXT = ("each pixel from every frame weighted by its signal-to-noise ratio, frames that disagree "
                        "(motion) rejected; or [bold]triangle[/]: the paper's fixed triangle weights on the short, "
                        "reference and long frames.")
-COLOUR_MERGE_HELP = "How the aligned frames are merged: [bold]snr[/] (default): " + _COLOR_MERGES_TEXT
-TRAIN_COLOUR_MERGE_HELP = ("How the aligned frames are merged (default: the --recipe's): [bold]snr[/]: "
+COLOR_MERGE_HELP = "How the aligned frames are merged: [bold]snr[/] (default): " + _COLOR_MERGES_TEXT
+TRAIN_COLOR_MERGE_HELP = ("How the aligned frames are merged (default: the --recipe's): [bold]snr[/]: "
                            + _COLOR_MERGES_TEXT)
 
 # the panels of the command list, in this order (cli/__init__ registers merging's commands first)
@@ -234,9 +234,9 @@ FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False, m
 TRAIN_FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False, metavar="FLOW",
                                  rich_help_panel=RECIPE_PANEL)
 COLOR_MERGE_OPTION = typer.Option(None, "--color-merge", show_default=False, metavar="MERGE",
-                                   help=COLOUR_MERGE_HELP)
+                                   help=COLOR_MERGE_HELP)
 TRAIN_COLOR_MERGE_OPTION = typer.Option(None, "--color-merge", show_default=False, metavar="MERGE",
-                                         help=TRAIN_COLOUR_MERGE_HELP, rich_help_panel=RECIPE_PANEL)
+                                         help=TRAIN_COLOR_MERGE_HELP, rich_help_panel=RECIPE_PANEL)
 MASKED_FRAMES_OPTION = typer.Option(None, "--masked-frames", min=0.0, max=1.0, metavar="SHARE",
                                     rich_help_panel=ABLATION_PANEL,
                                     help="Share of stage-2 crops whose other frames are masked where they agree, "

@@ -197,14 +197,10 @@ def merge(
 
             output = default_output(list(frames), reference_stem)
         if dry_run:
-            from selfhdr_cli.io.atomic import check_output_path
-            from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, check_half
-            from selfhdr_cli.merge.files import check_not_an_input
+            from selfhdr_cli.merge.files import check_outputs
 
             plan = plan_bracket(frames, config.bracket, exposures=exposures, ev=ev, reference=reference)
-            check_not_an_input(BracketJob(output.stem, list(frames), output, preview))
-            check_half(output, half)
-            check_output_path(output, force, HDR_SUFFIXES)
+            check_outputs(BracketJob(output.stem, list(frames), output, preview), config)
             _render_plan(plan, json_out, output)
             return
         if method == Method.net:
@@ -400,10 +396,11 @@ def calibrate(
         folders = [s for s in sources if s.is_dir()]
         if folders and len(folders) != len(sources):
             raise UsageError("give either the frames of one bracket or scene folders, not both")
-        unique = list(dict.fromkeys(f.resolve() for f in folders))
-        if len(unique) != len(folders):
-            twice = next(f for f in folders if sum(g.resolve() == f.resolve() for g in folders) > 1)
-            raise UsageError("the same folder is given twice", twice)
+        seen: set[Path] = set()
+        for folder in folders:
+            if folder.resolve() in seen:
+                raise UsageError("the same folder is given twice", folder)
+            seen.add(folder.resolve())
         groups = [scene_frames(f) for f in folders] if folders else [list(sources)]
         if folders and (exposures or ev):
             raise UsageError("--exposures/--ev apply to one bracket of frames; folders carry their own")

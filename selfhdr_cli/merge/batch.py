@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
-from multiprocessing import resource_tracker
-from concurrent.futures.process import BrokenProcessPool
 import os
 import signal
 import string
 import time
 import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Iterator
 
@@ -235,6 +235,7 @@ def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> 
         executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                        initargs=(threads, config.method, started))
         culprits: set[str] | None = None
+        processes: dict = {}
         try:
             with _hangup_ignored():
                 futures = {executor.submit(_run_one, (job, config)): job for job in pending}
@@ -257,7 +258,7 @@ def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> 
                 pending.remove(job)
                 yield result
         except BaseException:
-            _stop_workers(executor)  # SIGTERM: they unwind and delete their temporary files
+            _stop_workers(processes or getattr(executor, "_processes", None) or {})  # they unwind, cleaning up
             raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -299,8 +300,9 @@ def _failed(job: BracketJob, why: str) -> JobResult:
                      error=why)
 
 
-def _stop_workers(executor: ProcessPoolExecutor) -> None:
-    """SIGTERM to every worker of ``executor`` (the standard library only gains a public way in 3.14)."""
-    for process in list(getattr(executor, "_processes", {}).values()):
+def _stop_workers(processes: dict) -> None:
+    """SIGTERM to every worker in ``processes`` (pid → process; the standard library only gains a
+    public way to stop a pool's workers in 3.14)."""
+    for process in list(processes.values()):
         if process.is_alive():
             process.terminate()

@@ -148,8 +148,8 @@ def check_raw_bracket(paths: Sequence[Path], settings: BracketSettings) -> bool:
     if not all(raw):
         other = next(p for p, r in zip(paths, raw) if not r)
         raise UsageError("a bracket of RAW frames cannot mix in other formats", other)
-    expected = "linear" if settings.raw.encoding_gamma == 1.0 else f"gamma:{settings.raw.encoding_gamma:g}"
-    if response.identity != expected or response.identity not in ("linear", f"gamma:{RAW_GAMMA:g}"):
+    encodings = {"linear": 1.0, f"gamma:{RAW_GAMMA:g}": RAW_GAMMA}  # the responses RAW frames are handed on in
+    if encodings.get(response.identity) != settings.raw.encoding_gamma:
         raise UsageError(f"--crf {response}: RAW frames are developed linearly by selfhdr; leave --crf out "
                          "(or pass --crf linear)")
     return True

@@ -65,10 +65,10 @@ def check_not_an_input(job: BracketJob) -> None:
             raise UsageError("the output is one of the input frames", out)
 
 
-def merge_to_files(job: BracketJob, config: MergeConfig,
-                   progress: Callable[[int, int], None] | None = None) -> JobResult:
-    """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
-    started = time.perf_counter()
+def check_outputs(job: BracketJob, config: MergeConfig) -> None:
+    """Everything about a job's outputs that can be refused before the work (``merge`` and its
+    ``--dry-run`` alike): not an input frame, ``--half`` for its type, known suffixes, folders
+    that take files, no clobbering without ``force``, a preview that is not the output."""
     check_not_an_input(job)
     check_half(job.output, config.half)  # before the work, not at the write
     check_output_path(job.output, config.force, HDR_SUFFIXES)
@@ -76,6 +76,13 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
         check_output_path(job.preview, config.force, (".png",))
         if job.preview.resolve() == job.output.resolve():
             raise UsageError("the preview and the output are the same file", job.preview)
+
+
+def merge_to_files(job: BracketJob, config: MergeConfig,
+                   progress: Callable[[int, int], None] | None = None) -> JobResult:
+    """Validate, merge and write one bracket. Raises SelfHDRError on bad input."""
+    started = time.perf_counter()
+    check_outputs(job, config)
     plan = plan_bracket(job.frames, config.bracket, exposures=job.exposures, ev=job.ev, reference=job.reference)
     check_units(config.units, plan.absolute, plan.exposure_source)  # before decoding: fail fast
     if config.method == "net":

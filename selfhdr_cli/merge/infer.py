@@ -182,7 +182,7 @@ def trained_color_merge(meta: dict, weights: str | Path = "") -> str:
     """The color component a guided network was trained with (its Y_color input). Weights
     without a record are refused (MissingRecord): a guess would feed the network another input."""
     config = _training_config(meta)
-    merge = config.get("color_merge", config.get("color_merge"))  # older records spelled it color_merge
+    merge = config.get("color_merge", config.get("colour_merge"))  # older records: the British spelling
     if merge is None:
         raise MissingRecord("weights without a record of the color merge they were trained with "
                             "(retrain them with this version)", weights or None)
