@@ -12,9 +12,11 @@ from selfhdr_cli.merge.color import DEFAULT_COLOR_MERGE, ColorConfig
 from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE, CameraResponse
 
 
-def settings(response: CameraResponse = DEFAULT_RESPONSE, trust_exposures: bool = False) -> BracketSettings:
-    """``--crf gamma:2.2 --wb camera --raw-space srgb``, exposures checked against the pixels."""
-    return bracket_settings(response, "camera", "srgb", trust_exposures)
+def settings(response: CameraResponse = DEFAULT_RESPONSE, trust_exposures: bool = False,
+             fit_response: bool = False) -> BracketSettings:
+    """``--crf gamma:2.2 --wb camera --raw-space srgb``, exposures checked against the pixels;
+    ``fit_response``: ``--crf auto`` (merge's default), ``response`` where the fit is not kept."""
+    return bracket_settings(response, "camera", "srgb", trust_exposures, fit_response)
 
 
 def color_config(response: CameraResponse = DEFAULT_RESPONSE, merge: str = DEFAULT_COLOR_MERGE,

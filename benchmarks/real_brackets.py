@@ -8,7 +8,10 @@ sheet (``--sheet``): per bracket the default merge's preview, its departure map 
 reference, and ``debevec``'s preview beside them.
 
     python benchmarks/real_brackets.py [--shared ../shared] [--methods ref,color,debevec,net]
-        [--sheet docs/real_brackets.png] [--crf gamma:2.2]
+        [--sheet /tmp/real_brackets.png] [--crf auto|gamma:2.2|...]
+
+Every method merges through the same response: with ``--crf auto`` (merge's default) each 8-bit
+bracket's own fitted curve where the fit is kept (``radiometry.bracket_response``).
 
 Skips cleanly (exit 0, a line on stderr) without ../shared.
 """
@@ -27,8 +30,7 @@ from cli_defaults import settings
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.merge.quality import departures
-from selfhdr_cli.radiometry.calibration import calibrate_debevec
-from selfhdr_cli.radiometry.response import CameraResponse, parse_response
+from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE, parse_response
 from selfhdr_cli.radiometry.tonemap import tonemap
 
 SHEET_HEIGHT = 240  # px per bracket row in the contact sheet
@@ -70,45 +72,39 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     ap.add_argument("--methods", default="ref,color,debevec,net")
-    ap.add_argument("--crf", default="gamma:2.2", help="the camera response every merge assumes")
+    ap.add_argument("--crf", default="auto", help="the camera response every merge assumes; auto (merge's default): "
+                                                  "each 8-bit bracket's own fit where it is kept, else gamma:2.2")
     ap.add_argument("--sheet", type=Path, default=None, help="write a contact sheet PNG here")
-    ap.add_argument("--fit-response", action="store_true",
-                    help="fit each bracket's own response (radiometry.calibration, its exposures as given or "
-                         "estimated, then re-estimated through the fit) and merge with it")
     args = ap.parse_args()
     root = args.shared / "data" / "brackets"
     if not root.is_dir():
         print(f"no {root}: nothing to measure", file=sys.stderr)
         return
-    response = parse_response(args.crf)
-    read = settings(response, trust_exposures=True)  # the review's exposures, as given or estimated
+    auto = args.crf == "auto"
+    # the review's exposures, as given or estimated
+    read = settings(DEFAULT_RESPONSE if auto else parse_response(args.crf), trust_exposures=True, fit_response=auto)
     methods = [m for m in args.methods.split(",") if m]
-    assumed = "each bracket's own fitted response" if args.fit_response else f"--crf {args.crf}"
-    print(f"departures from the reference, % of its well-exposed pixels ({assumed})\n")
-    print("| bracket | frames | exposures | " + " | ".join(methods) + " |")
-    print("|---|---|---|" + "---|" * len(methods))
+    print(f"departures from the reference, % of its well-exposed pixels (--crf {args.crf})\n")
+    print("| bracket | frames | exposures | response | " + " | ".join(methods) + " |")
+    print("|---|---|---|---|" + "---|" * len(methods))
     rows = []
     for name, (frames, ev) in brackets(root).items():
         started = time.perf_counter()
         bracket = load_bracket(frames, read, ev=ev)
-        note = ""
-        if args.fit_response:
-            fit = calibrate_debevec([(bracket.frames, bracket.times)], 256, 50.0)
-            response = CameraResponse("table", curves=tuple(tuple(c) for c in fit.curves), source="fitted")
-            fitted = settings(response, trust_exposures=True)
-            bracket = load_bracket(frames, fitted, ev=ev)
-            note = f" (fit residual {fit.residual_stops:.2f} stops)"
+        used = MergeConfig(method="ref", bracket=read).for_bracket(bracket).bracket
+        response = "fitted" if bracket.response is not None else str(used.response)
+        if bracket.response_note:
+            print(f"  {name}: {bracket.response_note}", file=sys.stderr)
         ref = bracket.frames[bracket.reference]
         t_ref = float(bracket.relative_times[bracket.reference])
         cells, merged = [], {}
-        used = fitted if args.fit_response else read
         for method in methods:
-            hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=used))
+            hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=read))
             found = departures(hdr, ref, t_ref, used.response)
             merged[method] = (hdr, found)
             cells.append(f"{100 * found.share:.2f}")
         source = "--ev" if ev else bracket.exposure_source
-        print(f"| {name}{note} | {len(frames)} | {source} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {name} | {len(frames)} | {source} | {response} | " + " | ".join(cells) + " |", flush=True)
         print(f"  ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         if args.sheet is not None:
             default = "color" if "color" in merged else methods[0]

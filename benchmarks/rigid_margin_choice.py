@@ -15,14 +15,13 @@ merge's PSNR-μ for each margin, and the translation test's figure per flow.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 
 import selfhdr_cli.merge.align as align
 from cli_defaults import settings
+from val_data import build
 from selfhdr_cli.evaluation.evaluate import evaluate_method, summarise
 from selfhdr_cli.merge.method import MergeConfig
 
@@ -30,20 +29,12 @@ HERE = Path(__file__).resolve().parent
 MARGINS = (1.0, 1.03, 1.1, 1.25)
 
 
-def build(hdr: Path, data: Path) -> None:
-    data.parent.mkdir(parents=True, exist_ok=True)
-    for prefix, n, seed, extra in (("dyn_", 16, 7, []), ("static_", 4, 8, ["--static"])):
-        subprocess.run([sys.executable, "-m", "selfhdr_cli", "synth", str(hdr), str(data), "--split", "val",
-                        "--scenes", str(n), "--seed", str(seed), "--prefix", prefix, "--size", "512x384", *extra],
-                       check=True)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hdr", type=Path, default=HERE.parents[1] / "shared" / "data" / "hdr")
     ap.add_argument("--data", type=Path, default=HERE / "data" / "val")
     args = ap.parse_args()
-    build(args.hdr, args.data)
+    build(args.hdr)
     print(f"OpenCV {cv2.__version__}\n")
     print("| margin | dynamic PSNR-μ | static PSNR-μ |")
     print("|---|---|---|")

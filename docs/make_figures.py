@@ -1,12 +1,12 @@
 
 """Tone-mapped comparisons for the README: debevec | color | SelfHDR (| ground truth).
 
-Real dynamic brackets from ../shared/data/brackets (research data: only these pictures
-of results are shipped, never the frames) and one benchmark-split scene with its
-ground truth. Every panel is tone-mapped with the same Reinhard operator and the
+One benchmark-split scene with its ground truth (CC0/BSD radiance maps: shipped in docs/), and
+real dynamic brackets from ../shared/data/brackets, written to ``--real-out`` outside the project:
+their terms do not allow redistribution, so neither their frames nor pictures made from them ship. Every panel is tone-mapped with the same Reinhard operator and the
 exposure of the SelfHDR result, so differences are the merges', not the tone mapping's.
 
-    python docs/make_figures.py --weights weights/selfhdr-fastnet.safetensors
+    python docs/make_figures.py --weights weights/selfhdr-fastnet.safetensors [--real-out /tmp/selfhdr_figures]
 """
 
 from __future__ import annotations
@@ -60,14 +60,18 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, required=True)
     ap.add_argument("--shared", type=Path, default=HERE.parents[1] / "shared")
     ap.add_argument("--bench", type=Path, default=HERE.parent / "benchmarks" / "data")
+    ap.add_argument("--real-out", type=Path, default=Path("/tmp/selfhdr_figures"),
+                    help="where the real brackets' pictures go (never docs/: their terms forbid shipping them)")
     args = ap.parse_args()
+    args.real_out.mkdir(parents=True, exist_ok=True)
     brackets = args.shared / "data" / "brackets"
     garden = brackets / "sculpture_garden_gallo2009"
     figure(load_bracket([garden / f"{k}.tif" for k in (1, 3, 5)], settings(), ev="-2,0,2"), args.weights,
-           HERE / "sculpture_garden.png", 480)
+           args.real_out / "sculpture_garden.png", 480)
     horse = sorted((brackets / "horse_mefssimd").glob("*.png"))
     ev = np.log2(estimate_exposures([read_ldr(p) for p in horse], CameraResponse("gamma")))
-    figure(load_bracket(horse, settings(), ev=",".join(f"{e:.3f}" for e in ev)), args.weights, HERE / "horse.png", 480)
+    figure(load_bracket(horse, settings(), ev=",".join(f"{e:.3f}" for e in ev)), args.weights,
+           args.real_out / "horse.png", 480)
     scene = args.bench / "dyn_006"
     figure(load_bracket(scene_frames(scene), settings()), args.weights, HERE / "benchmark_dyn_006.png", 384,
            gt=read_hdr_image(scene / GROUND_TRUTH_FILE))

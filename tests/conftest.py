@@ -92,8 +92,9 @@ def color_config(merge: str = "snr", **align):
     return ColorConfig(response=gamma_response(), align=AlignConfig(**align), merge=merge)
 
 
-def bracket_settings(trust_exposures: bool = False):
-    """The bracket settings of the CLI's defaults: gamma 2.2, camera white balance, sRGB."""
+def bracket_settings(trust_exposures: bool = False, fit_response: bool = False):
+    """Bracket settings: gamma 2.2 (``fit_response``: merge's default, ``--crf auto``), camera white
+    balance, sRGB."""
     from selfhdr_cli.merge.bracket import bracket_settings as make
 
-    return make(gamma_response(), "camera", "srgb", trust_exposures)
+    return make(gamma_response(), "camera", "srgb", trust_exposures, fit_response)

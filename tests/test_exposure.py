@@ -80,6 +80,43 @@ def test_estimated_exposures_recover_known_ratios():
     np.testing.assert_allclose(np.log2(estimate_exposures(three_stops, g)), [0, 3, 6], atol=0.05)
 
 
+def test_estimated_exposures_say_how_sure_they_are():
+    from selfhdr_cli.radiometry.exposure_ratio import MAX_STEP_STOPS, estimate_exposures_and_cautions
+    from selfhdr_cli.radiometry.response import CameraResponse
+
+    g = CameraResponse("gamma")
+    radiance = (10 ** np.random.default_rng(0).uniform(-4, 0, (60, 80, 1))).astype(np.float32) * [1, 0.9, 0.8]
+    usual = estimate_exposures_and_cautions([g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1, 4)], g)
+    assert usual.cautions == [] and usual.spreads[1] < 0.05  # one camera, one curve: every value agrees
+    wide = estimate_exposures_and_cautions([g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1, 32)], g)
+    assert np.log2(wide.times[1]) > MAX_STEP_STOPS
+    assert [c.text.split(",")[0] for c in wide.cautions] == ["a step of +5.00 EV"]
+    # through an S-shaped camera curve (not a power law, which would scale every ratio alike), the values
+    # disagree on the step: the spread says so
+
+    def s_curve(linear):
+        y = np.clip(linear, 0, 1) ** (1 / 2.2)
+        return (y ** 1.5 / (y ** 1.5 + (1 - y) ** 1.5)).astype(np.float32)
+
+    other = estimate_exposures_and_cautions([s_curve(radiance * t) for t in (1, 4)], g)
+    assert other.spreads[1] > 0.1 > usual.spreads[1] * 5
+
+
+def test_doubtful_estimate_is_a_warning_from_the_cli(tmp_path):
+    from conftest import write_bracket
+    from selfhdr_cli.cli import app
+    from selfhdr_cli.radiometry.response import CameraResponse
+    from typer.testing import CliRunner
+
+    g = CameraResponse("gamma")
+    radiance = (10 ** np.random.default_rng(1).uniform(-4.5, 0, (64, 96, 1))).astype(np.float32) * [1, 0.9, 0.8]
+    frames = [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1, 32)]
+    paths = write_bracket(tmp_path / "b", frames, exposure_txt=False, names=("a.tif", "b.tif"))
+    r = CliRunner().invoke(app, ["info", *map(str, paths)])
+    assert r.exit_code == 0, r.output
+    assert "warning: the estimated exposures are doubtful (a.tif → b.tif: a step of +5.00 EV" in r.stderr
+
+
 def test_exposure_file_in_order_or_by_name(tmp_path):
     paths = [tmp_path / f"{n}.tif" for n in "abc"]
     for p in paths:

@@ -94,13 +94,14 @@ def test_cli_defaults_and_choices_match_the_core():
 
     from selfhdr_cli.evaluation.synth import SPLIT_ALIASES, SPLITS
     from selfhdr_cli.merge.align import DEFAULT_FLOW, FLOW_METHODS
-    from selfhdr_cli.merge.method import METHODS
+    from selfhdr_cli.merge.method import DEFAULT_METHOD, METHODS
     from selfhdr_cli.nets import NETWORKS
     from selfhdr_cli.radiometry.response import CameraResponse
     from selfhdr_cli.radiometry.tonemap import OPERATORS
 
     cli_app = importlib.import_module("selfhdr_cli.cli.app")  # the module; the package re-exports the Typer app
     assert cli_app.DEFAULT_FLOW == DEFAULT_FLOW and DEFAULT_FLOW in FLOW_METHODS
+    assert cli_app.DEFAULT_METHOD == DEFAULT_METHOD and DEFAULT_METHOD in METHODS
     from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE
 
     assert cli_app.DEFAULT_CRF == str(DEFAULT_RESPONSE) == DEFAULT_RESPONSE.identity

@@ -27,10 +27,14 @@ def test_default_weights_are_shipped_with_a_model_card():
     assert (ROOT / "weights" / "MODEL_CARD.md").is_file()
 
 
-def test_default_merge_runs_the_network(tmp_path):
-    """The README's first command: the shipped sample merges with the network by default."""
+def test_default_merge_is_color_and_weights_select_the_network(tmp_path):
+    """The README's first command merges with the SNR merge (the network does not beat it yet);
+    a network flag (--weights, --tile, --device) or --method net runs the network."""
     frames = sorted(map(str, SAMPLE.glob("frame_*.tif")))
-    r = runner.invoke(app, ["merge", *frames, "-o", str(tmp_path / "net.exr"), "--json"])
+    r = runner.invoke(app, ["merge", *frames, "-o", str(tmp_path / "color.exr"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["method"] == "color"
+    r = runner.invoke(app, ["merge", *frames, "-o", str(tmp_path / "net.exr"), "--json", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["method"] == "net"
 

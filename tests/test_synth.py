@@ -124,3 +124,35 @@ def test_cli_bad_arguments(tmp_path, map_dir):
         assert r.exit_code == 2 and needle in r.output
     r = runner.invoke(app, ["synth", str(tmp_path / "none"), str(tmp_path / "x")])
     assert r.exit_code == 2 and "no such folder" in r.stderr
+
+
+def test_realistic_camera_renders_jpeg_through_a_curve_of_its_own(maps):
+    from selfhdr_cli.evaluation.synth import RealisticCamera
+
+    config = SceneConfig(size=(96, 128), camera=RealisticCamera())
+    scene, _ = synthesise(maps, 0, seed=3, config=config)
+    other, _ = synthesise(maps, 1, seed=3, config=config)
+    sensor = scene.sensor
+    assert sensor.bits == 8 and 80 <= sensor.jpeg_quality <= 95
+    assert sensor.response.kind == "table" and sensor.response.identity != other.sensor.response.identity
+    levels = np.linspace(0.05, 0.95, 19, dtype=np.float32)
+    curves = sensor.response.to_linear(np.repeat(levels[:, None], 3, axis=1))
+    assert not np.allclose(curves[:, 0], curves[:, 2], rtol=0.01)  # per channel
+    assert np.abs(curves[:, 1] / levels ** 2.2 - 1).max() > 0.1    # not gamma 2.2
+    for frame in scene.frames:  # 8-bit values
+        assert np.allclose(frame * 255, np.round(frame * 255), atol=1e-3)
+    # the ideal camera's scenes are unchanged by the option's existence: same seed, same frames
+    ideal, _ = synthesise(maps, 0, seed=3, config=SceneConfig(size=(96, 128)))
+    assert ideal.sensor.bits == 16 and ideal.sensor.jpeg_quality == 0
+
+
+def test_cli_realistic_camera(tmp_path, map_dir):
+    out = tmp_path / "cam"
+    r = runner.invoke(app, ["synth", str(map_dir), str(out), "--scenes", "1", "--size", "128x96",
+                            "--camera", "realistic"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "scene_000" / "scene.json").read_text())
+    assert meta["camera"] == "realistic" and meta["bits"] == 8 and meta["response"].startswith("table:")
+    assert tifffile.imread(out / "scene_000" / "frame_0.tif").dtype == np.uint8
+    r = runner.invoke(app, ["synth", str(map_dir), str(tmp_path / "y"), "--camera", "realistic", "--bits", "8"])
+    assert r.exit_code == 2 and "leave --bits and --crf out" in r.output

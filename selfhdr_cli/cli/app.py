@@ -35,6 +35,17 @@ class Method(str, Enum):
     ref = "ref"
 
 
+DEFAULT_METHOD = "color"  # merge.method.DEFAULT_METHOD, repeated so that --help imports no numpy (a test ties them)
+
+
+def chosen_method(method: "Method | None", weights: object, tile: int = 0, device: str = "auto") -> Method:
+    """--method as given; without it, ``net`` when a network flag is given (--weights, --tile,
+    --device), else the default."""
+    if method is not None:
+        return method
+    return Method.net if weights is not None or tile != 0 or device != "auto" else Method(DEFAULT_METHOD)
+
+
 class Network(str, Enum):
     fastnet = "fastnet"
     ahdrnet = "ahdrnet"
@@ -73,12 +84,16 @@ REFERENCE_HELP = ("Frame whose geometry the output keeps: an index in exposure o
                   "name. Default: the middle one.")
 CRF_HELP = ("Camera response: [bold]gamma:2.2[/], [bold]srgb[/], [bold]linear[/], or a [bold].json[/] "
             "written by 'selfhdr calibrate'.")
+MERGE_CRF_HELP = ("Camera response: [bold]auto[/] (default): each 8-bit bracket's own curve, fitted from its frames "
+                  "where the fit explains them (a note says), else gamma:2.2; [bold]gamma:2.2[/], [bold]srgb[/], "
+                  "[bold]linear[/], or a [bold].json[/] from 'selfhdr calibrate'.")
 WEIGHTS_HELP = "Network weights (.safetensors from 'selfhdr train'). Default: the shipped ones."
 TILE_HELP = ("Tile size in pixels, so memory stays bounded; 0 (default): one pass up to about 2.4 MP, "
              "else 768 px tiles.")
 DEVICE_HELP = "auto (default: CUDA if available, else CPU), cpu, cuda or cuda:N."
 DEFAULT_FLOW = "dis-fine"  # merge.align.DEFAULT_FLOW, repeated so that --help imports no numpy (a test ties them)
 DEFAULT_CRF = "gamma:2.2"  # radiometry.response.CameraResponse() as text (a test ties them)
+AUTO_CRF = "auto"  # merge's default: each 8-bit bracket's own fitted response (radiometry.bracket_response)
 DEFAULT_COLOR_MERGE = "snr"  # merge.color.ColorConfig().merge (a test ties them)
 DEFAULT_RECIPE = "robust"  # training.loop.DEFAULT_RECIPE (a test ties them)
 FLOW_HELP = ("Optical flow that aligns the frames: dis-fine (default, chosen on the validation split), "
@@ -136,17 +151,24 @@ def fail(exc: SelfHDRError) -> None:
 
 
 def _run_settings(crf: str, flow: str | None, color_merge: str | None = None, rigid_motion: str = "rigid",
-                  white_balance: str = "camera", raw_space: str = "srgb", trust_exposures: bool = False):
+                  white_balance: str = "camera", raw_space: str = "srgb", trust_exposures: bool = False,
+                  allow_auto: bool = False):
     """The one settings value of a run, from its flags, parsed once here and passed down:
     (BracketSettings: response, RAW development, exposure trust; ColorConfig: the same response,
-    alignment and color merge)."""
+    alignment and color merge). ``--crf auto`` (where ``allow_auto``): each 8-bit bracket's own
+    fitted response, gamma 2.2 where the fit is not kept."""
     from selfhdr_cli.merge.align import AlignConfig
     from selfhdr_cli.merge.bracket import bracket_settings
     from selfhdr_cli.merge.color import ColorConfig
-    from selfhdr_cli.radiometry.response import parse_response
+    from selfhdr_cli.errors import UsageError
+    from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE, parse_response
 
-    response = parse_response(crf)
-    bracket = bracket_settings(response, white_balance, raw_space, trust_exposures)
+    auto = crf.strip().lower() == AUTO_CRF
+    if auto and not allow_auto:
+        raise UsageError("--crf auto fits each bracket's own response, but training needs one response for every "
+                         "bracket: pass gamma:2.2, srgb, linear, or a curve from 'selfhdr calibrate'")
+    response = DEFAULT_RESPONSE if auto else parse_response(crf)
+    bracket = bracket_settings(response, white_balance, raw_space, trust_exposures, fit_response=auto)
     color = ColorConfig(response=response, align=AlignConfig(flow=flow or DEFAULT_FLOW, rigid_motion=rigid_motion),
                         merge=color_merge or DEFAULT_COLOR_MERGE)
     return bracket, color
@@ -229,6 +251,7 @@ RESUME_OPTION = typer.Option(False, "--resume", metavar=FLAG,
 TRAIN_DEVICE_OPTION = typer.Option("auto", "--device", help=DEVICE_HELP, metavar="DEVICE", show_default=False,
                                    rich_help_panel=MACHINE_PANEL)
 CRF_OPTION = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP, metavar="CRF")
+MERGE_CRF_OPTION = typer.Option(AUTO_CRF, "--crf", help=MERGE_CRF_HELP, metavar="CRF")
 TRAIN_CRF_OPTION = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP, metavar="CRF", rich_help_panel=RECIPE_PANEL)
 FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False, metavar="FLOW")
 TRAIN_FLOW_OPTION = typer.Option(None, "--flow", help=FLOW_HELP, show_default=False, metavar="FLOW",

@@ -15,10 +15,12 @@ from selfhdr_cli.cli.app import (
     BENCHMARK_PANEL,
     COLOR_MERGE_OPTION,
     CRF_OPTION,
+    DEFAULT_CRF,
     EV_HELP,
     EXPOSURES_HELP,
     FLAG,
     FLOW_OPTION,
+    MERGE_CRF_OPTION,
     NET_FLOW_HELP,
     REFERENCE_HELP,
     TRAIN_PANEL,
@@ -157,6 +159,11 @@ def synth(
                                 help="Sensor noise, × the default camera's standard deviation (shot and read)."),
     motion: float = typer.Option(1.0, "--motion", min=0.0, max=5.0, metavar="FACTOR",
                                  help="Object and camera motion, × the default (objects 10-60 px, camera 3 px, 1°)."),
+    camera: str = typer.Option("ideal", "--camera", metavar="CAMERA",
+                               help="[bold]ideal[/] (default): the sensor as --crf, --bits and --noise say. "
+                                    "[bold]realistic[/]: per scene a camera's own tone curve (per channel, toe "
+                                    "and shoulder, no gamma), 8-bit JPEG at quality 80-95, handheld motion up to "
+                                    "50 px and 3 degrees with parallax: what real camera brackets look like."),
     prefix: str = typer.Option("scene_", "--prefix", metavar="PREFIX",
                                help="Scene folder names: PREFIX + 3-digit index."),
     force: bool = typer.Option(False, "--force", "-f", help="Rewrite scenes that already exist.", metavar=FLAG),
@@ -169,7 +176,14 @@ def synth(
       [bold]selfhdr synth ../shared/data/hdr bench --split benchmark -n 24 --seed 2024[/]
     """
     try:
-        from selfhdr_cli.evaluation.synth import SPLIT_ALIASES, SceneConfig, SensorConfig, radiance_maps, synthesise
+        from selfhdr_cli.evaluation.synth import (
+            SPLIT_ALIASES,
+            RealisticCamera,
+            SceneConfig,
+            SensorConfig,
+            radiance_maps,
+            synthesise,
+        )
         from selfhdr_cli.io.dataset import SCENE_META, write_scene
         from selfhdr_cli.io.hdrfile import read_hdr_image
         from selfhdr_cli.radiometry.response import parse_response
@@ -178,6 +192,11 @@ def synth(
             raise UsageError(f"--prefix {prefix!r}: scene folders are named inside OUT_DIR (no / or ..)")
         if bits not in (8, 16):
             raise UsageError("--bits must be 8 or 16")
+        if camera not in ("ideal", "realistic"):
+            raise UsageError(f"--camera {camera!r}: use ideal or realistic")
+        if camera == "realistic" and (bits != 16 or crf != DEFAULT_CRF):
+            raise UsageError("--camera realistic draws its own response and writes 8-bit JPEG frames: "
+                             "leave --bits and --crf out")
         if not 0.5 <= ev_step <= 6:
             raise UsageError("--ev-step must be between 0.5 and 6 stops")
         shape = _parse_size(size)
@@ -188,7 +207,8 @@ def synth(
                              camera_shift_px=defaults.camera_shift_px * motion,
                              camera_degrees=defaults.camera_degrees * motion,
                              sensor=SensorConfig(response=parse_response(crf), bits=bits, shot=base.shot * noise ** 2,
-                                                 read=base.read * noise))
+                                                 read=base.read * noise),
+                             camera=RealisticCamera() if camera == "realistic" else None)
         map_paths = radiance_maps(hdr_dir, split.value)
         if not out_dir.parent.resolve().is_dir():
             raise UsageError("output folder's parent does not exist", out_dir.parent)
@@ -210,11 +230,13 @@ def synth(
                 meta = {"index": i, "seed": seed, "split": SPLIT_ALIASES.get(split.value, split.value), "background": map_paths[bg].name,
                         "objects": [map_paths[k].name for k in scene.object_sources], "static": static,
                         "ev_stops": scene.ev_stops, "reference": scene.reference, "size": [shape[1], shape[0]],
-                        "bits": bits, "response": crf, "nonrigid_px": nonrigid,
+                        "bits": scene.sensor.bits, "camera": camera, "jpeg_quality": scene.sensor.jpeg_quality,
+                        "response": crf if camera == "ideal" else scene.sensor.response.identity,
+                        "nonrigid_px": nonrigid,
                         "moving_fraction": round(float(scene.moving.mean()), 4),
                         "saturated_ref": round(scene.saturated_share, 4), "dark_ref": round(scene.dark_share, 4),
                         "units": "short-exposure"}
-                write_scene(folder, scene.frames, scene.ev_stops, scene.ground_truth, meta, bits)
+                write_scene(folder, scene.frames, scene.ev_stops, scene.ground_truth, meta, scene.sensor.bits)
                 written += 1
             progress.advance(task)
     err.print(f"synth: {written} written, {skipped} already there → {out_dir}", highlight=False)
@@ -270,7 +292,7 @@ def evaluate(
                                                  "seconds per scene."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help=WEIGHTS_HELP + " With --method net.",
                                            metavar="FILE"),
-    crf: str = CRF_OPTION,
+    crf: str = MERGE_CRF_OPTION,
     flow: Optional[str] = typer.Option(None, "--flow", help=NET_FLOW_HELP, show_default=False, metavar="FLOW"),
     color_merge: Optional[str] = COLOR_MERGE_OPTION,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout (the table goes to stderr).", metavar=FLAG),
@@ -304,7 +326,7 @@ def evaluate(
                 results = evaluate_predictions(source, gt_dir, advance)
                 label = str(source)
             else:
-                settings, color_cfg = _run_settings(crf, flow, color_merge)
+                settings, color_cfg = _run_settings(crf, flow, color_merge, allow_auto=True)
                 if weights is not None and method != Method.net:
                     raise UsageError(f"--weights applies to --method net only, not {method.value}")
                 weights_path = None

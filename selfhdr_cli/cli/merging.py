@@ -12,9 +12,10 @@ import typer
 from rich.console import Console
 
 from selfhdr_cli.cli.app import (
-    CRF_HELP,
-    CRF_OPTION,
+    AUTO_CRF,
     DEFAULT_CRF,
+    MERGE_CRF_HELP,
+    MERGE_CRF_OPTION,
     DEVICE_HELP,
     EV_HELP,
     EXPOSURES_HELP,
@@ -28,6 +29,7 @@ from selfhdr_cli.cli.app import (
     Tonemap,
     Units,
     _run_settings,
+    chosen_method,
     _progress,
     app,
     err,
@@ -46,10 +48,13 @@ def _render_plan(plan, json_out: bool, output: Optional[Path] = None) -> None:
             "frames": [str(p) for p in plan.paths], "exposure_times": [float(t) for t in plan.times],
             "absolute_times": plan.absolute, "exposure_source": plan.exposure_source, "reference": plan.reference,
             "size": [int(plan.size[1]), int(plan.size[0])], "bit_depth": [bit_depth(p) for p in plan.paths],
-            "exposure_note": plan.exposure_note, "output": str(output) if output else None}) + "\n")
+            "exposure_note": plan.exposure_note, "warnings": list(plan.exposure_warnings),
+            "output": str(output) if output else None}) + "\n")
         return
     if plan.exposure_note:
         err.print(f"note: {plan.exposure_note}", highlight=False, soft_wrap=True)
+    for warning in plan.exposure_warnings:
+        err.print(f"warning: {warning}", highlight=False, soft_wrap=True)
     unit = "s" if plan.absolute else "× shortest"
     table = Table(title=f"{len(plan.paths)} frames, {plan.size[1]}x{plan.size[0]}, exposures from "
                         f"{plan.exposure_source}", title_justify="left")
@@ -87,18 +92,20 @@ def merge(
     exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP, metavar="TIMES",
                                             rich_help_panel=EXPOSURES),
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP, metavar="STOPS", rich_help_panel=EXPOSURES),
-    method: Method = typer.Option(Method.net, "--method", "-m", metavar="METHOD", show_default=False,
-                                  rich_help_panel=METHOD,
-                                  help="[bold]net[/] (default): the SelfHDR network, which removes ghosts where "
-                                       "the frames disagree. [bold]color[/]: no network; the frames aligned by "
-                                       "optical flow (a rigid global motion first when the camera moved), each "
-                                       "pixel merged from every frame weighted by its signal-to-noise ratio, "
-                                       "frames that disagree (motion) rejected. [bold]debevec[/]: the classical "
-                                       "merge, no alignment (ghosts; a baseline). [bold]ref[/]: the reference "
-                                       "frame alone, linearised."),
+    method: Optional[Method] = typer.Option(None, "--method", "-m", metavar="METHOD", show_default=False,
+                                            rich_help_panel=METHOD,
+                                            help="[bold]color[/] (default): the frames aligned by optical flow (a "
+                                                 "rigid global motion first when the camera moved), each pixel "
+                                                 "merged from every frame weighted by its signal-to-noise ratio, "
+                                                 "frames that disagree (motion) rejected, with soft edges. "
+                                                 "[bold]net[/]: the SelfHDR network on top of that merge (default "
+                                                 "with --weights, --tile or --device; it does not yet beat color: "
+                                                 "docs/METHOD.md). "
+                                                 "[bold]debevec[/]: the classical merge, no alignment (ghosts; a "
+                                                 "baseline). [bold]ref[/]: the reference frame alone, linearised."),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP, metavar="REF",
                                             rich_help_panel=EXPOSURES),
-    crf: str = typer.Option(DEFAULT_CRF, "--crf", help=CRF_HELP, metavar="CRF", rich_help_panel=EXPOSURES),
+    crf: str = typer.Option(AUTO_CRF, "--crf", help=MERGE_CRF_HELP, metavar="CRF", rich_help_panel=EXPOSURES),
     flow: Optional[str] = typer.Option(None, "--flow", help=NET_FLOW_HELP, show_default=False, metavar="FLOW",
                                        rich_help_panel=METHOD),
     color_merge: Optional[str] = typer.Option(None, "--color-merge", show_default=False, metavar="MERGE",
@@ -165,8 +172,9 @@ def merge(
     from selfhdr_cli.merge.method import MergeConfig
 
     try:
+        method = chosen_method(method, weights, tile, device)
         settings, color = _run_settings(crf, flow, color_merge, white_balance=white_balance, raw_space=raw_space,
-                                        trust_exposures=trust_exposures)
+                                        trust_exposures=trust_exposures, allow_auto=True)
         # no --flow: None, so that the network path uses the flow its weights were trained behind
         config = MergeConfig(method=method.value, bracket=settings, align=color.align if flow else None,
                              units=units.value,
@@ -213,8 +221,11 @@ def merge(
             job = BracketJob(output.stem, list(frames), output, preview, exposures=exposures, ev=ev,
                              reference=reference)
             result = merge_to_files(job, config, tick)
-        if result.exposure_note:
-            err.print(f"note: {result.exposure_note}", highlight=False, soft_wrap=True)
+        for note in (result.exposure_note, result.response_note):
+            if note:
+                err.print(f"note: {note}", highlight=False, soft_wrap=True)
+        for warning in result.warnings:
+            err.print(f"warning: {warning}", highlight=False, soft_wrap=True)
         err.print(f"Wrote {output} ({result.size[0]}x{result.size[1]}, {method.value}) in {result.seconds:.2f} s",
                   highlight=False)
         _warn_departures(result)
@@ -314,7 +325,7 @@ def info(
     exposures: Optional[str] = typer.Option(None, "--exposures", "-e", help=EXPOSURES_HELP, metavar="TIMES"),
     ev: Optional[str] = typer.Option(None, "--ev", help=EV_HELP, metavar="STOPS"),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP, metavar="REF"),
-    crf: str = CRF_OPTION,
+    crf: str = MERGE_CRF_OPTION,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout.", metavar=FLAG),
 ) -> None:
     """Show what merge would read: frames in exposure order, exposure times and their source, reference, size, depth.
@@ -325,7 +336,7 @@ def info(
         from selfhdr_cli.io.dataset import scene_frames
         from selfhdr_cli.merge.bracket import plan_bracket
 
-        settings, _ = _run_settings(crf, None)
+        settings, _ = _run_settings(crf, None, allow_auto=True)
         paths = scene_frames(frames[0]) if len(frames) == 1 and frames[0].is_dir() else list(frames)
         _render_plan(plan_bracket(paths, settings, exposures=exposures, ev=ev, reference=reference), json_out)
     except SelfHDRError as exc:

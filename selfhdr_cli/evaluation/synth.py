@@ -8,7 +8,7 @@ through a camera response with Poisson–Gaussian noise, clipping and quantisati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -41,6 +41,7 @@ class SensorConfig:
     shot: float = 2e-4
     read: float = 1e-3
     bits: int = 16
+    jpeg_quality: int = 0  # 1–100: each frame goes through JPEG at this quality (8-bit only); 0: none
 
 
 def soft_ellipse(height: int, width: int, softness: float = 0.15) -> np.ndarray:
@@ -111,7 +112,52 @@ def expose(radiance: np.ndarray, relative_time: float, sensor: SensorConfig, rng
         linear = linear + sigma * rng.standard_normal(linear.shape, dtype=np.float32)
     ldr = sensor.response.from_linear(np.clip(linear, 0.0, 1.0))
     levels = float(2 ** sensor.bits - 1)
-    return (np.round(ldr * levels) / levels).astype(np.float32)
+    quantised = (np.round(ldr * levels) / levels).astype(np.float32)
+    return jpeg_round_trip(quantised, sensor.jpeg_quality) if sensor.jpeg_quality else quantised
+
+
+def jpeg_round_trip(ldr: np.ndarray, quality: int) -> np.ndarray:
+    """An 8-bit frame (float32 (H, W, 3) RGB in [0, 1]) as it reads back from a JPEG of ``quality``."""
+    u8 = np.clip(np.round(ldr * 255), 0, 255).astype(np.uint8)
+    ok, buffer = cv2.imencode(".jpg", np.ascontiguousarray(u8[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise UsageError(f"JPEG encoding at quality {quality} failed")
+    return (cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:, :, ::-1] / np.float32(255)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RealisticCamera:
+    """What a real camera adds to the ideal sensor (``synth --camera realistic``), drawn per scene.
+
+    A tone curve per channel that is no gamma: x^(1/γ) through an S-curve y^p / (y^p + (1 − y)^p)
+    (a toe and a shoulder), γ in ``gamma``, p in ``contrast``, each channel's γ and p off the
+    scene's by up to ``channel_spread``; 8-bit JPEG at a quality in ``jpeg_quality``; handheld
+    motion up to ``shift_px`` and ``degrees``, with a parallax-like smooth displacement of up to
+    ``parallax_px``. Clipping stays per channel, as a sensor's.
+    """
+
+    gamma: tuple[float, float] = (1.8, 2.6)
+    contrast: tuple[float, float] = (1.0, 1.5)
+    channel_spread: float = 0.06
+    jpeg_quality: tuple[int, int] = (80, 95)
+    shift_px: float = 50.0
+    degrees: float = 3.0
+    parallax_px: float = 3.0
+
+
+def random_camera_response(rng: np.random.Generator, camera: RealisticCamera = RealisticCamera()) -> CameraResponse:
+    """A per-channel camera response drawn as ``RealisticCamera`` describes: a 256-level table."""
+    linear = np.linspace(0.0, 1.0, 8193)
+    levels = np.linspace(0.0, 1.0, 256)
+    gamma, contrast = rng.uniform(*camera.gamma), rng.uniform(*camera.contrast)
+    curves = []
+    for _ in range(3):
+        g = gamma * rng.uniform(1 - camera.channel_spread, 1 + camera.channel_spread)
+        p = contrast * rng.uniform(1 - camera.channel_spread, 1 + camera.channel_spread)
+        y = linear ** (1.0 / g)
+        ldr = y ** p / (y ** p + (1.0 - y) ** p)
+        curves.append(np.interp(levels, ldr, linear))  # the inverse: linear value at each LDR level
+    return CameraResponse("table", curves=tuple(tuple(float(v) for v in c) for c in curves), source="synthetic camera")
 
 
 def render_bracket(canvas: np.ndarray, size: tuple[int, int], objects: list[MovingObject], ev_stops: list[float],
@@ -155,6 +201,7 @@ class SyntheticScene:
     ground_truth: np.ndarray
     moving: np.ndarray
     object_sources: list[int] = field(default_factory=list)
+    sensor: SensorConfig | None = None  # the camera that rendered it (drawn per scene for a realistic camera)
 
     @property
     def saturated_share(self) -> float:
@@ -182,6 +229,19 @@ class SceneConfig:
     camera_degrees: float = 1.0
     saturated_ref: tuple[float, float] = (0.05, 0.2)
     min_dark_ref: float = 0.03
+    camera: RealisticCamera | None = None  # a realistic camera drawn per scene (8-bit JPEG); None: the sensor as is
+
+    def realistic(self, rng: np.random.Generator) -> "SceneConfig":
+        """This config with ``camera`` drawn for one scene: its response, JPEG quality and handheld motion."""
+        if self.camera is None:
+            return self
+        cam = self.camera
+        sensor = replace(self.sensor, response=random_camera_response(rng, cam), bits=8,
+                         jpeg_quality=int(rng.integers(cam.jpeg_quality[0], cam.jpeg_quality[1] + 1)))
+        if self.static:
+            return replace(self, sensor=sensor)
+        return replace(self, sensor=sensor, camera_shift_px=cam.shift_px, camera_degrees=cam.degrees,
+                       nonrigid_px=max(self.nonrigid_px, cam.parallax_px))
 
 
 def _random_crop(image: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -236,6 +296,7 @@ def make_scene(background: np.ndarray, sources: list[np.ndarray], rng: np.random
     ``sources`` with soft masks are composited in linear radiance and move 10–60 px
     between frames, and the camera moves a few pixels and about a degree.
     """
+    config = config.realistic(rng)
     height, width = config.size
     margin = int(np.ceil(config.camera_shift_px + np.deg2rad(config.camera_degrees) * max(config.size) / 2)) + 4
     canvas = _exposed_canvas(background, (height + 2 * margin, width + 2 * margin), config, rng)
@@ -270,7 +331,7 @@ def make_scene(background: np.ndarray, sources: list[np.ndarray], rng: np.random
     frames, gt, moving = render_bracket(canvas, config.size, objects, ev_stops, 1, config.sensor, rng, camera,
                                         displacements)
     return SyntheticScene(frames=frames, ev_stops=ev_stops, reference=1, ground_truth=gt, moving=moving,
-                          object_sources=picked)
+                          object_sources=picked, sensor=config.sensor)
 
 
 # Three disjoint splits of the radiance maps (the data-split decision). Training data comes only from the

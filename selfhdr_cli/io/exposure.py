@@ -39,6 +39,7 @@ class Exposures:
     absolute: bool
     source: str
     note: str = ""  # when another source disagrees: which one was used, and what the other says
+    warnings: tuple[str, ...] = ()  # estimated exposures: why the estimate is doubtful
 
 
 def _split_list(text: str, flag: str) -> list[str]:

@@ -17,7 +17,14 @@ from selfhdr_cli.errors import InputFileError, UsageError
 from selfhdr_cli.io.exposure import ESTIMATED, Exposures, resolve_exposures, validate_exposures, why_no_exif_times
 from selfhdr_cli.io.frames import max_pixels, pixel_count, probe_size, read_ldr
 from selfhdr_cli.io.raw import RAW_GAMMA, RawOptions, is_raw
-from selfhdr_cli.radiometry.exposure_ratio import ExposureEstimateError, estimate_exposures, exposure_contradictions
+from selfhdr_cli.merge.snr import code_bits
+from selfhdr_cli.merge.bracket_response import fit_bracket_response
+from selfhdr_cli.radiometry.exposure_ratio import (
+    ExposureEstimateError,
+    estimate_exposures,
+    estimate_exposures_and_cautions,
+    exposure_contradictions,
+)
 from selfhdr_cli.radiometry.response import CameraResponse
 
 
@@ -27,20 +34,23 @@ class BracketSettings:
 
     ``response``: the camera response g that linearises the frames (``--crf``); ``raw``: how
     RAW frames are developed; ``trust_exposures``: skip the check of the exposures against
-    the pixels. No field has a default: a forgotten choice is an error, not a silent gamma 2.2.
+    the pixels; ``fit_response`` (``--crf auto``): fit each 8-bit bracket's own response
+    (``radiometry.bracket_response``), ``response`` standing where the fit is not kept and for
+    other frames. No field has a default: a forgotten choice is an error, not a silent gamma 2.2.
     """
 
     response: CameraResponse
     raw: RawOptions
     trust_exposures: bool
+    fit_response: bool
 
 
 def bracket_settings(response: CameraResponse, white_balance: str, raw_space: str,
-                     trust_exposures: bool) -> BracketSettings:
+                     trust_exposures: bool, fit_response: bool) -> BracketSettings:
     """The settings of a run from its choices: RAW frames are handed on in the encoding that
     ``response`` undoes (linear for ``--crf linear``, else gamma ``RAW_GAMMA``)."""
     encoding = 1.0 if response.kind == "linear" else RAW_GAMMA
-    return BracketSettings(response, RawOptions(white_balance, raw_space, encoding), trust_exposures)
+    return BracketSettings(response, RawOptions(white_balance, raw_space, encoding), trust_exposures, fit_response)
 
 
 @dataclass
@@ -59,6 +69,8 @@ class Bracket:
     absolute: bool = False
     exposure_source: str = ""
     notes: list[str] = field(default_factory=list)  # what the reader could not check, for a ``note:`` line
+    response: CameraResponse | None = None  # the bracket's own fitted response (--crf auto); None: the run's
+    response_note: str = ""  # with --crf auto: what was fitted or kept, and why
 
     @property
     def relative_times(self) -> np.ndarray:
@@ -84,6 +96,7 @@ class BracketPlan:
     absolute: bool
     exposure_source: str
     exposure_note: str = ""  # another source disagrees (``io.exposure.Exposures.note``)
+    exposure_warnings: tuple[str, ...] = ()  # estimated exposures that look doubtful (``Exposures.warnings``)
 
 
 MIN_SIDE = 16  # optical flow needs a few pixels of context; nothing smaller is a photograph
@@ -190,7 +203,8 @@ def plan_bracket(paths: Sequence[str | Path], settings: BracketSettings, exposur
     order = np.argsort(info.times, kind="stable")
     sorted_paths = [paths[i] for i in order]
     return BracketPlan(paths=sorted_paths, times=info.times[order], reference=_choose_reference(reference, sorted_paths),
-                       size=sizes[0], absolute=info.absolute, exposure_source=info.source, exposure_note=info.note)
+                       size=sizes[0], absolute=info.absolute, exposure_source=info.source, exposure_note=info.note,
+                       exposure_warnings=info.warnings)
 
 
 def _estimated_exposures(paths: list[Path], settings: BracketSettings, asked: bool = False) -> Exposures:
@@ -198,17 +212,23 @@ def _estimated_exposures(paths: list[Path], settings: BracketSettings, asked: bo
     with a note giving the fitted EVs; one line naming the frames when they cannot be."""
     frames = [read_ldr(p, raw_options=settings.raw) for p in paths]
     try:
-        times = estimate_exposures(frames, settings.response)
+        estimate = estimate_exposures_and_cautions(frames, settings.response)
     except ExposureEstimateError as exc:
         a, b, why = exc.args
         context = "--exposures auto" if asked else "no exposure times (no --exposures/--ev, exposure.txt or EXIF)"
         raise UsageError(f"{context}: they cannot be estimated from the pixels: {paths[a].name} and "
                          f"{paths[b].name}: {why}; pass the times with --exposures or --ev") from None
     del frames
+    times = estimate.times
     stops = np.log2(times / times.min())
-    listing = ", ".join(f"{p.name} {e:+.2f}" for p, e in sorted(zip(paths, stops), key=lambda pe: pe[1]))
+    rows = sorted(zip(paths, stops, estimate.spreads), key=lambda row: row[1])
+    listing = ", ".join(f"{p.name} {e:+.2f}" + (f" (±{s:.2f})" if s > 0 else "") for p, e, s in rows)
     why = "" if asked else f" (no --exposures/--ev or exposure.txt, and {why_no_exif_times(paths)})"
-    return Exposures(times, False, ESTIMATED, note=f"exposures estimated from the pixels{why}: EV {listing}")
+    cautions = "; ".join(f"{paths[c.first].name} → {paths[c.second].name}: {c.text}" for c in estimate.cautions)
+    warnings = (f"the estimated exposures are doubtful ({cautions}): pass the times with --exposures or --ev",) \
+        if cautions else ()
+    return Exposures(times, False, ESTIMATED, warnings=warnings,
+                     note=f"exposures estimated from the pixels{why}: EV {listing} (± the spread of each step)")
 
 
 def load_bracket(paths: Sequence[str | Path], settings: BracketSettings, exposures: str | None = None,
@@ -227,10 +247,27 @@ def decode_plan(plan: BracketPlan, settings: BracketSettings) -> Bracket:
         if f.shape[:2] != plan.size:
             raise InputFileError("decoded size differs from the other frames", p)
     notes = []
+    times, response, fitted, response_note = plan.times, settings.response, None, ""
+    if settings.fit_response and code_bits(frames) == 8:
+        own = fit_bracket_response(frames, times, settings.response, plan.reference)
+        if own.fitted and plan.exposure_source == ESTIMATED:
+            # the times were estimated through the fallback curve: once more through the bracket's own
+            try:
+                times = estimate_exposures(frames, own.response)
+            except ExposureEstimateError:
+                times = plan.times  # the first estimate stands
+            if np.any(np.diff(times) <= 0):
+                times = plan.times
+            own = fit_bracket_response(frames, times, settings.response, plan.reference)
+            if not own.fitted:
+                times = plan.times
+        response_note = own.note
+        response, fitted = own.response, (own.response if own.fitted else None)
     if not settings.trust_exposures and plan.exposure_source != ESTIMATED:
-        notes = check_exposures(frames, plan.times, plan.paths, plan.exposure_source, settings.response)
-    return Bracket(frames=frames, times=plan.times, reference=plan.reference, paths=list(plan.paths),
-                   absolute=plan.absolute, exposure_source=plan.exposure_source, notes=notes)
+        notes += check_exposures(frames, times, plan.paths, plan.exposure_source, response)
+    return Bracket(frames=frames, times=times, reference=plan.reference, paths=list(plan.paths),
+                   absolute=plan.absolute, exposure_source=plan.exposure_source, notes=notes, response=fitted,
+                   response_note=response_note)
 
 
 def check_exposures(frames: Sequence[np.ndarray], times: np.ndarray, paths: Sequence[Path], source: str,

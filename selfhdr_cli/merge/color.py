@@ -15,6 +15,7 @@ from selfhdr_cli.merge.align import AlignConfig, align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import Bracket
 from selfhdr_cli.merge.device import map_pieces
 from selfhdr_cli.merge.snr import (
+    Seams,
     SNRMergeConfig,
     black_level,
     code_bits,
@@ -40,6 +41,7 @@ class ColorConfig:
     response: CameraResponse
     align: AlignConfig
     merge: str
+    seams: Seams = Seams()  # the SNR merge's seam settings (chosen by measurement; Seams.hard(): the old merge)
 
     def __post_init__(self) -> None:
         if self.merge not in COLOR_MERGES:
@@ -125,7 +127,7 @@ def color_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, refere
         bits = code_bits([aligned[reference]])
         noise = estimate_noise([a[rows] for a in aligned], relative_times, config.response, bits=bits,
                                covered=[c[rows] for c in covered] if covered is not None else None)
-        snr_config = SNRMergeConfig(noise=noise, black=black_level(bits))
+        snr_config = SNRMergeConfig(noise=noise, black=black_level(bits), seams=config.seams)
     height, width = aligned[0].shape[:2]
     y = np.empty(aligned[reference].shape, np.float32)
     g = np.empty(aligned[reference].shape[:2], np.float32) if gate else None

@@ -46,6 +46,8 @@ class JobResult:
     exposure_times: list[float] = field(default_factory=list)
     exposure_source: str | None = None
     exposure_note: str = ""
+    response_note: str = ""  # --crf auto: the bracket's own response fitted, or why the run's was kept
+    warnings: list[str] = field(default_factory=list)  # doubts about the input (estimated exposures), for warning: lines
     quality: dict | None = None  # merge.quality: what the merge departs from its reference frame
     reference: int | None = None
     size: list[int] | None = None
@@ -95,6 +97,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     check_memory(plan, config)
     bracket = decode_plan(plan, config.bracket)
     hdr = merge_bracket(bracket, config, progress=progress)
+    config = config.for_bracket(bracket)  # the response the merge used, for the quality measure
     # one unit: neither is put in place unless both were written (an existing HDR output means a complete
     # pair, which batches skip)
     preview = tonemap(hdr, config.tonemap) if job.preview is not None else None
@@ -103,10 +106,11 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
                        config.response)
     quality = {"departures_percent": round(100 * found.share, 3), "judged_percent": round(100 * found.well_exposed, 1),
                "reference_noise": round(found.noise, 5), "warn_above_percent": WARN_DEPARTURES,
-               "response": config.response.identity}
+               "response": config.response.identity, "response_fitted": bracket.response is not None}
     return JobResult(quality=quality, name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
                      exposure_times=[float(t) for t in bracket.times], exposure_source=bracket.exposure_source,
                      exposure_note="; ".join(n for n in [plan.exposure_note, *bracket.notes] if n),
+                     response_note=bracket.response_note, warnings=list(plan.exposure_warnings),
                      reference=plan.reference, size=[int(plan.size[1]), int(plan.size[0])],
                      seconds=round(time.perf_counter() - started, 3))
 

@@ -46,7 +46,8 @@ WARN_RESIDUAL_STOPS = 0.15  # a kept fit worse than this: the brackets move, or 
 
 
 def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[float]]], levels: int = 256,
-                      smoothness: float = SMOOTHNESS, seed: int = 0) -> Calibration:
+                      smoothness: float = SMOOTHNESS, seed: int = 0, prior: np.ndarray | None = None,
+                      prior_weight: float = 0.0) -> Calibration:
     """Fit the response from brackets of static scenes, robust to some motion.
 
     ``brackets``: (frames, times) pairs; frames float32 (H, W, 3) LDR in [0, 1] of one scene,
@@ -56,7 +57,15 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
     locations whose frames disagree with it (something moved there) are dropped, and it is
     fitted again. Raises UsageError when the brackets cannot constrain the curve (fewer than
     2 frames, too few distinct values, a flat fit).
+
+    ``prior``: a curve to lean on where the data say little, (levels,) linear values (e.g. gamma
+    2.2's) with weight ``prior_weight`` per level in the least squares (in log units, beside
+    each sample's unit weight). It also fixes the curve's scale (the prior's, on average),
+    where without one green's top level is set to 1.
     """
+    log_prior = None
+    if prior is not None and prior_weight > 0:
+        log_prior = np.log(np.maximum(np.asarray(prior, dtype=np.float64), MIN_LINEAR))
     rng = np.random.default_rng(seed)
     per_bracket = max(1, MAX_SAMPLES // max(1, len(brackets)))
     codes, log_times, candidates_dropped = [], [], []
@@ -64,7 +73,8 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
         if len(frames) < 2:
             raise UsageError("calibration needs brackets of at least 2 frames")
         pixels = frames[0].shape[0] * frames[0].shape[1]
-        candidates = np.sort(rng.choice(pixels, size=min(pixels, 20 * per_bracket), replace=False))
+        candidates = np.sort(rng.choice(pixels, size=min(pixels, 40 * per_bracket), replace=False))
+        candidates = _flattest(frames, candidates)
         flat = np.stack([np.round(np.clip(f.reshape(-1, 3)[candidates], 0, 1) * (levels - 1)).astype(np.int64)
                          for f in frames])  # (P, candidates, 3): only the sampled pixels are read
         middle = flat[len(frames) // 2].mean(axis=-1)
@@ -85,17 +95,17 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
     weight = _hat(levels)
     lam = smoothness * (levels / 256.0) ** 2  # the second difference shrinks on a finer grid
     total = sum(z.shape[1] for z in codes) + sum(candidates_dropped)
-    curves, misfit = _fit(codes, log_times, levels, weight, lam)
+    curves, misfit = _fit(codes, log_times, levels, weight, lam, log_prior, prior_weight)
     for _ in range(REFITS):  # drop what disagrees with the fit (motion), refit, until nothing is dropped
         threshold = max(MIN_REJECT_STOPS, REJECT_STOPS * float(np.median(np.concatenate(misfit))))
         keep = [m <= threshold for m in misfit]
         if all(k.all() for k in keep) or sum(int(k.sum()) for k in keep) < levels // 2:
             break
         codes = [z[:, k] for z, k in zip(codes, keep)]
-        curves, misfit = _fit(codes, log_times, levels, weight, lam)
+        curves, misfit = _fit(codes, log_times, levels, weight, lam, log_prior, prior_weight)
     kept = sum(z.shape[1] for z in codes)
     residual = float(np.sqrt(np.mean(np.concatenate(misfit) ** 2)))
-    top = curves[1, -1]
+    top = curves[1, -1] if log_prior is None else 0.0  # with a prior, its scale stands
     linear = np.exp(curves - top)
     linear[:, 0] = 0.0
     for c in range(3):  # strictly increasing: the ends, weighted least, can dip
@@ -109,15 +119,36 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
                        rejected=1.0 - kept / max(1, total), residual_stops=residual)
 
 
+FLAT_REACH = 3  # px: a location's neighbourhood, for how flat it is
+
+
+def _flattest(frames: Sequence[np.ndarray], candidates: np.ndarray) -> np.ndarray:
+    """The flatter half of the candidate locations (sorted flat indices), judged in every frame by
+    the largest change over ``FLAT_REACH`` px: in flat regions a pixel or two of parallax, shake
+    or JPEG ringing leaves the values as they are, so the frames still see one scene point."""
+    height, width = frames[0].shape[:2]
+    y, x = np.divmod(candidates, width)
+    change = np.zeros(candidates.size)
+    for frame in frames:
+        gray = frame.reshape(-1, 3).mean(axis=1) if frame.ndim == 3 else frame.reshape(-1)
+        here = gray[candidates]
+        for dy, dx in ((FLAT_REACH, 0), (-FLAT_REACH, 0), (0, FLAT_REACH), (0, -FLAT_REACH)):
+            there = gray[np.clip(y + dy, 0, height - 1) * width + np.clip(x + dx, 0, width - 1)]
+            np.maximum(change, np.abs(there - here), out=change)
+    keep = np.sort(np.argsort(change, kind="stable")[: max(1, candidates.size // 2)])
+    return candidates[keep]
+
+
 def _fit(codes: list[np.ndarray], log_times: list[np.ndarray], levels: int, weight: np.ndarray,
-         lam: float) -> tuple[np.ndarray, list[np.ndarray]]:
+         lam: float, log_prior: np.ndarray | None = None, prior_weight: float = 0.0
+         ) -> tuple[np.ndarray, list[np.ndarray]]:
     """(log curves (3, levels), per bracket each location's misfit in stops: the largest, over its
     channels and well-weighted frames, |g(z) − ln E − ln t|)."""
     curves = np.empty((3, levels))
     misfit = [np.zeros(z.shape[1]) for z in codes]
     trusted = weight >= 0.1 * weight.max()  # levels near black or white say little about the fit
     for c in range(3):
-        g, log_e = _solve_channel([z[:, :, c] for z in codes], log_times, levels, weight, lam)
+        g, log_e = _solve_channel([z[:, :, c] for z in codes], log_times, levels, weight, lam, log_prior, prior_weight)
         curves[c] = g
         start = 0
         for b, (z, lt) in enumerate(zip(codes, log_times)):
@@ -136,7 +167,8 @@ def _hat(levels: int) -> np.ndarray:
 
 
 def _solve_channel(codes: list[np.ndarray], log_times: list[np.ndarray], levels: int, weight: np.ndarray,
-                   lam: float) -> tuple[np.ndarray, np.ndarray]:
+                   lam: float, log_prior: np.ndarray | None = None, prior_weight: float = 0.0
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """(g, ln E) for one channel: codes[b] (P_b, N_b) levels of bracket b's samples, log_times[b] (P_b,).
 
     Debevec & Malik's least squares (eq. 3) with the unknown irradiances eliminated: for fixed
@@ -163,15 +195,21 @@ def _solve_channel(codes: list[np.ndarray], log_times: list[np.ndarray], levels:
         blocks.append(rows)
         targets.append((w * (lt[:, None] - mean_lt[None, :])).reshape(-1))
         log_e_parts.append((z, v, lt))
-    scale = np.zeros((1, levels))
-    scale[0, levels // 2] = 1.0  # g(middle) = 0 fixes the unknown scale
+    if log_prior is None:
+        scale = np.zeros((1, levels))
+        scale[0, levels // 2] = 1.0  # g(middle) = 0 fixes the unknown scale
+        scale_target = np.zeros(1)
+    else:  # g(z) ≈ ln prior(z) at every level but black (ln 0), weakly: the data win where they speak
+        scale = np.zeros((levels - 1, levels))
+        scale[np.arange(levels - 1), np.arange(1, levels)] = prior_weight
+        scale_target = prior_weight * log_prior[1:]
     k = np.arange(1, levels - 1)
     smooth = np.zeros((levels - 2, levels))
     smooth[k - 1, k - 1] = lam * weight[k]
     smooth[k - 1, k] = -2 * lam * weight[k]
     smooth[k - 1, k + 1] = lam * weight[k]
     a = np.vstack([*blocks, scale, smooth])
-    b = np.concatenate([*targets, [0.0], np.zeros(levels - 2)])
+    b = np.concatenate([*targets, scale_target, np.zeros(levels - 2)])
     # the normal equations: (levels × levels) whatever the sample count; the scale row and the
     # smoothness prior make them well posed (an SVD of the tall system costs 20× more here)
     g = np.linalg.solve(a.T @ a, a.T @ b)

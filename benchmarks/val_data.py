@@ -1,0 +1,39 @@
+"""The validation scenes every choice in benchmarks/ is made on (validation split maps only).
+
+``benchmarks/data/val``: 16 dynamic and 4 static scenes at 512×384 from the ideal camera (16-bit,
+gamma 2.2, the benchmark's). ``benchmarks/data/val_camera``: the ``camera`` group, 12 dynamic and
+4 static scenes from a realistic camera (``synth --camera realistic``: a tone curve of its own per
+scene, 8-bit JPEG, handheld motion up to 50 px and 3°). Built once; existing scenes are kept.
+
+    python benchmarks/val_data.py [--hdr ../shared/data/hdr]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+IDEAL = HERE / "data" / "val"
+CAMERA = HERE / "data" / "val_camera"
+
+
+def build(hdr: Path, ideal: Path = IDEAL, camera: Path = CAMERA) -> None:
+    """Synthesise the missing validation scenes of both groups."""
+    groups = ((ideal, "dyn_", 16, 7, []), (ideal, "static_", 4, 8, ["--static"]),
+              (camera, "camdyn_", 12, 9, ["--camera", "realistic"]),
+              (camera, "camstatic_", 4, 10, ["--camera", "realistic", "--static"]))
+    for data, prefix, n, seed, extra in groups:
+        data.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "selfhdr_cli", "synth", str(hdr), str(data), "--split", "val",
+                        "--scenes", str(n), "--seed", str(seed), "--prefix", prefix, "--size", "512x384", *extra],
+                       check=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hdr", type=Path, default=HERE.parents[1] / "shared" / "data" / "hdr")
+    args = ap.parse_args()
+    build(args.hdr)
