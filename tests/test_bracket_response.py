@@ -82,3 +82,31 @@ def test_training_refuses_auto(tmp_path):
     r = runner.invoke(app, ["build-color", str(tmp_path), "-o", str(tmp_path / "out"), "--crf", "auto"])
     assert r.exit_code == 2
     assert "one response for every bracket" in r.output
+
+
+def test_a_flat_fit_is_not_kept():
+    from selfhdr_cli.merge.bracket_response import MIN_STEP_RISE, flattest_step
+
+    levels = np.linspace(0, 1, 256)
+    gamma = np.stack([levels ** 2.2] * 3)
+    assert flattest_step(gamma) > 0.1
+    plateau = gamma.copy()
+    plateau[1, 200:] = plateau[1, 200]  # what a fit misled by motion looks like once forced monotone
+    assert flattest_step(plateau) < MIN_STEP_RISE
+
+
+def test_a_handheld_bracket_is_fitted_after_its_rigid_motion():
+    # the same camera bracket, each frame shifted by the hand: without the rigid alignment every
+    # location would mix scene points; with it the fit finds the camera's curve as on a tripod
+    import cv2
+
+    frames = camera_bracket()
+    shifted = [cv2.warpAffine(f, np.float32([[1, 0, dx], [0, 1, dy]]), (f.shape[1], f.shape[0]),
+                              borderMode=cv2.BORDER_REFLECT) for f, (dx, dy) in zip(frames, ((9, -6), (0, 0), (-7, 8)))]
+    own = fit_bracket_response(shifted, [1.0, 4.0, 16.0], GAMMA, reference=1)
+    assert own.fitted, own.note
+    levels = np.linspace(0.2, 0.8, 7, dtype=np.float32)
+    grid = np.linspace(0, 1, 20001, dtype=np.float64)
+    truth = np.interp(levels, camera_curve(grid), grid)
+    ratio = own.response.to_linear(np.repeat(levels[:, None], 3, axis=1))[:, 1] / truth
+    assert np.ptp(ratio) / ratio.mean() < 0.1

@@ -56,3 +56,20 @@ def test_merge_json_reports_the_quality(tmp_path):
     assert r.exit_code == 0, r.output
     quality = json.loads(r.stdout)["quality"]
     assert quality["response"] == "gamma:2.2" and 0 <= quality["departures_percent"] < quality["warn_above_percent"]
+
+
+def test_merge_stats_say_where_the_merge_took_its_light():
+    from selfhdr_cli.merge.method import merge_bracket_with_stats
+
+    config = MergeConfig(method="color", bracket=bracket_settings())
+    still, _, _ = dynamic_bracket(192, 256, shift=0, static=True)
+    moving, _, _ = dynamic_bracket(192, 256, shift=14)
+    _, calm = merge_bracket_with_stats(bracket_from_arrays(still, [1, 4, 16]), config)
+    _, busy = merge_bracket_with_stats(bracket_from_arrays(moving, [1, 4, 16]), config)
+    for stats in (calm, busy):
+        assert len(stats.frame_shares) == 3 and abs(sum(stats.frame_shares) - 1) < 1e-6
+        assert min(stats.frame_shares) > 0.1  # every frame is averaged in, not one picked per pixel
+    assert calm.rejected < 0.01 < busy.rejected  # an object moved: frames were rejected around it
+    _, none = merge_bracket_with_stats(bracket_from_arrays(still, [1, 4, 16]),
+                                       MergeConfig(method="debevec", bracket=bracket_settings()))
+    assert none is None

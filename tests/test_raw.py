@@ -175,3 +175,30 @@ def test_white_balance_and_raw_space_are_applied(tmp_path, tinted_bracket, how):
     assert abs(cam_orange[2] - orange[2]) > 0.15, (cam_orange, orange)
     raw_grey, _ = results["none", "camera"]
     np.testing.assert_allclose(raw_grey, np.asarray(NEUTRAL) / NEUTRAL[1], rtol=0.05)  # the sensor's raw values
+
+
+def test_noisy_static_dng_bracket_default_beats_the_hat_weighted_merge(tmp_path):
+    """A static 14-bit RGGB bracket (black 512, Poisson-Gaussian noise, 1/400, 1/100, 1/25 s): the
+    default merge averages every frame by its SNR, where the hat weights throw away the short
+    frame's light; scored after one global scale (a RAW's radiometric scale is the developer's)."""
+    from conftest import bracket_settings
+    from selfhdr_cli.merge.bracket import load_bracket
+    from selfhdr_cli.merge.method import MergeConfig, merge_bracket
+
+    radiance = procedural_radiance(192, 256, 5)
+    radiance *= 0.95 / radiance.max()
+    rng = np.random.default_rng(4)
+    times = [1 / 400, 1 / 100, 1 / 25]
+    paths = [write_dng(tmp_path / f"D_{k}.dng", radiance * (t / times[0]), t, rng) for k, t in enumerate(times)]
+    settings = bracket_settings(fit_response=True)  # merge's default (RAW frames are not fitted)
+    bracket = load_bracket(paths, settings)
+    assert bracket.response is None
+
+    def scaled_psnr_mu(hdr):
+        ok = (radiance > 1e-3) & (radiance < 0.9)
+        scale = float(np.exp(np.median(np.log(np.maximum(hdr[ok], 1e-8) / radiance[ok]))))
+        return score_hdr(hdr / scale, radiance).psnr_mu
+
+    default = scaled_psnr_mu(merge_bracket(bracket, MergeConfig(method="color", bracket=settings)))
+    hat = scaled_psnr_mu(merge_bracket(bracket, MergeConfig(method="debevec", bracket=settings)))
+    assert default >= hat + 0.3, (default, hat)

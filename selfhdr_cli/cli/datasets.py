@@ -162,8 +162,9 @@ def synth(
     camera: str = typer.Option("ideal", "--camera", metavar="CAMERA",
                                help="[bold]ideal[/] (default): the sensor as --crf, --bits and --noise say. "
                                     "[bold]realistic[/]: per scene a camera's own tone curve (per channel, toe "
-                                    "and shoulder, no gamma), 8-bit JPEG at quality 80-95, handheld motion up to "
-                                    "50 px and 3 degrees with parallax: what real camera brackets look like."),
+                                    "and shoulder, no gamma), 8-bit frames through JPEG at quality 80-95, handheld "
+                                    "motion up to 50 px and 3 degrees with parallax (in place of --motion's "
+                                    "camera part): what real camera brackets look like."),
     prefix: str = typer.Option("scene_", "--prefix", metavar="PREFIX",
                                help="Scene folder names: PREFIX + 3-digit index."),
     force: bool = typer.Option(False, "--force", "-f", help="Rewrite scenes that already exist.", metavar=FLAG),
@@ -195,7 +196,7 @@ def synth(
         if camera not in ("ideal", "realistic"):
             raise UsageError(f"--camera {camera!r}: use ideal or realistic")
         if camera == "realistic" and (bits != 16 or crf != DEFAULT_CRF):
-            raise UsageError("--camera realistic draws its own response and writes 8-bit JPEG frames: "
+            raise UsageError("--camera realistic draws its own response and writes 8-bit frames through JPEG: "
                              "leave --bits and --crf out")
         if not 0.5 <= ev_step <= 6:
             raise UsageError("--ev-step must be between 0.5 and 6 stops")

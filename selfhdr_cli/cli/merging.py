@@ -215,6 +215,10 @@ def merge(
             from selfhdr_cli.merge.device import configure_cpu
 
             configure_cpu()  # the process's own settings, once: threads, allocator, denormals
+        else:
+            from selfhdr_cli.merge.device import keep_freed_memory
+
+            keep_freed_memory()  # large temporaries come and go: glibc's defaults fault every page of each
         with _progress() as progress:
             task = progress.add_task(f"merge ({method.value})", total=None)
             tick = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731

@@ -38,6 +38,8 @@ GLOBAL_MIN_SHIFT = 2.0       # px: below, a fitted homography is mostly noise (c
 # then lost 16 dB). The simpler model wins the ties. Validation split (benchmarks/rigid_margin_choice.py,
 # OpenCV 5.1): dynamic PSNR-μ 37.985 at 1.0, 37.972 at 1.03, 1.1 and 1.25; static 42.292 at all.
 GLOBAL_KEEP_MARGIN = 1.1
+CLAMP_CUBIC = True
+DECIDE_MAX_PIXELS = 1_000_000  # larger frames decide rigid-or-not on half-size copies (one full-size flow, not two)
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,16 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "cubic",
         raise UsageError(f"unknown warp interpolation {interpolation!r}; use {' or '.join(modes)}")
     mode = modes[interpolation]
     warped = cv2.remap(image, map_x, map_y, mode, borderMode=cv2.BORDER_REPLICATE)
+    if mode == cv2.INTER_CUBIC and CLAMP_CUBIC:
+        # cubic overshoots next to an edge: a 1-px dark or bright contour the scene does not hold;
+        # held within the values around the sampling point, it keeps its sharpness and loses the ring
+        box = np.ones((3, 3), np.uint8)
+        low = cv2.remap(cv2.erode(image, box), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        np.maximum(warped, low, out=warped)
+        del low
+        high = cv2.remap(cv2.dilate(image, box), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        np.minimum(warped, high, out=warped)
+        del high
     outside = (map_x < 0) | (map_x > w - 1) | (map_y < 0) | (map_y > h - 1)
     return np.clip(warped, 0.0, 1.0), outside
 
@@ -331,13 +343,24 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
     else:
         # a global fit can lock onto a wrong peak (repetitive texture, little contrast): keep it only
         # when, with the flow after it, the frames end up more alike than with the flow alone
-        flow, misfit = _local_motion(ref_gray, other_gray, ref_tone, other_tone, None, config)
-        flow_h, misfit_h = _local_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config)
-        if misfit_h < misfit * GLOBAL_KEEP_MARGIN:
-            flow = flow_h
+        if ref_gray.size > DECIDE_MAX_PIXELS:
+            # the choice needs no full resolution: judged on half-size copies, then one full-size flow
+            halves = [cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA)
+                      for x in (ref_gray, other_gray, ref_tone, other_tone)]
+            half_h = np.diag([0.5, 0.5, 1.0]) @ homography @ np.diag([2.0, 2.0, 1.0])
+            misfit = _local_motion(*halves, None, config)[1]
+            misfit_h = _local_motion(*halves, half_h, config)[1]
+            if not misfit_h < misfit * GLOBAL_KEEP_MARGIN:
+                homography = None
+            flow = _local_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config)[0]
         else:
-            homography = None
-        del flow_h
+            flow, misfit = _local_motion(ref_gray, other_gray, ref_tone, other_tone, None, config)
+            flow_h, misfit_h = _local_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config)
+            if misfit_h < misfit * GLOBAL_KEEP_MARGIN:
+                flow = flow_h
+            else:
+                homography = None
+            del flow_h
     del ref_gray, other_gray
     if robust:
         del ref_tone, other_tone

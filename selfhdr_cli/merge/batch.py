@@ -209,10 +209,12 @@ def _init_worker(threads: int, method: str, started=None) -> None:
         cv2.setNumThreads(threads)
     except ImportError:
         pass
-    if method == "net":
-        from selfhdr_cli.merge.device import configure_cpu
+    from selfhdr_cli.merge.device import configure_cpu, keep_freed_memory
 
+    if method == "net":
         configure_cpu(threads)
+    else:
+        keep_freed_memory()
 
 
 def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> Iterator[JobResult]:

@@ -253,14 +253,13 @@ def decode_plan(plan: BracketPlan, settings: BracketSettings) -> Bracket:
         if own.fitted and plan.exposure_source == ESTIMATED:
             # the times were estimated through the fallback curve: once more through the bracket's own
             try:
-                times = estimate_exposures(frames, own.response)
+                again = estimate_exposures(frames, own.response)
             except ExposureEstimateError:
-                times = plan.times  # the first estimate stands
-            if np.any(np.diff(times) <= 0):
-                times = plan.times
-            own = fit_bracket_response(frames, times, settings.response, plan.reference)
-            if not own.fitted:
-                times = plan.times
+                again = plan.times
+            if not np.any(np.diff(again) <= 0) and not np.allclose(again / again[0], plan.times / plan.times[0]):
+                refit = fit_bracket_response(frames, again, settings.response, plan.reference)
+                if refit.fitted:  # else the first fit, under the first estimate, stands
+                    own, times = refit, again
         response_note = own.note
         response, fitted = own.response, (own.response if own.fitted else None)
     if not settings.trust_exposures and plan.exposure_source != ESTIMATED:

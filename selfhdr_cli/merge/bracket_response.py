@@ -19,7 +19,7 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import estimate_rigid_motion, exposure_match, to_gray_u8
 from selfhdr_cli.radiometry.calibration import calibrate_debevec
-from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.radiometry.response import TABLE_TOP_RANGE, CameraResponse
 
 # A kept fit explains the sampled pixels within this rms misfit (stops). On the real brackets of
 # benchmarks/real_brackets.py, fits at 0.09–0.34 stops lowered the departures (0.35 of the gamma-2.2
@@ -64,22 +64,29 @@ def fit_bracket_response(frames: Sequence[np.ndarray], times: Sequence[float], f
         return BracketResponse(fallback, False, fit.residual_stops,
                                f"camera response: kept {fallback} (the bracket's own fit misses by "
                                f"{fit.residual_stops:.2f} stops, over {MAX_RESIDUAL_STOPS:g}: motion or wrong exposures)")
-    top = float(fit.curves[:, -1].max())
-    curves = fit.curves * min(saturation_scale(steady, times, fit.curves), 15.0 / top)  # within a table's range
+    tops = fit.curves[:, -1]
+    low, high = TABLE_TOP_RANGE
+    # within a table's range, every channel's top
+    scale = float(np.clip(saturation_scale(steady, times, fit.curves), 1.01 * low / tops.min(), 0.99 * high / tops.max()))
+    curves = fit.curves * scale
     flat = flattest_step(curves)
     if flat < MIN_STEP_RISE:
         return BracketResponse(fallback, False, fit.residual_stops,
                                f"camera response: kept {fallback} (the bracket's own fit is flat over part of its "
                                f"range, +{100 * flat:.1f} % per {STEP_LEVELS} levels: motion misled it)")
-    response = CameraResponse("table", curves=tuple(tuple(float(v) for v in c) for c in curves),
-                              source="fitted to the bracket")
+    try:
+        response = CameraResponse("table", curves=tuple(tuple(float(v) for v in c) for c in curves),
+                                  source="fitted to the bracket")
+    except UsageError as exc:  # a curve no table can hold: the fallback stands
+        return BracketResponse(fallback, False, fit.residual_stops, f"camera response: kept {fallback} ({exc})")
     return BracketResponse(response, True, fit.residual_stops,
                            f"camera response: fitted to the bracket ({fit.residual_stops:.2f} stops rms, "
                            f"{100 * fit.rejected:.0f} % of samples dropped as motion)")
 
 
-MIN_PER_BIN = 30  # values per bin of predicted radiance, for the share that clips to be judged
-SATURATION_AGREEMENT = 1.5  # the estimates of the saturation, at most this far apart (a factor)
+MIN_PER_BIN = 100  # values per bin of predicted radiance, for the share that clips to be judged
+SATURATION_AGREEMENT = 1.5
+SATURATION_SAMPLES = 250_000  # pixels per frame, at most (a fixed stride)  # the estimates of the saturation, at most this far apart (a factor)
 
 
 # No camera's curve is flat: a brighter code always means more light, and a shoulder that compresses
@@ -113,8 +120,11 @@ def saturation_scale(frames: Sequence[np.ndarray], times: Sequence[float], curve
     """
     levels = np.linspace(0.0, 1.0, curves.shape[1])
     estimates = []
+    height, width = frames[0].shape[:2]
+    # a fixed stride over the pixels, read in place (cropped frames are views: no whole-frame copy)
+    y, x = np.divmod(np.arange(0, height * width, max(1, height * width // SATURATION_SAMPLES)), width)
     for k in range(1, len(frames)):
-        longer, shorter = frames[k].reshape(-1, 3), frames[k - 1].reshape(-1, 3)
+        longer, shorter = frames[k][y, x], frames[k - 1][y, x]
         for c in range(3):
             usable = (shorter[:, c] > 0.05) & (shorter[:, c] < 0.95)
             predicted = np.interp(shorter[usable, c], levels, curves[c]) * (times[k] / times[k - 1])
@@ -122,9 +132,9 @@ def saturation_scale(frames: Sequence[np.ndarray], times: Sequence[float], curve
             if int(clipped.sum()) < MIN_PER_BIN * 4:
                 continue
             order = np.argsort(predicted, kind="stable")
-            bins = np.array_split(order, max(4, order.size // MIN_PER_BIN))
-            share = np.array([clipped[b].mean() for b in bins])
-            middle = np.array([np.median(predicted[b]) for b in bins])
+            count = order.size - order.size % MIN_PER_BIN  # equal-count bins of predicted radiance, in order
+            share = clipped[order[:count]].reshape(-1, MIN_PER_BIN).mean(axis=1)
+            middle = predicted[order[:count]].reshape(-1, MIN_PER_BIN)[:, MIN_PER_BIN // 2]
             crossing = np.flatnonzero(share >= 0.5)
             if crossing.size:
                 estimates.append(float(middle[crossing[0]]))
@@ -137,7 +147,8 @@ def rigid_onto_reference(frames: Sequence[np.ndarray], times: Sequence[float], r
                          response: CameraResponse) -> list[np.ndarray]:
     """The frames warped onto ``frames[reference]`` by each one's global rigid motion
     (``merge.align.estimate_rigid_motion`` on exposure-matched lumas), cropped to what every
-    frame sees. float32 (h, w, 3) each, h ≤ H, w ≤ W; the frames as given when none moved."""
+    frame sees (uncropped, borders replicated, when the shake leaves under 16 px a side).
+    float32 (h, w, 3) each, h ≤ H, w ≤ W; the frames as given when none moved."""
     ref = frames[reference]
     height, width = ref.shape[:2]
     warped, reach = [], 0.0

@@ -20,7 +20,7 @@ from selfhdr_cli.merge.snr import (
     black_level,
     code_bits,
     estimate_noise,
-    merge_snr_and_agreement,
+    merge_snr_detailed,
     static_gate,
 )
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -51,11 +51,23 @@ class ColorConfig:
 @dataclass
 class ColorResult:
     """Y_color, the aligned LDR frames it was merged from (exposure order) and the static gate
-    (``merge.snr.static_gate``: (H, W) float32, 1 where Y_color is the answer as it stands)."""
+    (``merge.snr.static_gate``: (H, W) float32, 1 where Y_color is the answer as it stands);
+    with the SNR merge, ``stats``."""
 
     y_color: np.ndarray
     aligned: list[np.ndarray]
     gate: np.ndarray | None
+    stats: MergeStats | None = None
+
+
+@dataclass(frozen=True)
+class MergeStats:
+    """What the SNR merge took from where: ``frame_shares`` (N,), each frame's mean share of the
+    pixels' weight (exposure order, sums to 1 over measured pixels), and ``rejected``, the share
+    of pixels where at least one frame was rejected as disagreeing with the reference."""
+
+    frame_shares: tuple[float, ...]
+    rejected: float
 
 
 def merge_triangle(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
@@ -114,8 +126,16 @@ NOISE_FIT_ROWS = 1024  # the noise model is fitted on at most this many central 
 def color_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
                     config: ColorConfig, gate: bool = True,
                     covered: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(Y_color, static gate or None): ``merge_color`` and, with ``gate``, ``merge.snr.static_gate``
-    under the same noise model fitted once from the bracket (whatever ``config.merge`` is).
+    """(Y_color, static gate or None): ``color_gate_and_stats`` without the stats."""
+    return color_gate_and_stats(aligned, relative_times, reference, config, gate, covered)[:2]
+
+
+def color_gate_and_stats(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+                         config: ColorConfig, gate: bool = True, covered: list[np.ndarray] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray | None, MergeStats | None]:
+    """(Y_color, static gate or None, MergeStats or None for the triangle merge): ``merge_color``
+    and, with ``gate``, ``merge.snr.static_gate`` under the same noise model fitted once from
+    the bracket (whatever ``config.merge`` is).
 
     Both run in strips of ``STRIP_ROWS`` rows with a halo, so their temporaries stay a few
     hundred MB on a 24 MP bracket; the result is the same as in one piece."""
@@ -131,6 +151,8 @@ def color_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, refere
     height, width = aligned[0].shape[:2]
     y = np.empty(aligned[reference].shape, np.float32)
     g = np.empty(aligned[reference].shape[:2], np.float32) if gate else None
+    share_sums = np.zeros((len(aligned), height), np.float64)  # per row: strips write their own rows
+    rejected_rows = np.zeros(height, np.float64)
 
     def strip(top: int) -> None:  # writes its own rows of y and g: strips run in threads
         bottom = min(height, top + STRIP_ROWS)
@@ -140,8 +162,12 @@ def color_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, refere
         keep = slice(top - lo, bottom - lo)
         agree = None
         if config.merge == "snr":
-            merged, agree = merge_snr_and_agreement(part, relative_times, reference, config.response, snr_config, seen)
+            merged, agree, shares = merge_snr_detailed(part, relative_times, reference, config.response, snr_config,
+                                                       seen)
             y[top:bottom] = merged[keep]
+            share_sums[:, top:bottom] = shares[:, keep].sum(axis=2)
+            if snr_config.reject_sigma > 0:  # a rejected value weighs exactly 0; feathered edges do not count
+                rejected_rows[top:bottom] = (agree[keep] <= 0).sum(axis=1)
         else:
             y[top:bottom] = merge_triangle(part, relative_times, reference, config.response)[keep]
         if gate:
@@ -149,7 +175,12 @@ def color_and_gate(aligned: list[np.ndarray], relative_times: np.ndarray, refere
                                         agree)[keep]
 
     map_pieces(strip, range(0, height, STRIP_ROWS), (STRIP_ROWS + 2 * STRIP_HALO) * width)
-    return y, g
+    stats = None
+    if config.merge == "snr":
+        totals = share_sums.sum(axis=1)
+        stats = MergeStats(tuple(float(v) for v in totals / max(float(totals.sum()), 1e-30)),
+                           float(rejected_rows.sum() / (height * width)))
+    return y, g, stats
 
 
 def _central_rows(height: int, limit: int) -> slice:
@@ -165,5 +196,5 @@ def build_color(bracket: Bracket, config: ColorConfig, gate: bool = True) -> Col
     """
     aligned, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference,
                                                    config.response, config.align)
-    y, g = color_and_gate(aligned, bracket.relative_times, bracket.reference, config, gate, covered)
-    return ColorResult(y_color=y, aligned=aligned, gate=g)
+    y, g, stats = color_gate_and_stats(aligned, bracket.relative_times, bracket.reference, config, gate, covered)
+    return ColorResult(y_color=y, aligned=aligned, gate=g, stats=stats)

@@ -17,7 +17,7 @@ from selfhdr_cli.io.atomic import check_output_path
 from selfhdr_cli.io.hdrfile import HDR_SUFFIXES, check_half, read_hdr_image, write_outputs, write_png
 from selfhdr_cli.merge.bracket import decode_plan, plan_bracket, three_frames
 from selfhdr_cli.merge.memory import check_memory
-from selfhdr_cli.merge.method import MergeConfig, check_units, merge_bracket
+from selfhdr_cli.merge.method import MergeConfig, check_units, merge_bracket_with_stats
 from selfhdr_cli.merge.quality import WARN_DEPARTURES, departures
 from selfhdr_cli.radiometry.tonemap import tonemap
 
@@ -96,7 +96,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
         config = replace(config, weights=resolve_weights(config.weights))
     check_memory(plan, config)
     bracket = decode_plan(plan, config.bracket)
-    hdr = merge_bracket(bracket, config, progress=progress)
+    hdr, stats = merge_bracket_with_stats(bracket, config, progress=progress)
     config = config.for_bracket(bracket)  # the response the merge used, for the quality measure
     # one unit: neither is put in place unless both were written (an existing HDR output means a complete
     # pair, which batches skip)
@@ -107,6 +107,9 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     quality = {"departures_percent": round(100 * found.share, 3), "judged_percent": round(100 * found.well_exposed, 1),
                "reference_noise": round(found.noise, 5), "warn_above_percent": WARN_DEPARTURES,
                "response": config.response.identity, "response_fitted": bracket.response is not None}
+    if stats is not None:
+        quality["frame_shares_percent"] = [round(100 * v, 2) for v in stats.frame_shares]  # exposure order
+        quality["rejected_percent"] = round(100 * stats.rejected, 2)
     return JobResult(quality=quality, name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
                      exposure_times=[float(t) for t in bracket.times], exposure_source=bracket.exposure_source,
                      exposure_note="; ".join(n for n in [plan.exposure_note, *bracket.notes] if n),

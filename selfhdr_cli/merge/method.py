@@ -15,7 +15,7 @@ import numpy as np
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import Bracket, BracketSettings
-from selfhdr_cli.merge.color import DEFAULT_COLOR_MERGE, ColorConfig, build_color
+from selfhdr_cli.merge.color import DEFAULT_COLOR_MERGE, ColorConfig, MergeStats, build_color
 from selfhdr_cli.merge.snr import Seams
 from selfhdr_cli.merge.debevec import merge_debevec
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -63,6 +63,8 @@ class MergeConfig:
             raise UsageError(f"--weights, --tile and --device apply to --method net only, not {self.method}")
         if self.method != "color" and self.color_merge is not None:
             raise UsageError(f"--color-merge applies to --method color only, not {self.method}")
+        if self.method != "color" and self.seams != Seams():
+            raise UsageError(f"seam settings apply to --method color only, not {self.method}")
 
     @property
     def response(self) -> CameraResponse:
@@ -92,7 +94,13 @@ def check_units(units: str, absolute_times: bool, exposure_source: str) -> None:
 
 def merge_bracket(bracket: Bracket, config: MergeConfig,
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Merge ``bracket`` into HDR radiance.
+    """Merge ``bracket`` into HDR radiance: ``merge_bracket_with_stats`` without the stats."""
+    return merge_bracket_with_stats(bracket, config, progress)[0]
+
+
+def merge_bracket_with_stats(bracket: Bracket, config: MergeConfig,
+                             progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, MergeStats | None]:
+    """Merge ``bracket`` into HDR radiance, and say what the SNR merge took from where.
 
     Parameters
     ----------
@@ -106,13 +114,16 @@ def merge_bracket(bracket: Bracket, config: MergeConfig,
 
     Returns
     -------
-    ndarray, float32 (H, W, 3), RGB, linear: short-exposure units (SPEC §1), or radiance
-    per second of exposure with ``units="seconds"``.
+    hdr : ndarray, float32 (H, W, 3), RGB, linear: short-exposure units (SPEC §1), or radiance
+        per second of exposure with ``units="seconds"``.
+    stats : MergeStats (``--method color`` with the SNR merge) or None.
     """
     check_units(config.units, bracket.absolute, bracket.exposure_source)
     config = config.for_bracket(bracket)
+    stats = None
     if config.method == "color":
-        hdr = build_color(bracket, config.color, gate=False).y_color
+        result = build_color(bracket, config.color, gate=False)
+        hdr, stats = result.y_color, result.stats
     elif config.method == "net":
         # torch loads here only: the color, debevec and ref paths (and their batch workers) never pay its
         # 1.5 s import
@@ -129,4 +140,4 @@ def merge_bracket(bracket: Bracket, config: MergeConfig,
         hdr = merge_debevec(bracket.frames, bracket.relative_times, config.response)
     if config.units == "seconds":
         hdr = hdr / np.float32(bracket.times[0])
-    return hdr
+    return hdr, stats

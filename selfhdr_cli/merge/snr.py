@@ -71,10 +71,10 @@ class Seams:
     test so that frames that differ by that much are averaged, not rejected.
     """
 
-    clip_taper: float = 0.1
+    clip_taper: float = 0.2
     dark_taper: float = 3.0 / 255.0
     joint_clip: bool = True
-    feather: float = 0.7
+    feather: float = 2.0
     model_error: float = 0.0  # measured and left off: 0.05 cost 0.4 dB on the validation split, no real-bracket gain
 
     @classmethod
@@ -82,7 +82,8 @@ class Seams:
         return cls(clip_taper=0.0, dark_taper=0.0, joint_clip=False, feather=0.0, model_error=0.0)
 
     def __post_init__(self) -> None:
-        if not (0 <= self.clip_taper < 0.5 and 0 <= self.dark_taper < 0.5 and self.feather >= 0
+        # feather ≤ 3 px: its reach stays inside the strips' halo (merge.color.STRIP_HALO)
+        if not (0 <= self.clip_taper < 0.5 and 0 <= self.dark_taper < 0.5 and 0 <= self.feather <= 3
                 and self.model_error >= 0):
             raise UsageError(f"seam settings out of range: {self}")
 
@@ -111,6 +112,14 @@ def merge_snr(aligned: list[np.ndarray], relative_times: np.ndarray, reference: 
 def merge_snr_and_agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
                             response: CameraResponse, config: SNRMergeConfig = SNRMergeConfig(),
                             covered: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``merge_snr_detailed`` without the frames' shares: (merged, agreement)."""
+    merged, agree, _ = merge_snr_detailed(aligned, relative_times, reference, response, config, covered)
+    return merged, agree
+
+
+def merge_snr_detailed(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int,
+                       response: CameraResponse, config: SNRMergeConfig = SNRMergeConfig(),
+                       covered: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inverse-variance merge of all aligned frames, clipped values excluded, disagreeing frames
     rejected per pixel.
 
@@ -135,6 +144,8 @@ def merge_snr_and_agreement(aligned: list[np.ndarray], relative_times: np.ndarra
         take the shortest frame's where every frame is clipped, as the triangle merge does there
         (SPEC §2.4), and the longest frame's where every frame is at or below the black level.
     agreement : ndarray, float32 (H, W): as ``agreement`` computes it (1 where no frame was rejected).
+    shares : ndarray, float32 (N, H, W): each frame's share of the pixel's weight (the channels'
+        mean weights, normalised to sum to 1; all 0 where no frame measures the pixel).
     """
     t = np.asarray(relative_times, dtype=np.float64)
     ref = aligned[reference]
@@ -143,6 +154,7 @@ def merge_snr_and_agreement(aligned: list[np.ndarray], relative_times: np.ndarra
     num = np.zeros_like(h_ref)
     den = np.zeros_like(h_ref)
     agree_all = np.ones(ref.shape[:2], np.float32)
+    shares = np.empty((len(aligned), *ref.shape[:2]), np.float32)
     for k, frame in enumerate(aligned):
         h, var = _radiance(frame, t[k], response, config.noise)
         weight = tone_weight(frame, config)
@@ -156,6 +168,8 @@ def merge_snr_and_agreement(aligned: list[np.ndarray], relative_times: np.ndarra
         weight /= var
         num += weight * h
         den += weight
+        shares[k] = weight.mean(axis=-1)
+    shares /= np.maximum(shares.sum(axis=0), np.float32(1e-30))
     merged = num / np.maximum(den, np.float32(1e-20))
     fallback = den <= 0
     if fallback.any():
@@ -167,13 +181,14 @@ def merge_snr_and_agreement(aligned: list[np.ndarray], relative_times: np.ndarra
         bright = fallback & ~dark
         merged[bright] = (response.to_linear(aligned[0]) / np.float32(t[0]))[bright]
         merged[dark] = (response.to_linear(aligned[last]) / np.float32(t[last]))[dark]
-    return merged.astype(np.float32), agree_all
+    return merged.astype(np.float32), agree_all, shares
 
 
 def agreement(aligned: list[np.ndarray], relative_times: np.ndarray, reference: int, response: CameraResponse,
               config: SNRMergeConfig = SNRMergeConfig(), covered: list[np.ndarray] | None = None) -> np.ndarray:
-    """(H, W) float32 in {0, 1}: 1 where every other frame agrees with the reference (as
-    ``merge_snr`` judges it), 0 where at least one was rejected: where motion was seen."""
+    """(H, W) float32 in [0, 1]: 1 where every other frame agrees with the reference (as
+    ``merge_snr`` judges it), 0 where at least one was rejected (motion was seen), soft in
+    between at the feathered edge of a rejection (``Seams.feather``; {0, 1} without it)."""
     return merge_snr_and_agreement(aligned, relative_times, reference, response, config, covered)[1]
 
 
@@ -183,7 +198,8 @@ def tone_weight(frame: np.ndarray, config: SNRMergeConfig) -> np.ndarray:
     0 at or above ``config.clip`` (saturated) and at or below ``config.black``; with
     ``config.seams`` it rises smoothly (a smoothstep) over ``clip_taper`` below the clip and
     ``dark_taper`` above black, and with ``joint_clip`` the bright end follows the pixel's
-    largest channel, so a frame clipped in one channel gives no weight to the others.
+    largest channel, so a frame clipped in one channel keeps only a trace (``JOINT_FLOOR``) of
+    weight in the others: enough where no other frame measures them, little beside one that does.
     ``frame``: float32 (H, W, 3) LDR in [0, 1].
     """
     seams = config.seams
@@ -218,7 +234,7 @@ def static_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference
 
     1 where every frame agrees with the reference (``agreement``) and the reference is not
     clipped; 0 where motion was seen or the reference saturates (a network has work there).
-    The 0/1 mask is eroded by ``GATE_ERODE`` px and feathered with a Gaussian of
+    The mask is eroded by ``GATE_ERODE`` px and feathered with a Gaussian of
     ``GATE_SIGMA`` px. Same inputs as ``merge_snr``; ``agree``, when given, is their
     ``agreement`` already computed (``merge_snr_and_agreement``).
     """

@@ -130,10 +130,13 @@ def _flattest(frames: Sequence[np.ndarray], candidates: np.ndarray) -> np.ndarra
     y, x = np.divmod(candidates, width)
     change = np.zeros(candidates.size)
     for frame in frames:
-        gray = frame.reshape(-1, 3).mean(axis=1) if frame.ndim == 3 else frame.reshape(-1)
-        here = gray[candidates]
+        def gray(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:  # only the locations asked: no whole-frame copy
+            values = frame[yy, xx]
+            return values.mean(axis=1) if values.ndim == 2 else values
+
+        here = gray(y, x)
         for dy, dx in ((FLAT_REACH, 0), (-FLAT_REACH, 0), (0, FLAT_REACH), (0, -FLAT_REACH)):
-            there = gray[np.clip(y + dy, 0, height - 1) * width + np.clip(x + dx, 0, width - 1)]
+            there = gray(np.clip(y + dy, 0, height - 1), np.clip(x + dx, 0, width - 1))
             np.maximum(change, np.abs(there - here), out=change)
     keep = np.sort(np.argsort(change, kind="stable")[: max(1, candidates.size // 2)])
     return candidates[keep]

@@ -84,20 +84,21 @@ class ColorCache:
         return read_hdr_image(self.gate)[..., :1]
 
 
-SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "raw", "align", "merge")
+SETTINGS_KEYS = ("frames", "frame_stats", "relative_times", "reference", "response", "raw", "align", "merge", "seams")
 
 
 def settings_record(plan: BracketPlan, config: ColorConfig, bracket: BracketSettings) -> dict:
     """What a color cache depends on: the frames (names, and size and modification time, so a
     frame rewritten under the same name is seen), their relative exposures, the reference,
     the camera response by content (``CameraResponse.identity``: a response file recalibrated
-    in place is another response), RAW development and the alignment settings. JSON-ready."""
+    in place is another response), RAW development, the alignment and the merge's seam settings.
+    JSON-ready."""
     stats = [Path(p).stat() for p in plan.paths]
     raw = asdict(bracket.raw) if any(is_raw(p) for p in plan.paths) else None
     return {"frames": [p.name for p in plan.paths], "frame_stats": [[s.st_size, s.st_mtime_ns] for s in stats],
             "relative_times": [round(float(t / plan.times[0]), 9) for t in plan.times],
             "reference": int(plan.reference), "response": config.response.identity, "raw": raw,
-            "align": asdict(config.align), "merge": config.merge}
+            "align": asdict(config.align), "merge": config.merge, "seams": asdict(config.seams)}
 
 
 def write_color_cache(cache: ColorCache, bracket: Bracket, y_color: np.ndarray, aligned: list[np.ndarray],
