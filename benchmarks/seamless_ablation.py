@@ -61,8 +61,8 @@ def rows() -> dict[str, tuple[bool, Seams, bool]]:
         out[f"all but {name}"] = (True, replace(ON, **{k: getattr(OFF, k) for k in fields}), True)
     out["all but clamp"] = (True, ON, False)
     out["all + model"] = (True, replace(ON, model_error=MODEL_ERROR), True)
-    out["all, feather 0.7"] = (True, replace(ON, feather=0.7), True)
-    out["all, taper 0.1"] = (True, replace(ON, clip_taper=0.1), True)
+    out["all with feather 0.7"] = (True, replace(ON, feather=0.7), True)
+    out["all with taper 0.1"] = (True, replace(ON, clip_taper=0.1), True)
     return out
 
 

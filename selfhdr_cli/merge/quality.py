@@ -68,7 +68,7 @@ def departures(hdr: np.ndarray, reference: np.ndarray, reference_time: float, re
         start, stop = max(0, top - STRIP_HALO), min(height, top + STRIP_ROWS + STRIP_HALO)
         keep = slice(top - start, top - start + min(STRIP_ROWS, height - top))
         ref = reference[start:stop].astype(np.float32)
-        exposed = response.from_linear(np.clip(hdr[start:stop] * np.float32(reference_time), 0.0, 1.0))
+        exposed = response.from_linear(hdr[start:stop] * np.float32(reference_time))  # clipped to its range
         ok = np.all((ref > low) & (ref < high), axis=2)
         residual = _affine_residual(ref, exposed, ok)
         judged[top:top + STRIP_ROWS] = ok[keep]

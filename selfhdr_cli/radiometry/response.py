@@ -111,15 +111,16 @@ class CameraResponse:
         return np.power(x, np.float32(self.gamma))
 
     def from_linear(self, linear: np.ndarray) -> np.ndarray:
-        """g⁻¹(L): linear exposure (float, any shape, clipped to [0, 1]) back to LDR values in
-        [0, 1], float32."""
+        """g⁻¹(L): linear exposure (float, any shape, clipped to the response's range: [0, 1], or a
+        table's own [0, top] per channel) back to LDR values in [0, 1], float32."""
+        if self.kind == "table":  # np.interp holds each channel within its own curve's ends
+            x = np.maximum(linear, 0.0).astype(np.float32, copy=False)
+            return self._per_channel(x, lambda c, v: np.interp(v, self.curves[c], self._levels()))
         x = np.clip(linear, 0.0, 1.0).astype(np.float32, copy=False)
         if self.kind == "linear":
             return x.copy()
         if self.kind == "srgb":
             return srgb_encode(x)
-        if self.kind == "table":
-            return self._per_channel(x, lambda c, v: np.interp(v, self.curves[c], self._levels()))
         return np.power(x, np.float32(1.0 / self.gamma))
 
     def slope(self, ldr: np.ndarray) -> np.ndarray:
