@@ -110,3 +110,13 @@ def test_a_handheld_bracket_is_fitted_after_its_rigid_motion():
     truth = np.interp(levels, camera_curve(grid), grid)
     ratio = own.response.to_linear(np.repeat(levels[:, None], 3, axis=1))[:, 1] / truth
     assert np.ptp(ratio) / ratio.mean() < 0.1
+
+
+def test_a_table_response_keeps_its_own_range():
+    # a fitted curve scaled so that saturation reads 1 may top out above 1: re-exposing through it
+    # (the departures measure, exposure matching) must not clip its linear values at 1
+    levels = np.linspace(0, 1, 256)
+    table = CameraResponse("table", curves=tuple(tuple(2.0 * levels ** 2.2) for _ in range(3)))
+    x = np.linspace(0, 1, 11, dtype=np.float32)[:, None].repeat(3, axis=1)
+    np.testing.assert_allclose(table.from_linear(table.to_linear(x)), x, atol=1e-4)
+    assert table.from_linear(np.full((1, 3), 1.5, np.float32)).max() < 0.99
