@@ -223,3 +223,15 @@ def test_tonemap_command_and_operators(tmp_path, moving_scene):
     assert brighter.mean() > tonemap(gt, "gamma").mean()
     r = runner.invoke(app, ["tonemap", str(tmp_path / "x.exr"), str(tmp_path / "reinhard.png")])
     assert r.exit_code == 2 and "already exists" in r.stderr
+
+
+def test_a_batch_says_which_bracket_has_doubtful_exposures(tmp_path):
+    from selfhdr_cli.radiometry.response import CameraResponse
+
+    g = CameraResponse("gamma")
+    radiance = (10 ** np.random.default_rng(1).uniform(-4.5, 0, (64, 96, 1))).astype(np.float32) * [1, 0.9, 0.8]
+    write_bracket(tmp_path / "shoot" / "wide", [g.from_linear(np.clip(radiance * t, 0, 1)) for t in (1, 32)],
+                  exposure_txt=False, names=("a.tif", "b.tif"))
+    r = runner.invoke(app, ["merge", "--batch", str(tmp_path / "shoot"), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert "warning: wide: the estimated exposures are doubtful (a.tif → b.tif: a step of +5.00 EV" in r.stderr

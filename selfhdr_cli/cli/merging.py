@@ -305,6 +305,8 @@ def _merge_batch(in_dir: Path, out_dir: Optional[Path], config, group_size, time
         for result in run_batch(job_list, config, jobs):
             results.append(result)
             _warn_departures(result)
+            for warning in result.warnings:  # doubtful estimated exposures: per bracket, as a single merge says
+                err.print(f"warning: {result.name}: {warning}", highlight=False, soft_wrap=True)
             if result.status == "failed":
                 err.print(f"[bold red]selfhdr: error:[/] bracket {result.name}: {result.error}", highlight=False,
                           soft_wrap=True)
