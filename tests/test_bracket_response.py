@@ -120,3 +120,12 @@ def test_a_table_response_keeps_its_own_range():
     x = np.linspace(0, 1, 11, dtype=np.float32)[:, None].repeat(3, axis=1)
     np.testing.assert_allclose(table.from_linear(table.to_linear(x)), x, atol=1e-4)
     assert table.from_linear(np.full((1, 3), 1.5, np.float32)).max() < 0.99
+
+
+def test_a_gamma_camera_keeps_gamma():
+    # frames that gamma 2.2 explains gain nothing from a fit of their own (whose scale is its weak part)
+    radiance = procedural_radiance(160, 200, 0) * 0.5
+    frames = [np.round(np.clip(radiance * t, 0, 1) ** (1 / 2.2) * 255).astype(np.float32) / 255 for t in (1, 4, 16)]
+    own = fit_bracket_response(frames, [1.0, 4.0, 16.0], GAMMA)
+    assert not own.fitted and own.response is GAMMA
+    assert "explains the frames as well as the bracket's own fit" in own.note

@@ -36,6 +36,7 @@ class Calibration:
     smoothness: float
     rejected: float = 0.0
     residual_stops: float = 0.0
+    prior_residual_stops: float = float("nan")  # the prior curve's own rms misfit on the kept locations
 
 
 REJECT_STOPS = 3.0     # a location whose frames disagree with the fit by more than this × the median moved
@@ -105,6 +106,11 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
         curves, misfit = _fit(codes, log_times, levels, weight, lam, log_prior, prior_weight)
     kept = sum(z.shape[1] for z in codes)
     residual = float(np.sqrt(np.mean(np.concatenate(misfit) ** 2)))
+    prior_residual = float("nan")
+    if log_prior is not None:  # how well the prior alone explains the same locations: is the fit worth it?
+        fixed = np.repeat(np.where(np.isfinite(log_prior), log_prior, np.log(MIN_LINEAR))[None, :], 3, axis=0)
+        prior_misfit = _misfit_of(fixed, codes, log_times, weight)
+        prior_residual = float(np.sqrt(np.mean(np.concatenate(prior_misfit) ** 2)))
     top = curves[1, -1] if log_prior is None else 0.0  # with a prior, its scale stands
     linear = np.exp(curves - top)
     linear[:, 0] = 0.0
@@ -116,7 +122,25 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
         raise UsageError("the fitted response is flat: the exposures given do not match the frames (order, spacing) "
                          "or the frames do not differ; check them")
     return Calibration(curves=linear, levels=levels, samples=kept, smoothness=smoothness,
-                       rejected=1.0 - kept / max(1, total), residual_stops=residual)
+                       rejected=1.0 - kept / max(1, total), residual_stops=residual,
+                       prior_residual_stops=prior_residual)
+
+
+def _misfit_of(curves: np.ndarray, codes: list[np.ndarray], log_times: list[np.ndarray],
+               weight: np.ndarray) -> list[np.ndarray]:
+    """Per bracket, each location's misfit in stops under fixed log curves (3, levels), its ln E
+    the weighted mean over its frames: as ``_fit`` measures its own."""
+    trusted = weight >= 0.1 * weight.max()
+    misfit = [np.zeros(z.shape[1]) for z in codes]
+    for c in range(3):
+        g = curves[c]
+        for b, (z, lt) in enumerate(zip(codes, log_times)):
+            zc = z[:, :, c]
+            w = weight[zc] ** 2
+            log_e = np.sum(w * (g[zc] - lt[:, None]), axis=0) / np.maximum(np.sum(w, axis=0), 1e-12)
+            error = np.abs(g[zc] - log_e[None, :] - lt[:, None]) / np.log(2.0)
+            misfit[b] = np.maximum(misfit[b], np.where(trusted[zc], error, 0.0).max(axis=0))
+    return misfit
 
 
 FLAT_REACH = 3  # px: a location's neighbourhood, for how flat it is
