@@ -134,10 +134,9 @@ def _normalise(raw: np.ndarray, path: Path) -> np.ndarray:
         raw = raw[:, :, :-1]
     if raw.shape[2] == 1:
         raw = np.repeat(raw, 3, axis=2)
-    if raw.dtype == np.uint8:
-        img = raw.astype(np.float32) / 255.0
-    elif raw.dtype == np.uint16:
-        img = raw.astype(np.float32) / 65535.0
+    if raw.dtype in (np.uint8, np.uint16):  # in place, C order: one full-size float copy, not three
+        img = raw.astype(np.float32, order="C")
+        img /= np.float32(255.0 if raw.dtype == np.uint8 else 65535.0)
     elif raw.dtype.kind == "f":
         img = raw.astype(np.float32)
         bad = ~np.isfinite(img)
