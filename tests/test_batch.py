@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,7 +176,10 @@ def test_a_killed_worker_fails_its_bracket_and_the_batch_finishes(tmp_path):
     assert proc.returncode == 1, stderr
     summary = json.loads(stdout)
     failed = [b for b in summary["brackets"] if b["status"] == "failed"]
-    assert len(failed) == 1 and summary["merged"] == 5, summary
+    # the survivor the broken pool stops may have just put its output in place: the next pool then
+    # finds it complete and skips it, so merged + skipped, not merged alone, covers the other five
+    assert len(failed) == 1 and summary["merged"] + summary["skipped"] == 5 and summary["merged"] >= 4, summary
+    assert all(Path(b["output"]).is_file() for b in summary["brackets"] if b["status"] != "failed")
     assert all("worker process merging it died" in b["error"] for b in failed)
     assert no_partials(out) == []
 
