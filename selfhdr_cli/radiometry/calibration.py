@@ -128,19 +128,30 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
 
 def _misfit_of(curves: np.ndarray, codes: list[np.ndarray], log_times: list[np.ndarray],
                weight: np.ndarray) -> list[np.ndarray]:
-    """Per bracket, each location's misfit in stops under fixed log curves (3, levels), its ln E
-    the weighted mean over its frames: as ``_fit`` measures its own."""
-    trusted = weight >= 0.1 * weight.max()
+    """Per bracket, each location's misfit in stops under log curves (3, levels): the largest, over
+    its channels and well-weighted frames, |g(z) − ln E − ln t|, ln E the best one for g (the
+    weighted mean over its frames, as ``_solve_channel`` eliminates it)."""
+    trusted = weight >= 0.1 * weight.max()  # levels near black or white say little about the fit
     misfit = [np.zeros(z.shape[1]) for z in codes]
     for c in range(3):
         g = curves[c]
         for b, (z, lt) in enumerate(zip(codes, log_times)):
             zc = z[:, :, c]
-            w = weight[zc] ** 2
-            log_e = np.sum(w * (g[zc] - lt[:, None]), axis=0) / np.maximum(np.sum(w, axis=0), 1e-12)
+            log_e = _best_log_e(g, zc, lt, weight)
             error = np.abs(g[zc] - log_e[None, :] - lt[:, None]) / np.log(2.0)
             misfit[b] = np.maximum(misfit[b], np.where(trusted[zc], error, 0.0).max(axis=0))
     return misfit
+
+
+def _frame_shares(z: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(P, N): each frame's share of a location's ln E, for levels ``z`` (P frames, N locations)."""
+    w = weight[z]
+    return w ** 2 / np.sum(w ** 2, axis=0)
+
+
+def _best_log_e(g: np.ndarray, z: np.ndarray, lt: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(N,): the ln E that fits log curve ``g`` best at each location (levels ``z`` (P, N), ln t ``lt`` (P,))."""
+    return np.sum(_frame_shares(z, weight) * (g[z] - lt[:, None]), axis=0)
 
 
 FLAT_REACH = 3  # px: a location's neighbourhood, for how flat it is
@@ -172,20 +183,9 @@ def _fit(codes: list[np.ndarray], log_times: list[np.ndarray], levels: int, weig
     """(log curves (3, levels), per bracket each location's misfit in stops: the largest, over its
     channels and well-weighted frames, |g(z) − ln E − ln t|)."""
     curves = np.empty((3, levels))
-    misfit = [np.zeros(z.shape[1]) for z in codes]
-    trusted = weight >= 0.1 * weight.max()  # levels near black or white say little about the fit
     for c in range(3):
-        g, log_e = _solve_channel([z[:, :, c] for z in codes], log_times, levels, weight, lam, log_prior, prior_weight)
-        curves[c] = g
-        start = 0
-        for b, (z, lt) in enumerate(zip(codes, log_times)):
-            n = z.shape[1]
-            zc = z[:, :, c]
-            error = np.abs(g[zc] - log_e[start:start + n][None, :] - lt[:, None]) / np.log(2.0)
-            error = np.where(trusted[zc], error, 0.0)
-            misfit[b] = np.maximum(misfit[b], error.max(axis=0))
-            start += n
-    return curves, misfit
+        curves[c] = _solve_channel([z[:, :, c] for z in codes], log_times, levels, weight, lam, log_prior, prior_weight)
+    return curves, _misfit_of(curves, codes, log_times, weight)
 
 
 def _hat(levels: int) -> np.ndarray:
@@ -194,15 +194,14 @@ def _hat(levels: int) -> np.ndarray:
 
 
 def _solve_channel(codes: list[np.ndarray], log_times: list[np.ndarray], levels: int, weight: np.ndarray,
-                   lam: float, log_prior: np.ndarray | None = None, prior_weight: float = 0.0
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(g, ln E) for one channel: codes[b] (P_b, N_b) levels of bracket b's samples, log_times[b] (P_b,).
+                   lam: float, log_prior: np.ndarray | None = None, prior_weight: float = 0.0) -> np.ndarray:
+    """g for one channel: codes[b] (P_b, N_b) levels of bracket b's samples, log_times[b] (P_b,).
 
     Debevec & Malik's least squares (eq. 3) with the unknown irradiances eliminated: for fixed
     g the best ln E_i is the weighted mean of g(z_ij) − ln t_j over its frames, so the system in
     g alone (``levels`` unknowns, not ``levels`` + samples) has the same solution, and a 12 MP
-    bracket's sample solves in milliseconds."""
-    blocks, targets, log_e_parts = [], [], []
+    bracket's sample solves in milliseconds (``_best_log_e`` gives ln E back)."""
+    blocks, targets = [], []
     seen = np.unique(np.concatenate([z.ravel() for z in codes]))
     if seen.size < levels // 8:
         raise UsageError(f"the brackets show only {seen.size} distinct levels of {levels}: too little to "
@@ -210,7 +209,7 @@ def _solve_channel(codes: list[np.ndarray], log_times: list[np.ndarray], levels:
     for z, lt in zip(codes, log_times):
         p, n = z.shape
         w = weight[z]                                   # (P, N)
-        v = w ** 2 / np.sum(w ** 2, axis=0)             # (P, N): each frame's share of ln E_i
+        v = _frame_shares(z, weight)                    # (P, N): each frame's share of ln E_i
         rows = np.zeros((p * n, levels))
         row_index = np.arange(p * n).reshape(p, n)
         columns = z                                     # (P, N)
@@ -221,7 +220,6 @@ def _solve_channel(codes: list[np.ndarray], log_times: list[np.ndarray], levels:
         mean_lt = np.sum(v * lt[:, None], axis=0)        # (N,)
         blocks.append(rows)
         targets.append((w * (lt[:, None] - mean_lt[None, :])).reshape(-1))
-        log_e_parts.append((z, v, lt))
     if log_prior is None:
         scale = np.zeros((1, levels))
         scale[0, levels // 2] = 1.0  # g(middle) = 0 fixes the unknown scale
@@ -239,6 +237,4 @@ def _solve_channel(codes: list[np.ndarray], log_times: list[np.ndarray], levels:
     b = np.concatenate([*targets, scale_target, np.zeros(levels - 2)])
     # the normal equations: (levels × levels) whatever the sample count; the scale row and the
     # smoothness prior make them well posed (an SVD of the tall system costs 20× more here)
-    g = np.linalg.solve(a.T @ a, a.T @ b)
-    log_e = np.concatenate([np.sum(v * (g[z] - lt[:, None]), axis=0) for z, v, lt in log_e_parts])
-    return g, log_e
+    return np.linalg.solve(a.T @ a, a.T @ b)
