@@ -4,14 +4,16 @@ Pieces: ``taper`` (weights continuous in the pixel values: smooth roll-off below
 above black), ``joint`` (a frame clipped in any channel gives no weight to the others),
 ``feather`` (the rejected area grown and blurred), ``clamp`` (the cubic warp held within the
 values around each sampling point: no overshoot contour; ``merge.align.CLAMP_CUBIC``), and
-``model`` (agreement tolerates a 5 % relative error beyond noise: tried, left off). Rows: ``hard`` (all off: the merge before),
+``model`` (agreement tolerates a 5 % relative error beyond noise: tried, left off). Also ``full-res flow``:
+the motion of frames over 1 MP found at full size (``merge.align.MOTION_MAX_PIXELS``; the default finds
+it on half-size copies, for speed). Rows: ``hard`` (all off: the merge before),
 each piece alone, ``all`` (the default), ``all`` without each piece, and the neighbours of
 the chosen widths.
 
 ``fit`` is the response: each 8-bit bracket's own fitted curve (``--crf auto``), else gamma 2.2.
 
-Columns: validation PSNR-μ (dynamic, static) of the ideal-camera group and of the realistic
-``camera`` group (``benchmarks/val_data.py`` builds both), and departures from the reference (%)
+Columns: validation PSNR-μ (dynamic, static) of the ideal-camera group, of the realistic
+``camera`` group and of that camera at 1920×1080 (``hd``; ``benchmarks/val_data.py`` builds all three), and departures from the reference (%)
 on the real brackets of ../shared/data/brackets (``benchmarks/real_brackets.py``'s list, its
 exposures), with the mean over brackets. Research brackets are only measured, never shipped.
 
@@ -36,7 +38,7 @@ from selfhdr_cli.merge.method import MergeConfig, merge_bracket
 from selfhdr_cli.merge.quality import departures
 from selfhdr_cli.merge.snr import Seams
 from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE
-from val_data import CAMERA, IDEAL
+from val_data import CAMERA, HD, IDEAL
 
 HERE = Path(__file__).resolve().parent
 ON = Seams()
@@ -49,8 +51,9 @@ PIECES = {
 MODEL_ERROR = 0.05  # tried and left off (Seams.model_error): the row shows why
 
 
-def rows() -> dict[str, tuple[bool, Seams, bool]]:
-    """Row name → (fit each 8-bit bracket's response, seam settings, clamp the cubic warp)."""
+def rows() -> dict[str, tuple[bool, Seams, bool] | tuple[bool, Seams, bool, float]]:
+    """Row name → (fit each 8-bit bracket's response, seam settings, clamp the cubic warp[, the
+    frame size above which the motion is found on reduced copies])."""
     out = {"hard": (False, OFF, False), "fit alone": (True, OFF, False)}
     for name, fields in PIECES.items():
         out[f"{name} alone"] = (False, replace(OFF, **fields), False)
@@ -63,6 +66,7 @@ def rows() -> dict[str, tuple[bool, Seams, bool]]:
     out["all + model"] = (True, replace(ON, model_error=MODEL_ERROR), True)
     out["all with feather 0.7"] = (True, replace(ON, feather=0.7), True)
     out["all with taper 0.1"] = (True, replace(ON, clip_taper=0.1), True)
+    out["all, full-res flow"] = (True, ON, True, float("inf"))
     return out
 
 
@@ -84,19 +88,22 @@ def main() -> None:
     table = rows()
     chosen = args.rows.split(",") if args.rows else list(table)
     real = {} if args.no_real else brackets(args.shared / "data" / "brackets")
-    groups = [] if args.no_val else [g for g in (IDEAL, CAMERA) if g.is_dir()]
-    if not args.no_val and len(groups) < 2:
+    groups = [] if args.no_val else [g for g in (IDEAL, CAMERA, HD) if g.is_dir()]
+    if not args.no_val and len(groups) < 3:
         print("validation scenes missing: run benchmarks/val_data.py", file=sys.stderr)
-    head = [h for g in groups for h in (("val dyn", "val static") if g == IDEAL else ("cam dyn", "cam static"))]
+    names = {IDEAL: ("val dyn", "val static"), CAMERA: ("cam dyn", "cam static"), HD: ("hd dyn", "hd static")}
+    head = [h for g in groups for h in names[g]]
     head += [n.split()[0][:12] for n in real] + (["mean"] if real else [])
     print("seam ablation: validation PSNR-μ (dB; val: ideal camera, cam: realistic camera), real-bracket "
           "departures (%)\n")
     print("| row | " + " | ".join(head) + " |")
     print("|---|" + "---|" * len(head))
     loaded: dict[bool, dict] = {}
+    default_motion = align.MOTION_MAX_PIXELS
     for name in chosen:
-        fit, seams, clamp = table[name]
+        fit, seams, clamp, *motion = table[name]
         align.CLAMP_CUBIC = clamp  # the warp's overshoot clamp is a module setting: switched per row here only
+        align.MOTION_MAX_PIXELS = motion[0] if motion else default_motion  # likewise
         cells = [c for g in groups for c in group_psnr(g, fit, seams)]
         read = settings(DEFAULT_RESPONSE, trust_exposures=True, fit_response=fit)  # the review's exposures
         if fit not in loaded:

@@ -304,3 +304,53 @@ def test_a_region_black_in_every_frame_takes_the_longest_frame():
     merged = merge_snr(frames, t, 1, g, SNRMergeConfig(black=black_level(8), reject_sigma=0))
     np.testing.assert_allclose(merged[:, :4], g.to_linear(np.float32(2 / 255)) / 16, rtol=1e-5)
     np.testing.assert_allclose(merged[:, 4:], 0.5, rtol=1e-3)
+
+
+def test_a_known_rigid_motion_is_used_as_given():
+    """The response fit's rigid motions (Bracket.rigid_motions) stand in for the alignment's own estimate:
+    the same motion gives the same frame, and None means no global motion, as when none is found."""
+    from conftest import procedural_radiance
+    from selfhdr_cli.evaluation.synth import SensorConfig, render_bracket
+    from selfhdr_cli.merge.align import align_with_coverage, rigid_motion_between
+
+    h, w = 192, 256
+    canvas = procedural_radiance(h + 80, w + 80, 4)
+    frames, _, _ = render_bracket(canvas, (h, w), [], [0.0, 2.0], 1, SensorConfig(), np.random.default_rng(1),
+                                  camera=[_moved(-20, 6, 0.01), None])
+    g = CameraResponse("gamma")
+    known = rigid_motion_between(frames[1], frames[0], 4.0, 1.0, g)
+    assert known is not None
+    estimated, _ = align_with_coverage(frames[0], frames[1], 1.0, 4.0, g)
+    given, _ = align_with_coverage(frames[0], frames[1], 1.0, 4.0, g, motion=known)
+    assert _psnr(given, estimated) > 40
+    without, _ = align_with_coverage(frames[0], frames[1], 1.0, 4.0, g, motion=None)
+    assert not np.array_equal(without, given)  # None is "no global motion", not "estimate it"
+
+
+def test_frames_over_a_megapixel_are_aligned_on_reduced_copies(monkeypatch):
+    """Above MOTION_MAX_PIXELS the motion is found at half size and its flow upsampled: a translated
+    frame still lands on the reference, as with the motion found at full size."""
+    from conftest import procedural_radiance
+    from selfhdr_cli.evaluation.synth import SensorConfig, render_bracket
+    from selfhdr_cli.merge import align
+
+    h, w = 240, 320
+    canvas = procedural_radiance(h + 80, w + 80, 5)
+    frames, _, _ = render_bracket(canvas, (h, w), [], [2.0, 2.0], 1, SensorConfig(), np.random.default_rng(2),
+                                  camera=[_moved(-17, 9), None])
+    g = CameraResponse("gamma")
+    inner = (slice(30, h - 30), slice(30, w - 30))
+    before = _psnr(frames[0][inner], frames[1][inner])
+    results = {}
+    for limit in (h * w - 1, float("inf")):  # reduced, then full size
+        monkeypatch.setattr(align, "MOTION_MAX_PIXELS", limit)
+        aligned, _ = align.align_with_coverage(frames[0], frames[1], 1.0, 1.0, g)
+        results[limit] = _psnr(aligned[inner], frames[1][inner])
+    assert results[h * w - 1] > before + 10, (before, results)
+    assert results[h * w - 1] > results[float("inf")] - 3, results
+
+
+def _psnr(x: np.ndarray, y: np.ndarray) -> float:
+    """PSNR (dB) of two LDR images in [0, 1]."""
+    return float(10 * np.log10(1.0 / max(float(np.mean((x - y) ** 2)), 1e-12)))
+

@@ -7,7 +7,14 @@ One module per command group registers its commands on the shared Typer ``app``.
 
 from __future__ import annotations
 
+import os
 import sys
+
+# OpenCV's worker threads spin (sched_yield) between jobs: on 2 cores beside the merge's own threads
+# that was a third of a 2 MP merge's CPU time, as system time. Read when cv2 loads: set before it
+# is imported, for the command only (a library user's process is left as it is); a user's own value stands.
+for _name in ("OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER", "OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN"):
+    os.environ.setdefault(_name, "0")
 
 # they register the commands; merging first, so that merge leads the command list
 from selfhdr_cli.cli import merging, datasets, training  # noqa: F401, I001

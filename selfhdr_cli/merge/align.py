@@ -13,6 +13,7 @@ out-of-frame fill no weight.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -40,6 +41,11 @@ GLOBAL_MIN_SHIFT = 2.0       # px: below, a fitted homography is mostly noise (c
 GLOBAL_KEEP_MARGIN = 1.1
 CLAMP_CUBIC = True
 DECIDE_MAX_PIXELS = 1_000_000  # larger frames decide rigid-or-not on half-size copies (one full-size flow, not two)
+# Larger frames get their whole motion (rigid-or-not and the dense flow) on half-size copies (at most
+# FLOW_MAX_PIXELS), the flow then upsampled: the flow of a 2 MP frame was half the merge's time, and the
+# choice's flows are the answer's. Chosen on the real brackets over 1 MP and a 1920×1080 validation group
+# (benchmarks/seamless_ablation.py, row "full-res flow"). float("inf"): the flow at full resolution.
+MOTION_MAX_PIXELS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,29 @@ def _estimate_flow(reference_gray: np.ndarray, other_gray: np.ndarray, method: s
     return dis.calc(reference_gray, other_gray, None).astype(np.float32)
 
 
-def estimate_rigid_motion(reference_gray: np.ndarray, other_gray: np.ndarray) -> np.ndarray | None:
+def ecc_size(height: int, width: int) -> tuple[int, int]:
+    """(width, height) of the reduced copies ``estimate_rigid_motion`` fits on, for frames of (height, width)."""
+    scale = min(1.0, ECC_MAX_SIDE / max(height, width))
+    return max(8, round(width * scale)), max(8, round(height * scale))
+
+
+def rigid_motion_between(reference: np.ndarray, other: np.ndarray, t_reference: float, t_other: float,
+                         response: CameraResponse) -> np.ndarray | None:
+    """``estimate_rigid_motion`` between two frames (float32 (H, W, 3) LDR in [0, 1], their exposure
+    times in any one unit), exposure-matched under ``response`` on copies reduced to ``ecc_size``
+    first: the full-size frames are never re-exposed. Returns H (3, 3) in full-size pixels, or None."""
+    height, width = reference.shape[:2]
+    size = ecc_size(height, width)
+    ref, oth = (cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (reference, other))
+    if t_other < t_reference:
+        oth = exposure_match(oth, t_other, t_reference, response)
+    else:
+        ref = exposure_match(ref, t_reference, t_other, response)
+    return estimate_rigid_motion(to_gray_u8(ref), to_gray_u8(oth), frame_shape=(height, width))
+
+
+def estimate_rigid_motion(reference_gray: np.ndarray, other_gray: np.ndarray,
+                          frame_shape: tuple[int, int] | None = None) -> np.ndarray | None:
     """The global rigid motion (rotation, translation) between two exposure-matched lumas, as a 3×3 matrix.
 
     Three first guesses — no motion, the translation by phase correlation, ORB features
@@ -142,18 +170,19 @@ def estimate_rigid_motion(reference_gray: np.ndarray, other_gray: np.ndarray) ->
     2008) as a rigid motion; the candidate (guess or refined) that leaves the frames most
     alike wins. A full 8-parameter fit was tried and dropped: on noisy frames it bent towards
     shears that were not there. All on copies reduced to
-    ``ECC_MAX_SIDE`` px. ``reference_gray``, ``other_gray``: uint8 (H, W) (``to_gray_u8``).
+    ``ECC_MAX_SIDE`` px. ``reference_gray``, ``other_gray``: uint8 (H, W) (``to_gray_u8``), or
+    copies of them already reduced to ``ecc_size`` when ``frame_shape`` gives the frames' (H, W).
     Returns H, float64 (3, 3), reference → other pixel coordinates, or None when no candidate
     is plausible (scale beyond 0.9–1.1, strong perspective) and makes the frames clearly more
     alike than no motion (a large moving object can pull a fit off the background; the dense
     flow alone is the safer answer then), or when no corner moves ``GLOBAL_MIN_SHIFT`` px:
     small motion is the flow's.
     """
-    h, w = reference_gray.shape
+    h, w = reference_gray.shape if frame_shape is None else frame_shape
     scale = min(1.0, ECC_MAX_SIDE / max(h, w))
-    size = (max(8, round(w * scale)), max(8, round(h * scale)))
-    ref_u8 = cv2.resize(reference_gray, size, interpolation=cv2.INTER_AREA)
-    oth_u8 = cv2.resize(other_gray, size, interpolation=cv2.INTER_AREA)
+    size = ecc_size(h, w)
+    ref_u8, oth_u8 = (x if x.shape[::-1] == size else cv2.resize(x, size, interpolation=cv2.INTER_AREA)
+                      for x in (reference_gray, other_gray))
     # band-passed: noise (any fractional warp that averages it looks like a better fit) and the
     # lens's vignetting (it stays with the sensor while the scene moves) both bias the fit
     ref, oth = (_band_pass(x) for x in (ref_u8, oth_u8))
@@ -304,9 +333,12 @@ def align_to_reference(other: np.ndarray, reference: np.ndarray, t_other: float,
     return align_with_coverage(other, reference, t_other, t_reference, response, config)[0]
 
 
+ESTIMATE = "estimate"  # align_with_coverage's ``motion``: not known yet, estimate it here
+
+
 def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float, t_reference: float,
-                        response: CameraResponse, config: AlignConfig = AlignConfig()
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                        response: CameraResponse, config: AlignConfig = AlignConfig(),
+                        motion: np.ndarray | None | str = ESTIMATE) -> tuple[np.ndarray, np.ndarray]:
     """Warp ``other`` onto the reference's geometry, and say where it saw the scene.
 
     Motion is estimated between exposure-matched images (the darker raised to the
@@ -320,24 +352,42 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
     other, reference : ndarray, float32 (H, W, 3), LDR in [0, 1]
     t_other, t_reference : float
         Their exposure times, any one unit.
+    motion : ndarray (3, 3) or None, optional
+        The global rigid motion reference → ``other`` when it is already known
+        (``rigid_motion_between``; None: no global motion); by default it is estimated here.
 
     Returns
     -------
     aligned : ndarray, float32 (H, W, 3) in [0, 1]: ``other`` as the reference's camera saw it.
     covered : ndarray, bool (H, W): where ``other`` saw the scene (False: the fill).
     """
-    if t_other < t_reference:
-        ref_matched, other_matched = reference, exposure_match(other, t_other, t_reference, response)
-    else:
-        ref_matched, other_matched = exposure_match(reference, t_reference, t_other, response), other
-    ref_gray, other_gray = to_gray_u8(ref_matched), to_gray_u8(other_matched)
     robust = config.rigid_motion == "rigid"
+    height, width = reference.shape[:2]
+    motion_size = _motion_size(height, width) if robust else None
+    if motion_size is not None:  # the motion is found on reduced copies: nothing full-size is re-exposed for it
+        reference_m, other_m = (cv2.resize(x, motion_size, interpolation=cv2.INTER_AREA) for x in (reference, other))
+    else:
+        reference_m, other_m = reference, other
+    if t_other < t_reference:
+        ref_matched, other_matched = reference_m, exposure_match(other_m, t_other, t_reference, response)
+    else:
+        ref_matched, other_matched = exposure_match(reference_m, t_reference, t_other, response), other_m
+    del reference_m, other_m
+    ref_gray, other_gray = to_gray_u8(ref_matched), to_gray_u8(other_matched)
     if robust:  # the static prior judges in μ-law, where the merge's darks weigh as much as its lights
         ref_tone, other_tone = (mu_law(rec709_luma(response.to_linear(x))) for x in (ref_matched, other_matched))
     del ref_matched, other_matched  # full-size temporaries: free them before warping large images
-    homography = estimate_rigid_motion(ref_gray, other_gray) if robust else None
+    if not robust:
+        homography = None
+    elif isinstance(motion, str):
+        homography = estimate_rigid_motion(ref_gray, other_gray, frame_shape=(height, width))
+    else:
+        homography = motion
     if not robust:
         flow = estimate_flow(ref_gray, other_gray, config.flow)
+    elif motion_size is not None:
+        flow, homography = _reduced_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config,
+                                           (height, width))
     elif homography is None:
         flow = _local_motion(ref_gray, other_gray, ref_tone, other_tone, None, config)[0]
     else:
@@ -371,6 +421,39 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
     return warped, ~outside
 
 
+def _motion_size(height: int, width: int) -> tuple[int, int] | None:
+    """(width, height) of the copies the robust alignment finds the motion on: half size (at most
+    ``FLOW_MAX_PIXELS``) above ``MOTION_MAX_PIXELS``, else None (full size)."""
+    if height * width <= MOTION_MAX_PIXELS:
+        return None
+    scale = min(0.5, (FLOW_MAX_PIXELS / (height * width)) ** 0.5)
+    return max(16, round(width * scale)), max(16, round(height * scale))
+
+
+def _reduced_motion(ref_gray: np.ndarray, other_gray: np.ndarray, ref_tone: np.ndarray, other_tone: np.ndarray,
+                    homography: np.ndarray | None, config: AlignConfig, full_shape: tuple[int, int]
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(flow at ``full_shape``, the homography (full-size pixels) kept or None): rigid-or-not and
+    the dense flow after it (``_local_motion``) judged on the reduced copies given (``_motion_size``),
+    the winner's flow upsampled."""
+    h, w = full_shape
+    small = [ref_gray, other_gray, ref_tone, other_tone]
+    sx, sy = ref_gray.shape[1] / w, ref_gray.shape[0] / h
+    flow, misfit = _local_motion(*small, None, config)
+    if homography is not None:
+        small_h = np.diag([sx, sy, 1.0]) @ homography @ np.diag([1 / sx, 1 / sy, 1.0])
+        flow_h, misfit_h = _local_motion(*small, small_h, config)
+        if misfit_h < misfit * GLOBAL_KEEP_MARGIN:
+            flow = flow_h
+        else:
+            homography = None
+    del small
+    full = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    full[..., 0] *= np.float32(1 / sx)
+    full[..., 1] *= np.float32(1 / sy)
+    return full, homography
+
+
 def _local_motion(ref_gray: np.ndarray, other_gray: np.ndarray, ref_tone: np.ndarray, other_tone: np.ndarray,
                   homography: np.ndarray | None, config: AlignConfig) -> tuple[np.ndarray, float]:
     """Dense flow after ``homography`` (or none), dropped where the frame needs none
@@ -400,15 +483,19 @@ def align_bracket(frames: list[np.ndarray], times: np.ndarray, reference: int, r
 
 
 def align_bracket_with_coverage(frames: list[np.ndarray], times: np.ndarray, reference: int,
-                                response: CameraResponse, config: AlignConfig = AlignConfig()
+                                response: CameraResponse, config: AlignConfig = AlignConfig(),
+                                motions: Sequence[np.ndarray | None] | None = None
                                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """``align_bracket`` and each aligned frame's coverage (bool (H, W), ``align_with_coverage``)."""
+    """``align_bracket`` and each aligned frame's coverage (bool (H, W), ``align_with_coverage``).
+    ``motions``: each frame's global rigid motion onto the reference when already known
+    (``Bracket.rigid_motions``); by default estimated here."""
     ref = frames[reference]
 
     def one(k: int) -> tuple[np.ndarray, np.ndarray]:
         if k == reference:
             return ref, np.ones(ref.shape[:2], bool)
-        return align_with_coverage(frames[k], ref, float(times[k]), float(times[reference]), response, config)
+        return align_with_coverage(frames[k], ref, float(times[k]), float(times[reference]), response, config,
+                                   ESTIMATE if motions is None else motions[k])
 
     done = map_pieces(one, range(len(frames)), ref.shape[0] * ref.shape[1])
     return [a for a, _ in done], [c for _, c in done]

@@ -71,6 +71,9 @@ class Bracket:
     notes: list[str] = field(default_factory=list)  # what the reader could not check, for a ``note:`` line
     response: CameraResponse | None = None  # the bracket's own fitted response (--crf auto); None: the run's
     response_note: str = ""  # with --crf auto: what was fitted or kept, and why
+    # each frame's global rigid motion from the reference, when the response fit found them (None: none moved);
+    # the alignment reuses them instead of estimating them again
+    rigid_motions: tuple[np.ndarray | None, ...] | None = None
 
     @property
     def relative_times(self) -> np.ndarray:
@@ -247,7 +250,7 @@ def decode_plan(plan: BracketPlan, settings: BracketSettings) -> Bracket:
         if f.shape[:2] != plan.size:
             raise InputFileError("decoded size differs from the other frames", p)
     notes = []
-    times, response, fitted, response_note = plan.times, settings.response, None, ""
+    times, response, fitted, response_note, motions = plan.times, settings.response, None, "", None
     if settings.fit_response and code_bits(frames) == 8:
         own = fit_bracket_response(frames, times, settings.response, plan.reference)
         if own.fitted and plan.exposure_source == ESTIMATED:
@@ -260,13 +263,13 @@ def decode_plan(plan: BracketPlan, settings: BracketSettings) -> Bracket:
                 refit = fit_bracket_response(frames, again, settings.response, plan.reference)
                 if refit.fitted:  # else the first fit, under the first estimate, stands
                     own, times = refit, again
-        response_note = own.note
+        response_note, motions = own.note, own.motions
         response, fitted = own.response, (own.response if own.fitted else None)
     if not settings.trust_exposures and plan.exposure_source != ESTIMATED:
         notes += check_exposures(frames, times, plan.paths, plan.exposure_source, response)
     return Bracket(frames=frames, times=times, reference=plan.reference, paths=list(plan.paths),
                    absolute=plan.absolute, exposure_source=plan.exposure_source, notes=notes, response=fitted,
-                   response_note=response_note)
+                   response_note=response_note, rigid_motions=motions)
 
 
 def check_exposures(frames: Sequence[np.ndarray], times: np.ndarray, paths: Sequence[Path], source: str,

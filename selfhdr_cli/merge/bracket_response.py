@@ -10,14 +10,15 @@ fallback response stands, and the note says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import cv2
 import numpy as np
 
 from selfhdr_cli.errors import UsageError
-from selfhdr_cli.merge.align import estimate_rigid_motion, exposure_match, to_gray_u8
+from selfhdr_cli.merge.align import ecc_size, rigid_motion_between
+from selfhdr_cli.merge.device import map_pieces
 from selfhdr_cli.radiometry.calibration import calibrate_debevec
 from selfhdr_cli.radiometry.response import TABLE_TOP_RANGE, CameraResponse
 
@@ -44,6 +45,8 @@ class BracketResponse:
     fitted: bool
     residual_stops: float
     note: str
+    # each frame's rigid motion from the reference, found on the way (None: none); the alignment reuses them
+    motions: tuple[np.ndarray | None, ...] | None = None
 
 
 def fit_bracket_response(frames: Sequence[np.ndarray], times: Sequence[float], fallback: CameraResponse,
@@ -58,7 +61,14 @@ def fit_bracket_response(frames: Sequence[np.ndarray], times: Sequence[float], f
     locations that moved, and is kept when its residual is at most ``MAX_RESIDUAL_STOPS``.
     Deterministic for a given ``seed``.
     """
-    steady = rigid_onto_reference(frames, times, len(frames) // 2 if reference is None else reference, fallback)
+    reference = len(frames) // 2 if reference is None else reference
+    motions = rigid_motions(frames, times, reference, fallback)
+    steady = rigid_onto_reference(frames, times, reference, fallback, motions)
+    return replace(_fit_steady(steady, times, fallback, seed), motions=tuple(motions))
+
+
+def _fit_steady(steady: Sequence[np.ndarray], times: Sequence[float], fallback: CameraResponse,
+                seed: int) -> BracketResponse:
     try:
         prior = fallback.to_linear(np.repeat(np.linspace(0.0, 1.0, LEVELS, dtype=np.float32)[:, None], 3, axis=1))[:, 1]
         fit = calibrate_debevec([(steady, list(times))], LEVELS, seed=seed, prior=prior, prior_weight=PRIOR_WEIGHT)
@@ -152,23 +162,37 @@ def saturation_scale(frames: Sequence[np.ndarray], times: Sequence[float], curve
     return float(np.clip(1.0 / np.median(estimates), 1 / 8, 8))
 
 
+def rigid_motions(frames: Sequence[np.ndarray], times: Sequence[float], reference: int,
+                  response: CameraResponse) -> list[np.ndarray | None]:
+    """Each frame's global rigid motion from ``frames[reference]`` (``merge.align.rigid_motion_between``
+    under ``response``; None for the reference and where none was found), in threads."""
+    def one(k: int) -> np.ndarray | None:
+        if k == reference:
+            return None
+        return rigid_motion_between(frames[reference], frames[k], float(times[reference]), float(times[k]), response)
+
+    return map_pieces(one, range(len(frames)), ecc_pixels(frames[0]))
+
+
+def ecc_pixels(frame: np.ndarray) -> int:
+    width, height = ecc_size(*frame.shape[:2])
+    return width * height
+
+
 def rigid_onto_reference(frames: Sequence[np.ndarray], times: Sequence[float], reference: int,
-                         response: CameraResponse) -> list[np.ndarray]:
+                         response: CameraResponse, motions: Sequence[np.ndarray | None] | None = None
+                         ) -> list[np.ndarray]:
     """The frames warped onto ``frames[reference]`` by each one's global rigid motion
-    (``merge.align.estimate_rigid_motion`` on exposure-matched lumas), cropped to what every
+    (``motions``, by default ``rigid_motions`` under ``response``), cropped to what every
     frame sees (uncropped, borders replicated, when the shake leaves under 16 px a side).
     float32 (h, w, 3) each, h ≤ H, w ≤ W; the frames as given when none moved."""
+    if motions is None:
+        motions = rigid_motions(frames, times, reference, response)
     ref = frames[reference]
     height, width = ref.shape[:2]
     warped, reach = [], 0.0
     corners = np.array([[0, 0, 1], [width - 1, 0, 1], [0, height - 1, 1], [width - 1, height - 1, 1]], float).T
-    for k, frame in enumerate(frames):
-        motion = None
-        if k != reference:
-            lo, hi = (k, reference) if times[k] < times[reference] else (reference, k)
-            dark = exposure_match(frames[lo], times[lo], times[hi], response)
-            pair = (dark, frames[hi]) if lo == reference else (frames[hi], dark)  # (reference side, other side)
-            motion = estimate_rigid_motion(to_gray_u8(pair[0]), to_gray_u8(pair[1]))
+    for frame, motion in zip(frames, motions):
         if motion is None:
             warped.append(frame)
             continue

@@ -195,6 +195,6 @@ def build_color(bracket: Bracket, config: ColorConfig, gate: bool = True) -> Col
     (float32 (H, W, 3) in [0, 1], exposure order) and the static gate (None without ``gate``).
     """
     aligned, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference,
-                                                   config.response, config.align)
+                                                   config.response, config.align, bracket.rigid_motions)
     y, g, stats = color_gate_and_stats(aligned, bracket.relative_times, bracket.reference, config, gate, covered)
     return ColorResult(y_color=y, aligned=aligned, gate=g, stats=stats)

@@ -89,10 +89,15 @@ def map_pieces(work: Callable[[T], R], pieces: Iterable[T], pixels_each: int) ->
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed memory instead of returning it page by page: with its defaults
     up to a third of training time goes to page faults on large tensors (PLATFORM.md). The
-    equivalent of MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=64GiB. Returns False off glibc."""
+    equivalent of MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2GiB (mallopt takes a C int: an earlier
+    64 GiB wrapped to 0, which returned memory on every free). Returns False off glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 36))
+        m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
+        # one arena: a thread's own arena lives in 64 MB heaps that are unmapped when they empty, so the
+        # merge's strips (13 MB temporaries, in threads) faulted in fresh pages every time (a third of
+        # a 2 MP merge's time was system time)
+        return (bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+                and bool(libc.mallopt(m_arena_max, 1)))
     except (OSError, AttributeError):
         return False

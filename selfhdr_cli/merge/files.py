@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -100,10 +101,12 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     config = config.for_bracket(bracket)  # the response the merge used, for the quality measure
     # one unit: neither is put in place unless both were written (an existing HDR output means a complete
     # pair, which batches skip)
-    preview = tonemap(hdr, config.tonemap) if job.preview is not None else None
-    write_outputs(job.output, hdr, half=config.half, force=config.force, preview=job.preview, preview_u8=preview)
-    found = departures(hdr, bracket.frames[bracket.reference], float(bracket.relative_times[bracket.reference]),
-                       config.response)
+    with ThreadPoolExecutor(1) as pool:  # the measure runs while the file is compressed (both release the GIL)
+        measuring = pool.submit(departures, hdr, bracket.frames[bracket.reference],
+                                float(bracket.relative_times[bracket.reference]), config.response)
+        preview = tonemap(hdr, config.tonemap) if job.preview is not None else None
+        write_outputs(job.output, hdr, half=config.half, force=config.force, preview=job.preview, preview_u8=preview)
+        found = measuring.result()
     quality = {"departures_percent": round(100 * found.share, 3), "judged_percent": round(100 * found.well_exposed, 1),
                "reference_noise": round(found.noise, 5), "warn_above_percent": WARN_DEPARTURES,
                "response": config.response.identity, "response_fitted": bracket.response is not None}

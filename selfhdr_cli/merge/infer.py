@@ -244,7 +244,7 @@ def merge_with_network(bracket: Bracket, weights: str, response: CameraResponse,
     aligned, guide = None, None
     if getattr(net, "needs_guide", False):
         every, covered = align_bracket_with_coverage(bracket.frames, bracket.times, bracket.reference, response,
-                                                     align_config)
+                                                     align_config, bracket.rigid_motions)
         guide = network_guide(every, bracket.relative_times, bracket.reference,
                               ColorConfig(response=response, align=align_config, merge=trained_color_merge(meta, weights)),
                               covered)

@@ -21,6 +21,7 @@ import numpy as np
 
 from selfhdr_cli.errors import UsageError
 from selfhdr_cli.merge.device import map_pieces
+from selfhdr_cli.radiometry.channels import channel_max, channel_mean, channel_sum
 from selfhdr_cli.radiometry.response import CameraResponse
 
 
@@ -150,14 +151,15 @@ def merge_snr_detailed(aligned: list[np.ndarray], relative_times: np.ndarray, re
     t = np.asarray(relative_times, dtype=np.float64)
     ref = aligned[reference]
     h_ref, var_ref = _radiance(ref, t[reference], response, config.noise)
-    ref_measures = tone_weight(ref, config) > 0
+    ref_weight = tone_weight(ref, config)
+    ref_measures = ref_weight > 0
     num = np.zeros_like(h_ref)
     den = np.zeros_like(h_ref)
     agree_all = np.ones(ref.shape[:2], np.float32)
     shares = np.empty((len(aligned), *ref.shape[:2]), np.float32)
     for k, frame in enumerate(aligned):
-        h, var = _radiance(frame, t[k], response, config.noise)
-        weight = tone_weight(frame, config)
+        h, var = _radiance(frame, t[k], response, config.noise) if k != reference else (h_ref, var_ref)
+        weight = tone_weight(frame, config) if k != reference else ref_weight
         if covered is not None:
             weight *= covered[k][..., None]
         if k != reference:
@@ -168,7 +170,7 @@ def merge_snr_detailed(aligned: list[np.ndarray], relative_times: np.ndarray, re
         weight /= var
         num += weight * h
         den += weight
-        shares[k] = weight.mean(axis=-1)
+        shares[k] = channel_mean(weight)
     shares /= np.maximum(shares.sum(axis=0), np.float32(1e-30))
     merged = num / np.maximum(den, np.float32(1e-20))
     fallback = den <= 0
@@ -207,7 +209,7 @@ def tone_weight(frame: np.ndarray, config: SNRMergeConfig) -> np.ndarray:
     weight = _ramp(clip - frame, seams.clip_taper)
     if seams.joint_clip:
         # the other channels keep a trace of weight: where no other frame measures them, this one still does
-        weight *= np.maximum(_ramp(clip - frame.max(axis=-1, keepdims=True), seams.clip_taper), np.float32(JOINT_FLOOR))
+        weight *= np.maximum(_ramp(clip - channel_max(frame)[..., None], seams.clip_taper), np.float32(JOINT_FLOOR))
     weight *= _ramp(frame - np.float32(config.black), seams.dark_taper)
     return weight
 
@@ -219,8 +221,15 @@ def _ramp(distance: np.ndarray, width: float) -> np.ndarray:
     """0 where ``distance`` ≤ 0, 1 beyond ``width``, a smoothstep between (a step when width is 0)."""
     if width <= 0:
         return (distance > 0).astype(np.float32)
-    x = np.clip(distance * np.float32(1.0 / width), 0.0, 1.0)
-    return (x * x * (3.0 - 2.0 * x)).astype(np.float32, copy=False)
+    # in place: the merge calls this three times per frame and strip, on (H, W, 3) planes
+    x = (distance * np.float32(1.0 / width)).astype(np.float32, copy=False)
+    np.maximum(x, np.float32(0.0), out=x)
+    np.minimum(x, np.float32(1.0), out=x)
+    square = x * x
+    x *= np.float32(-2.0)
+    x += np.float32(3.0)
+    square *= x
+    return square
 
 
 GATE_ERODE = 7        # px: the gate's transitions lie inside the agreeing area, not across motion edges
@@ -240,7 +249,7 @@ def static_gate(aligned: list[np.ndarray], relative_times: np.ndarray, reference
     """
     if agree is None:
         agree = agreement(aligned, relative_times, reference, response, config, covered)
-    agree = agree * (aligned[reference].max(axis=-1) < config.clip).astype(np.float32)
+    agree = agree * (channel_max(aligned[reference]) < config.clip).astype(np.float32)
     agree = cv2.erode(agree, np.ones((GATE_ERODE, GATE_ERODE), np.uint8), borderType=cv2.BORDER_REPLICATE)
     return np.clip(cv2.GaussianBlur(agree, (0, 0), GATE_SIGMA, borderType=cv2.BORDER_REPLICATE), 0, 1)
 
@@ -272,8 +281,8 @@ def _agrees(h: np.ndarray, var: np.ndarray, h_ref: np.ndarray, var_ref: np.ndarr
     if seams.model_error > 0:
         spread += np.float32(seams.model_error ** 2 / 2) * (h * h + h_ref * h_ref)
     z2 = ((h - h_ref) ** 2 / spread) * both
-    count = both.sum(axis=-1)
-    z2_pixel = z2.sum(axis=-1) / np.maximum(count, 1)
+    count = channel_sum(both)
+    z2_pixel = channel_sum(z2) / np.maximum(count, 1)
     win = int(config.reject_window)
     z2_local = cv2.blur(z2_pixel, (win, win), borderType=cv2.BORDER_REFLECT) if win > 1 else z2_pixel
     judged = count > 0
@@ -332,8 +341,8 @@ def estimate_noise(aligned: list[np.ndarray], relative_times: np.ndarray, respon
     def pair(a: int) -> list[tuple[float, float, float]]:  # (shot feature, read feature, variance) per bin
         b = a + 1
         fa, fb = aligned[a], aligned[b]
-        smooth = cv2.blur(fb.mean(axis=-1), (5, 5))
-        gradient = np.abs(fb.mean(axis=-1) - smooth)
+        level = channel_mean(fb)
+        gradient = np.abs(level - cv2.blur(level, (5, 5)))
         ok = (fa < clip) & (fb < clip) & (fa > 0.02) & (fb > 0.02) & (gradient < 0.01)[..., None]
         if covered is not None:
             ok &= (covered[a] & covered[b])[..., None]

@@ -76,7 +76,8 @@ def calibrate_debevec(brackets: Sequence[tuple[Sequence[np.ndarray], Sequence[fl
         pixels = frames[0].shape[0] * frames[0].shape[1]
         candidates = np.sort(rng.choice(pixels, size=min(pixels, 40 * per_bracket), replace=False))
         candidates = _flattest(frames, candidates)
-        flat = np.stack([np.round(np.clip(f.reshape(-1, 3)[candidates], 0, 1) * (levels - 1)).astype(np.int64)
+        y, x = np.divmod(candidates, frames[0].shape[1])  # not reshape: a cropped view would be copied whole
+        flat = np.stack([np.round(np.clip(f[y, x], 0, 1) * (levels - 1)).astype(np.int64)
                          for f in frames])  # (P, candidates, 3): only the sampled pixels are read
         middle = flat[len(frames) // 2].mean(axis=-1)
         # locations spread over the middle frame's levels: every part of the curve gets equations
