@@ -4,7 +4,7 @@ Pieces: ``taper`` (weights continuous in the pixel values: smooth roll-off below
 above black), ``joint`` (a frame clipped in any channel gives no weight to the others),
 ``feather`` (the rejected area grown and blurred), ``clamp`` (the cubic warp held within the
 values around each sampling point: no overshoot contour; ``merge.align.CLAMP_CUBIC``), and
-``model`` (agreement tolerates a 5 % relative error beyond noise: tried, left off). Also ``full-res flow``:
+``model`` (agreement tolerates a 5 % relative error beyond noise: tried, left off). Also ``all with full-res flow``:
 the motion of frames over 1 MP found at full size (``merge.align.MOTION_MAX_PIXELS``; the default finds
 it on half-size copies, for speed). Rows: ``hard`` (all off: the merge before),
 each piece alone, ``all`` (the default), ``all`` without each piece, and the neighbours of
@@ -66,7 +66,7 @@ def rows() -> dict[str, tuple[bool, Seams, bool] | tuple[bool, Seams, bool, floa
     out["all + model"] = (True, replace(ON, model_error=MODEL_ERROR), True)
     out["all with feather 0.7"] = (True, replace(ON, feather=0.7), True)
     out["all with taper 0.1"] = (True, replace(ON, clip_taper=0.1), True)
-    out["all, full-res flow"] = (True, ON, True, float("inf"))
+    out["all with full-res flow"] = (True, ON, True, float("inf"))
     return out
 
 

@@ -193,3 +193,34 @@ def test_reversed_exposures_are_refused_when_only_green_and_blue_are_measured(tm
                                 "--force"])
         assert r.exit_code == 0 and "not checked" not in r.stderr, (at_most, r.output)
     assert 96 * 128 > ratio.MAX_SAMPLES // 3  # the sampled path ran
+
+
+def test_pixels_cannot_tell_a_curve_from_its_power():
+    """Why no estimate from the pixels can pin every non-gamma camera: the frames of (curve g, times t)
+    and of (g^γ, t^γ) over a scene of radiance E^γ are the same codes (Grossberg & Nayar 2003), so one
+    estimate answers two truths 4^γ apart: an sRGB bracket with 4× steps and its γ = 1.3 twin (steps of
+    6.1×) get the same estimate, which cannot lie within 15 % of both. Only EXIF, --ev or --exposures
+    settle it; the estimate assumes the fallback curve's exponent (gamma 2.2)."""
+    from conftest import procedural_radiance
+    from selfhdr_cli.radiometry.exposure_ratio import estimate_exposures
+    from selfhdr_cli.radiometry.response import CameraResponse, parse_response
+
+    radiance = procedural_radiance(120, 160, 2) * np.float32(0.05)
+    srgb = parse_response("srgb")
+    levels = np.linspace(0.0, 1.0, 4096, dtype=np.float32)
+    twin_curve = srgb.to_linear(np.repeat(levels[:, None], 3, axis=1)).astype(np.float64) ** 1.3
+    twin = CameraResponse("table", curves=tuple(tuple(float(v) for v in twin_curve[:, c]) for c in range(3)))
+
+    def codes(response, scene, times):
+        return [np.round(response.from_linear(np.clip(scene * np.float32(t), 0, 1)) * 255) / 255 for t in times]
+
+    truth = codes(srgb, radiance, (1.0, 4.0, 16.0))
+    power = codes(twin, radiance.astype(np.float64) ** 1.3, (1.0, 4.0 ** 1.3, 16.0 ** 1.3))
+    differ = max(float(np.mean(a != b)) for a, b in zip(truth, power))
+    assert differ < 0.01  # the same 8-bit frames, but for the table's rounding
+    fallback = parse_response("gamma:2.2")
+    steps = np.diff(np.log2(estimate_exposures(truth, fallback)))
+    twin_steps = np.diff(np.log2(estimate_exposures(power, fallback)))
+    np.testing.assert_allclose(twin_steps, steps, atol=0.02)
+    misses = np.maximum(np.abs(2 ** steps / 4 - 1), np.abs(2 ** twin_steps / 4 ** 1.3 - 1))
+    assert np.all(misses > 0.15)  # one of the two truths is always out of reach

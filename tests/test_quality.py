@@ -56,6 +56,8 @@ def test_merge_json_reports_the_quality(tmp_path):
     assert r.exit_code == 0, r.output
     quality = json.loads(r.stdout)["quality"]
     assert quality["response"] == "gamma:2.2" and 0 <= quality["departures_percent"] < quality["warn_above_percent"]
+    residual = quality["alignment_residual_stops"]
+    assert len(residual) == 3 and residual[1] is None and all(0 <= r < 1 for r in (residual[0], residual[2]))
 
 
 def test_merge_stats_say_where_the_merge_took_its_light():
@@ -73,3 +75,22 @@ def test_merge_stats_say_where_the_merge_took_its_light():
     _, none = merge_bracket_with_stats(bracket_from_arrays(still, [1, 4, 16]),
                                        MergeConfig(method="debevec", bracket=bracket_settings()))
     assert none is None
+
+
+def test_alignment_residual_grows_when_a_frame_is_left_unregistered():
+    """alignment_residuals: a registered static bracket differs from its reference by its noise (0.07–0.11
+    stops here); the same frame shifted by 6 px, unaligned, by much more. None for the reference."""
+    from selfhdr_cli.merge.color import alignment_residuals
+    from selfhdr_cli.merge.method import merge_bracket_with_stats
+
+    still, _, _ = dynamic_bracket(192, 256, shift=0, static=True)
+    t = np.array([1.0, 4.0, 16.0])
+    registered = alignment_residuals(still, t, 1, DEFAULT_RESPONSE)
+    shifted = [still[0], still[1], np.roll(still[2], 6, axis=1)]
+    unregistered = alignment_residuals(shifted, t, 1, DEFAULT_RESPONSE)
+    assert registered[1] is None and unregistered[1] is None
+    assert max(registered[0], registered[2]) < 0.15  # noise, in stops
+    assert unregistered[2] > 5 * registered[2] and unregistered[0] == registered[0]
+    _, stats = merge_bracket_with_stats(bracket_from_arrays(still, t), MergeConfig(method="color",
+                                                                                   bracket=bracket_settings()))
+    assert stats.alignment_residual_stops[1] is None and stats.alignment_residual_stops[2] < 0.15

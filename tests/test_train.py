@@ -126,17 +126,20 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _train_tiny(data: Path, out: Path) -> dict[str, torch.Tensor]:
-    r = runner.invoke(app, ["train", str(data), "--preset", "tiny", "--threads", "1", "--seed", "3", "-o", str(out)])
+def _train_tiny(data: Path, out: Path, *extra: str) -> dict[str, torch.Tensor]:
+    r = runner.invoke(app, ["train", str(data), "--preset", "tiny", "--threads", "1", "--seed", "3", "-o", str(out),
+                            *extra])
     assert r.exit_code == 0, r.output
     from safetensors.torch import load_file
 
     return load_file(str(out))
 
 
-def test_training_is_blind_to_ground_truth(tmp_path, monkeypatch, one_thread):
+@pytest.mark.parametrize("extra", [(), ("--pseudo-pairs",)], ids=["two-stages", "pseudo-pairs"])
+def test_training_is_blind_to_ground_truth(tmp_path, monkeypatch, one_thread, extra):
     """The same brackets trained twice — once with a poisoned, perfectly readable HDRImg.hdr in every
-    scene, once with none — give identical weights; and no HDR reader ever sees a ground-truth file."""
+    scene, once with none — give identical weights; and no HDR reader ever sees a ground-truth file.
+    Pseudo-pairs too: their labels are rendered, never read."""
     from selfhdr_cli.io.hdrfile import write_hdr_image
 
     clean = make_dataset(tmp_path / "clean", n=2)
@@ -162,8 +165,8 @@ def test_training_is_blind_to_ground_truth(tmp_path, monkeypatch, one_thread):
         if name.startswith("selfhdr_cli") and getattr(module, "read_hdr_image", None) is real_read:
             monkeypatch.setattr(module, "read_hdr_image", spy)
 
-    a = _train_tiny(clean, tmp_path / "clean.safetensors")
-    b = _train_tiny(poisoned, tmp_path / "poisoned.safetensors")
+    a = _train_tiny(clean, tmp_path / "clean.safetensors", *extra)
+    b = _train_tiny(poisoned, tmp_path / "poisoned.safetensors", *extra)
     assert opened, "the spy saw no HDR read at all: it is not wired to the readers training uses"
     assert "HDRImg.hdr" not in opened
     assert a.keys() == b.keys()

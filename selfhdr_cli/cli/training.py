@@ -79,6 +79,7 @@ class TrainFlags:
     output: Optional[Path] = None
     init: Optional[str] = None
     supervised: bool = False
+    pseudo_pairs: bool = False
 
     @staticmethod
     def of(values: dict) -> "TrainFlags":
@@ -249,6 +250,11 @@ def train(
     supervised: bool = typer.Option(False, "--supervised", metavar=FLAG,
                                     help="Train the same network supervised instead (L1 in μ-law against each "
                                          "scene's HDRImg.hdr): the upper bound SelfHDR is compared with."),
+    pseudo_pairs: bool = typer.Option(False, "--pseudo-pairs", metavar=FLAG, rich_help_panel=RECIPE_PANEL,
+                                      help="Train on pseudo-pairs instead of the two stages: brackets rendered "
+                                           "again from where each scene's frames agree, with motion and clipping of "
+                                           "their own and an exact label (no ground truth read). Writes "
+                                           "pseudo.safetensors in the work folder unless -o is given."),
     resume: bool = RESUME_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist.",
                                metavar=FLAG),
@@ -278,13 +284,29 @@ def train(
         return
     try:
         from selfhdr_cli.io.atomic import check_output_path
-        from selfhdr_cli.training.recipe import train_reconstruction, train_structure, train_supervised
+        from selfhdr_cli.training.recipe import (train_pseudo_pairs, train_reconstruction, train_structure,
+                                                 train_supervised)
 
+        if supervised and pseudo_pairs:
+            raise UsageError("--supervised and --pseudo-pairs are two ways to train: pass one")
+        run = "supervised" if supervised else "pseudo" if pseudo_pairs else "both"
         bracket, color_cfg, config, dev, dist, work_dir, validation = _training_setup(
-            flags, preset or Preset.cpu, resume=("supervised" if supervised else "both") if resume else None)
-        out = output if output is not None else (work_dir.supervised_weights if supervised else work_dir.final_weights)
+            flags, preset or Preset.cpu, resume=run if resume else None)
+        defaults = {"supervised": work_dir.supervised_weights, "pseudo": work_dir.pseudo_weights,
+                    "both": work_dir.final_weights}
+        out = output if output is not None else defaults[run]
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))
+        if pseudo_pairs:
+            with _train_progress() as progress:
+                display = _TrainDisplay(progress, "pseudo-pairs")
+                result = train_pseudo_pairs(dataset, work_dir, config, color_cfg, bracket, dev, dist, out,
+                                            resume=resume, force=force, validation=validation,
+                                            on_step=display.step if dist.is_main else None,
+                                            on_event=display.event if dist.is_main else None)
+            if dist.is_main:
+                err.print(f"pseudo-pairs → {out} ({result.seconds / 60:.1f} min)", highlight=False)
+            return
         if supervised:
             with _train_progress() as progress:
                 display = _TrainDisplay(progress, "supervised")
@@ -319,6 +341,8 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
 
         if flags.supervised:
             raise UsageError("--init fine-tunes without labels; it does not combine with --supervised")
+        if flags.pseudo_pairs:
+            raise UsageError("--init fine-tunes with the two stages' losses; it does not combine with --pseudo-pairs")
         if flags.color_merge is not None or flags.flow is not None or flags.recipe != Recipe(DEFAULT_RECIPE):
             raise UsageError("with --init the color merge, flow and recipe are those the weights were trained with")
         if flags.val is not None or flags.val_limit:

@@ -44,7 +44,7 @@ DECIDE_MAX_PIXELS = 1_000_000  # larger frames decide rigid-or-not on half-size 
 # Larger frames get their whole motion (rigid-or-not and the dense flow) on half-size copies (at most
 # FLOW_MAX_PIXELS), the flow then upsampled: the flow of a 2 MP frame was half the merge's time, and the
 # choice's flows are the answer's. Chosen on the real brackets over 1 MP and a 1920×1080 validation group
-# (benchmarks/seamless_ablation.py, row "full-res flow"). float("inf"): the flow at full resolution.
+# (benchmarks/seamless_ablation.py, row "all with full-res flow"). float("inf"): the flow at full resolution.
 MOTION_MAX_PIXELS = 1_000_000
 
 

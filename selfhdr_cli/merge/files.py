@@ -113,6 +113,7 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     if stats is not None:
         quality["frame_shares_percent"] = [round(100 * v, 2) for v in stats.frame_shares]  # exposure order
         quality["rejected_percent"] = round(100 * stats.rejected, 2)
+        quality["alignment_residual_stops"] = list(stats.alignment_residual_stops)  # exposure order
     return JobResult(quality=quality, name=job.name, inputs=[str(p) for p in plan.paths], output=str(job.output), status="merged",
                      exposure_times=[float(t) for t in bracket.times], exposure_source=bracket.exposure_source,
                      exposure_note="; ".join(n for n in [plan.exposure_note, *bracket.notes] if n),

@@ -31,11 +31,11 @@ from selfhdr_cli.nets import build_network
 from selfhdr_cli.nets.weights import require_finite
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
-from selfhdr_cli.training.losses import SP_WEIGHT, StructureLoss, VGGLoss, stage1_loss, stage2_loss
+from selfhdr_cli.training.losses import SP_WEIGHT, StructureLoss, VGGLoss, pseudo_pair_loss, stage1_loss, stage2_loss
 from selfhdr_cli.training.records import config_difference
 from selfhdr_cli.training.trainset import TrainScene, sample_batch
 
-STAGES = ("structure", "reconstruct", "supervised")
+STAGES = ("structure", "reconstruct", "supervised", "pseudo")
 
 # What a recipe fixes: the color component's merge, the global motion before the flow and whether
 # FastNet is guided by Y_color. ``paper`` is SPEC §2–4 as written; ``robust`` is this project's departure from it (docs/METHOD.md): Y_color
@@ -226,16 +226,18 @@ class BestSoFar:
 
 
 Callback = Callable[[dict], None]
+Sampler = Callable[[np.random.Generator], dict]  # a batch of tensors from the step's own generator
 
 
 def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, response: CameraResponse,
               checkpoint: Path, resume: bool = False, validate: Callable[[nn.Module], float] | None = None,
               on_step: Callback | None = None, device: torch.device | None = None,
               dist: Distributed | None = None, init: dict | None = None, keep_best: bool = False,
-              score_name: str = "val_psnr_mu") -> StageResult:
+              score_name: str = "val_psnr_mu", sampler: Sampler | None = None) -> StageResult:
     """Train one stage: ``structure`` (L_stage1), ``reconstruct`` (L_stage2) or
-    ``supervised`` (L1 in μ-law against ground truth: the upper bound, not SelfHDR), with the
-    camera response ``response`` (whose ``identity`` is ``config.response``).
+    ``supervised`` (L1 in μ-law against ground truth: the upper bound, not SelfHDR) or ``pseudo``
+    (L1 in μ-law against the exact labels of pseudo-pairs, ``training.pseudo_pairs``: ``sampler``
+    makes the batches), with the camera response ``response`` (whose ``identity`` is ``config.response``).
 
     ``validate(net) -> score`` (higher is better: PSNR-μ, or a fine-tuning guard's negated
     loss) runs at step 0 and every ``val_every`` steps on the main process. ``init``: a state
@@ -247,6 +249,8 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, respons
     """
     if stage not in STAGES:
         raise UsageError(f"unknown stage {stage!r}")
+    if (stage == "pseudo") != (sampler is not None):
+        raise ValueError("the pseudo stage, and only it, takes a sampler")
     device = device or torch.device("cpu")
     dist = dist or Distributed()
     if response.identity != config.response:
@@ -288,9 +292,12 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, respons
             group["lr"] = lr
         rng = np.random.default_rng([config.seed, dist.rank, step])
         gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-        batch = sample_batch(scenes, config.batch, config.crop, rng, response,
-                             reference_noise=(stage == "reconstruct"), generator=gen,
-                             masked_frames=config.masked_frames if stage == "reconstruct" else 0.0)
+        if sampler is not None:
+            batch = sampler(rng)
+        else:
+            batch = sample_batch(scenes, config.batch, config.crop, rng, response,
+                                 reference_noise=(stage == "reconstruct"), generator=gen,
+                                 masked_frames=config.masked_frames if stage == "reconstruct" else 0.0)
         batch = {k: v.to(device) for k, v in batch.items()}
         pred = model(batch["frames"], batch["aligned"], batch.get("guide"))
         if stage == "structure":
@@ -298,6 +305,8 @@ def run_stage(stage: str, scenes: list[TrainScene], config: TrainConfig, respons
         elif stage == "supervised":
             loss = (mu_law(pred) - mu_law(batch["ground_truth"])).abs().mean()
             parts = {}
+        elif stage == "pseudo":
+            loss, parts = pseudo_pair_loss(pred, batch["label"], batch["focus"]), {}
         else:
             loss, parts = stage2_loss(pred, batch["y_color"], batch["y_stru"], structure)
         if not torch.isfinite(loss.detach()):  # diverged: stop before the weights (or a checkpoint) go bad

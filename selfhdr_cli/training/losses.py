@@ -189,3 +189,12 @@ def stage2_loss(pred: torch.Tensor, y_color: torch.Tensor, y_stru: torch.Tensor,
     l_color = (mask * t_pred - mask * t_color).abs().mean()
     l_stru = structure(t_pred, t_stru)
     return l_color + l_stru, {"color": float(l_color.detach()), "stru": float(l_stru.detach())}
+
+
+def pseudo_pair_loss(pred: torch.Tensor, label: torch.Tensor, focus: torch.Tensor) -> torch.Tensor:
+    """L1 in μ-law against a pseudo-pair's exact label, weighted: Σ f·|T(Ŷ) − T(Y)| / Σ f.
+
+    ``pred``, ``label`` (B, 3, H, W) in short-exposure units; ``focus`` (B, 1, H, W) ≥ 1, larger
+    where something moves over a clipped reference pixel (``training.pseudo_pairs``)."""
+    weight = focus.expand_as(pred)
+    return (weight * (mu_law(pred) - mu_law(label)).abs()).sum() / weight.sum()

@@ -9,7 +9,7 @@ runs whatever is missing. Ground-truth files are never opened here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +31,7 @@ from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE, ColorCache, build_color_scene, default_cache_root
 from selfhdr_cli.training.loop import Distributed, StageResult, TrainConfig, run_stage
+from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig, sample_pseudo_batch
 from selfhdr_cli.training.records import config_difference
 from selfhdr_cli.training.trainset import TrainScene, load_train_scene
 
@@ -68,12 +69,20 @@ class Workdir:
     def supervised_weights(self) -> Path:
         return self.root / "supervised.safetensors"
 
+    @property
+    def pseudo_checkpoint(self) -> Path:
+        return self.root / "pseudo.ckpt"
+
+    @property
+    def pseudo_weights(self) -> Path:
+        return self.root / "pseudo.safetensors"
+
     def check_resumable(self, run: str) -> None:
         """``--resume`` needs a checkpoint to continue: refuse when ``run`` (``structure``, ``both``
         stages or ``supervised``) has none."""
         checkpoints = {"structure": [self.structure_checkpoint],
                        "both": [self.structure_checkpoint, self.reconstruct_checkpoint],
-                       "supervised": [self.supervised_checkpoint]}[run]
+                       "supervised": [self.supervised_checkpoint], "pseudo": [self.pseudo_checkpoint]}[run]
         if not any(c.is_file() for c in checkpoints):
             raise UsageError(f"nothing to resume: no {' or '.join(c.name for c in checkpoints)} in the work folder",
                              self.root)
@@ -303,6 +312,39 @@ def train_supervised(dataset: Path, work: Workdir, config: TrainConfig, color: C
         save_weights(output, result.net, config.network,
                      {"stage": "supervised", "steps": config.steps, "config": config.to_dict(),
                       "history": result.history, "scenes": len(scenes), "dataset": str(dataset)})
+        checkpoint.unlink(missing_ok=True)
+    barrier(dist)
+    return result
+
+
+def train_pseudo_pairs(dataset: Path, work: Workdir, config: TrainConfig, color: ColorConfig,
+                       bracket: BracketSettings, device: torch.device, dist: Distributed, output: Path,
+                       resume: bool = False, force: bool = False, validation: ValidationSet | None = None,
+                       on_step=None, on_event: Event | None = None,
+                       pseudo: PseudoPairConfig = PseudoPairConfig()) -> StageResult:
+    """The network trained on pseudo-pairs made from the dataset's own brackets
+    (``training.pseudo_pairs``: exact labels, no ground truth read), L1 in μ-law weighted on what
+    moves over clipped reference pixels. A guided FastNet starts as Y_color, so it can only move
+    away from it where the labels say so."""
+    checkpoint = work.pseudo_checkpoint
+    _check_checkpoint(checkpoint, resume, force)
+    if dist.is_main:
+        ensure_color(dataset, work, color, bracket, on_event)
+    barrier(dist)
+    scenes = find_scenes(dataset)
+    mem = load_scenes(scenes, work, bracket, need_stru=False)
+    guided = bool(config.net_config.get("guide"))
+    sampler = lambda rng: sample_pseudo_batch(mem, config.batch, config.crop, rng, bracket.response,  # noqa: E731
+                                              color, guided, pseudo)
+    validate = (lambda n: validation.score(n, device)) if validation else None
+    result = run_stage("pseudo", mem, config, bracket.response, checkpoint, resume=resume and checkpoint.is_file(),
+                       validate=validate, on_step=on_step, device=device, dist=dist, sampler=sampler)
+    if dist.is_main:
+        info = {"stage": "pseudo", "steps": config.steps, "config": config.to_dict(), "history": result.history,
+                "pseudo_pairs": asdict(pseudo), "scenes": len(scenes), "dataset": str(dataset)}
+        if validation is not None:
+            info["val_color_psnr_mu"] = validation.color_psnr_mu
+        save_weights(output, result.net, config.network, info)
         checkpoint.unlink(missing_ok=True)
     barrier(dist)
     return result

@@ -1,0 +1,77 @@
+"""training.pseudo_pairs: brackets rendered again from agreeing crops, with an exact label."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from conftest import procedural_radiance
+from selfhdr_cli.radiometry.response import CameraResponse
+from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig, random_polygon, render_pseudo_pair, sample_pseudo_batch
+from selfhdr_cli.training.trainset import TrainScene
+
+GAMMA = CameraResponse("gamma")
+
+
+def _scene(seed: int = 0, agree: float = 1.0) -> TrainScene:
+    radiance = procedural_radiance(160, 200, seed) * np.float32(0.3)
+    frames = np.zeros((3, 160, 200, 3), np.float32)  # the renderer reads only Y_color, the gate and the times
+    return TrainScene(name="s", frames=frames, aligned=frames, times=np.array([1.0, 4.0, 16.0], np.float32),
+                      y_color=radiance, gate=np.full((160, 200, 1), agree, np.float32))
+
+
+STILL = PseudoPairConfig(elastic_px=(0.0, 0.0), occluder=0.0, shot=0.0, read=0.0)
+
+
+def test_without_motion_or_noise_every_frame_measures_the_label():
+    """The label is the radiance the frames were rendered from: each frame, linearised and divided by
+    its time, equals it wherever that frame is neither clipped nor dark (up to 16-bit quantisation)."""
+    pair = render_pseudo_pair(_scene(), 64, GAMMA, STILL, np.random.default_rng(0))
+    assert pair.frames.shape == (3, 64, 64, 3) and pair.label.shape == (64, 64, 3)
+    for k, t in enumerate(pair.times):
+        ok = (pair.frames[k] > 0.05) & (pair.frames[k] < 0.95)
+        assert ok.mean() > 0.1
+        measured = GAMMA.to_linear(pair.frames[k]) / t
+        np.testing.assert_allclose(measured[ok], pair.label[ok], rtol=2e-3)
+    assert np.all(pair.focus == 1.0)  # nothing moved: no pixel is weighted up
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_reference_clips_the_share_asked(seed):
+    pair = render_pseudo_pair(_scene(seed), 64, GAMMA, STILL, np.random.default_rng(seed))
+    clipped = (pair.frames[1].max(axis=-1) >= 0.999).mean()
+    assert 0.08 <= clipped <= 0.42, clipped
+
+
+def test_occluders_move_over_clipped_pixels_and_are_weighted_up():
+    """With an occluder over clipped reference pixels every time, something moves where the reference
+    clips: those pixels weigh 1 + focus in the loss; the reference frame shows the label's occluder."""
+    config = replace(PseudoPairConfig(), occluder=1.0, over_clipped=1.0, elastic_px=(0.0, 0.0))
+    rng = np.random.default_rng(5)
+    hits = 0
+    for _ in range(6):
+        pair = render_pseudo_pair(_scene(1), 64, GAMMA, config, rng)
+        hits += bool((pair.focus > 1).any())
+        assert set(np.unique(pair.focus)) <= {1.0, 1.0 + config.focus}
+    assert hits >= 4
+
+
+def test_polygons_are_soft_and_fill_their_box():
+    mask = random_polygon(40, np.random.default_rng(2))
+    assert mask.shape == (40, 40) and 0.1 < mask.mean() < 0.9
+    assert ((mask > 0.05) & (mask < 0.95)).any()  # a soft edge, not a hard cut
+
+
+def test_a_batch_has_the_networks_layout():
+    from selfhdr_cli.merge.align import AlignConfig
+    from selfhdr_cli.merge.color import ColorConfig
+
+    color = ColorConfig(GAMMA, AlignConfig(), "snr")
+    batch = sample_pseudo_batch([_scene(0), _scene(1)], 2, 48, np.random.default_rng(0), GAMMA, color, guided=True)
+    assert batch["frames"].shape == (2, 3, 6, 48, 48) and batch["aligned"].shape == (2, 3, 6, 48, 48)
+    assert batch["guide"].shape == (2, 4, 48, 48) and batch["label"].shape == (2, 3, 48, 48)
+    assert batch["focus"].shape == (2, 1, 48, 48) and float(batch["focus"].min()) >= 1.0
+    unguided = sample_pseudo_batch([_scene(0)], 1, 48, np.random.default_rng(0), GAMMA, color, guided=False)
+    assert "guide" not in unguided
