@@ -8,7 +8,7 @@ sheet (``--sheet``): per bracket the default merge's preview, its departure map 
 reference, and ``debevec``'s preview beside them.
 
     python benchmarks/real_brackets.py [--shared ../shared] [--methods ref,color,debevec,net]
-        [--sheet /tmp/real_brackets.png] [--crf auto|gamma:2.2|...]
+        [--sheet /tmp/real_brackets.png] [--crf auto|gamma:2.2|...] [--weights net.safetensors]
 
 Every method merges through the same response: with ``--crf auto`` (merge's default) each 8-bit
 bracket's own fitted curve where the fit is kept (``radiometry.bracket_response``).
@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--crf", default="auto", help="the camera response every merge assumes; auto (merge's default): "
                                                   "each 8-bit bracket's own fit where it is kept, else gamma:2.2")
     ap.add_argument("--sheet", type=Path, default=None, help="write a contact sheet PNG here")
+    ap.add_argument("--weights", type=Path, default=None, help="the network of --methods net (default: the shipped one)")
     args = ap.parse_args()
     root = args.shared / "data" / "brackets"
     if not root.is_dir():
@@ -99,7 +100,8 @@ def main() -> None:
         t_ref = float(bracket.relative_times[bracket.reference])
         cells, merged = [], {}
         for method in methods:
-            hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=read))
+            weights = str(args.weights) if method == "net" and args.weights is not None else None
+            hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=read, weights=weights))
             found = departures(hdr, ref, t_ref, used.response)
             merged[method] = (hdr, found)
             cells.append(f"{100 * found.share:.2f}")

@@ -156,7 +156,7 @@ def merge_color(aligned: list[np.ndarray], relative_times: np.ndarray, reference
     return color_and_gate(aligned, relative_times, reference, config, gate=False, covered=covered)[0]
 
 
-STRIP_ROWS = 512   # the SNR merge and the gate run in strips of rows: bounded memory on 24 MP
+STRIP_ROWS = 256   # the SNR merge and the gate run in strips of rows: bounded memory on 24 MP
 STRIP_HALO = 32    # rows above and below each strip: more than the gate's and rejection's reach
 NOISE_FIT_ROWS = 1024  # the noise model is fitted on at most this many central rows
 

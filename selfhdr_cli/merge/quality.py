@@ -82,7 +82,7 @@ def departures(hdr: np.ndarray, reference: np.ndarray, reference_time: float, re
     return Departures(float(mask.sum() / judged.sum()), mask, float(judged.mean()), noise)
 
 
-STRIP_ROWS = 512
+STRIP_ROWS = 256
 STRIP_HALO = 16  # rows: beyond the Gaussian window's reach (4 σ)
 
 
