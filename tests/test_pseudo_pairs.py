@@ -75,3 +75,17 @@ def test_a_batch_has_the_networks_layout():
     assert batch["focus"].shape == (2, 1, 48, 48) and float(batch["focus"].min()) >= 1.0
     unguided = sample_pseudo_batch([_scene(0)], 1, 48, np.random.default_rng(0), GAMMA, color, guided=False)
     assert "guide" not in unguided
+
+
+def test_camera_crops_go_through_a_curve_of_their_own_in_8_bits():
+    """With ``camera`` = 1 every crop is a camera JPEG: 8-bit codes, its own per-channel curve, and the
+    label still the radiance the curve was fed (here without motion or noise: each frame linearised
+    through that curve measures it, up to JPEG)."""
+    config = replace(STILL, camera=1.0)
+    pair = render_pseudo_pair(_scene(2), 64, GAMMA, config, np.random.default_rng(4))
+    assert pair.response.kind == "table" and pair.response != GAMMA
+    codes = pair.frames * 255
+    assert np.abs(codes - np.round(codes)).max() < 1e-3
+    ok = (pair.frames[1] > 0.1) & (pair.frames[1] < 0.9)
+    measured = pair.response.to_linear(pair.frames[1]) / pair.times[1]
+    assert np.median(np.abs(measured[ok] / pair.label[ok] - 1)) < 0.05

@@ -15,12 +15,13 @@ Arrays are float32 RGB; HDR in short-exposure units (t_1 = 1), LDR in [0, 1].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import torch
 
+from selfhdr_cli.evaluation.synth import RealisticCamera, jpeg_round_trip, random_camera_response
 from selfhdr_cli.merge.align import align_bracket_with_coverage
 from selfhdr_cli.merge.color import ColorConfig, color_gate_and_stats
 from selfhdr_cli.radiometry.response import CameraResponse
@@ -41,8 +42,11 @@ class PseudoPairConfig:
     ``occluder_peak``: its brightest values in the short frame (linear), drawn uniformly.
     ``min_agreement``: the least mean static gate of a source crop (frames agree, reference
     unclipped), best of ``tries`` draws. ``shot``, ``read``: the noise added in the linear
-    domain (variance shot·x + read²); ``bits``: quantisation. ``focus``: the loss weight added
-    on pixels that move where the reference clips.
+    domain (variance shot·x + read²); ``bits``: quantisation. ``camera``: the probability that a
+    crop goes through a camera of its own instead (``evaluation.synth.random_camera_response``:
+    per-channel tone curves with toe and shoulder, 8 bits, JPEG at quality 80–95), linearised
+    through that curve as a perfect fit would. ``focus``: the loss weight added on pixels that
+    move where the reference clips.
     """
 
     clip_share: tuple[float, float] = (0.1, 0.4)
@@ -58,6 +62,7 @@ class PseudoPairConfig:
     shot: float = 2e-4
     read: float = 1e-3
     bits: int = 16
+    camera: float = 0.5
     focus: float = 4.0
 
 
@@ -71,6 +76,7 @@ class PseudoPair:
     times: np.ndarray
     label: np.ndarray
     focus: np.ndarray
+    response: CameraResponse  # the curve the frames went through
 
 
 def random_polygon(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -174,17 +180,25 @@ def render_pseudo_pair(scene: TrainScene, crop: int, response: CameraResponse, c
             moved |= np.abs(at_k - at_reference) > 0.02
 
     frames = []
-    top = 2 ** config.bits - 1
+    camera = rng.random() < config.camera
+    bits, quality = config.bits, 0
+    if camera:
+        response, bits = random_camera_response(rng), 8
+        quality = int(rng.integers(*RealisticCamera().jpeg_quality, endpoint=True))
+    top = 2 ** bits - 1
     for k in range(3):
         exposure = radiance[k] * scale * times[k]
         noise = rng.standard_normal(exposure.shape).astype(np.float32)
         exposure = exposure + noise * np.sqrt(config.shot * np.clip(exposure, 0, 1) + config.read ** 2).astype(np.float32)
-        ldr = response.from_linear(np.clip(exposure, 0.0, 1.0))
-        frames.append((np.round(ldr * top) / top).astype(np.float32)[inner])
+        ldr = (np.round(response.from_linear(np.clip(exposure, 0.0, 1.0)) * top) / top).astype(np.float32)
+        if quality:
+            ldr = jpeg_round_trip(ldr, quality)
+        frames.append(ldr[inner])
     label = np.clip(radiance[reference] * scale, 0.0, 1.0)[inner]
     reference_clips = frames[reference].max(axis=-1) >= 0.99
     focus = 1.0 + config.focus * (moved[inner] & reference_clips).astype(np.float32)
-    return PseudoPair(np.stack(frames), times, label.astype(np.float32), focus[..., None].astype(np.float32))
+    return PseudoPair(np.stack(frames), times, label.astype(np.float32), focus[..., None].astype(np.float32),
+                      response)
 
 
 def _paste(frame: np.ndarray, patch: np.ndarray, mask: np.ndarray,
@@ -207,31 +221,29 @@ def sample_pseudo_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np
     ``frames``, ``aligned`` (B, 3, 6, c, c) [H_k, I_k] (aligned by ``color.align``, the network's
     fixed layer), ``guide`` (B, 4, c, c) when ``guided`` (Y_color and the static gate made from
     these frames, as at merge time), ``label`` (B, 3, c, c) and ``focus`` (B, 1, c, c)."""
-    parts: dict[str, list[np.ndarray]] = {"frames": [], "aligned": [], "label": [], "focus": [], "guide": [],
-                                          "times": []}
+    parts: dict[str, list[np.ndarray]] = {"frames": [], "aligned": [], "label": [], "focus": [], "guide": []}
     for _ in range(batch):
         scene = scenes[int(rng.integers(len(scenes)))]
         pair = render_pseudo_pair(scene, crop, response, config, rng)
         ldr = list(pair.frames)
-        aligned, covered = align_bracket_with_coverage(ldr, pair.times, 1, response, color.align)
+        own = replace(color, response=pair.response)
+        aligned, covered = align_bracket_with_coverage(ldr, pair.times, 1, pair.response, own.align)
         if guided:
-            y_color, gate, _ = color_gate_and_stats(aligned, pair.times / pair.times[0], 1, color, True, covered)
+            y_color, gate, _ = color_gate_and_stats(aligned, pair.times / pair.times[0], 1, own, True, covered)
             parts["guide"].append(np.concatenate([y_color, gate[..., None]], axis=-1))
-        parts["frames"].append(pair.frames)
-        parts["aligned"].append(np.stack(aligned))
+        t = (pair.times / pair.times[0])[:, None, None, None]
+        parts["frames"].append(np.concatenate([pair.response.to_linear(pair.frames) / t, pair.frames], axis=-1))
+        parts["aligned"].append(np.concatenate([pair.response.to_linear(np.stack(aligned)) / t, np.stack(aligned)],
+                                               axis=-1))
         parts["label"].append(pair.label)
         parts["focus"].append(pair.focus)
-        parts["times"].append(pair.times / pair.times[0])
 
     def to_tensor(stack: list[np.ndarray]) -> torch.Tensor:  # (..., H, W, C) → (..., C, H, W)
         return torch.from_numpy(np.ascontiguousarray(np.stack(stack))).movedim(-1, -3).float()
 
-    ldr = to_tensor(parts["frames"])
-    ldr_aligned = to_tensor(parts["aligned"])
-    times = torch.from_numpy(np.stack(parts["times"])).view(-1, 3, 1, 1, 1).float()
-    out = {
-        "frames": torch.cat([response.to_linear_tensor(ldr) / times, ldr], dim=2),
-        "aligned": torch.cat([response.to_linear_tensor(ldr_aligned) / times, ldr_aligned], dim=2),
+    out = {  # [H_k, I_k] on the channel axis, each linearised through its own curve
+        "frames": to_tensor(parts["frames"]),
+        "aligned": to_tensor(parts["aligned"]),
         "label": to_tensor(parts["label"]),
         "focus": to_tensor(parts["focus"]),
     }
