@@ -88,7 +88,7 @@ def main() -> None:
                 runs = [measured(command) for _ in range(args.repeat)]
                 wall, user, system, peak = min(runs, key=lambda r: r[0])
                 share = 100 * system / max(user + system, 1e-9)
-                print(f"| {text} | `{name}` | {wall:.1f} | {user:.1f} | {system:.1f} | {share:.0f} % | {peak:.0f} |",
+                print(f"| {text} | `{name}` | {wall:.2f} | {user:.1f} | {system:.1f} | {share:.0f} % | {peak:.0f} |",
                       flush=True)
 
 

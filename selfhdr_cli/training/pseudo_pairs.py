@@ -62,7 +62,7 @@ class PseudoPairConfig:
     shot: float = 2e-4
     read: float = 1e-3
     bits: int = 16
-    camera: float = 0.5
+    camera: float = 0.0
     focus: float = 4.0
 
 
