@@ -247,3 +247,16 @@ def test_supervised_upper_bound_reads_ground_truth(tmp_path):
     r = runner.invoke(app, ["train", str(unlabelled), "--supervised", "--preset", "tiny", "-o",
                             str(tmp_path / "x.safetensors")])
     assert r.exit_code == 2 and "HDRImg.hdr" in r.stderr
+
+
+def test_pseudo_pairs_train_resume_and_refuse_like_the_other_modes(tmp_path):
+    data = make_dataset(tmp_path / "data", n=2)
+    r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--supervised", "--preset", "tiny"])
+    assert r.exit_code == 2 and "two ways to train" in r.stderr
+    r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--preset", "tiny", "--resume"])
+    assert r.exit_code == 2 and "pseudo.ckpt" in r.stderr
+    r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--preset", "tiny", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    _, meta = load_weights(tmp_path / "data.selfhdr" / "pseudo.safetensors")
+    assert meta["info"]["stage"] == "pseudo" and meta["info"]["pseudo_pairs"]["clip_share"] == [0.1, 0.4]
+    assert not (tmp_path / "data.selfhdr" / "pseudo.ckpt").exists()
