@@ -297,25 +297,16 @@ def train(
         out = output if output is not None else defaults[run]
         if dist.is_main:
             check_output_path(out, force or resume, (".safetensors",))
-        if pseudo_pairs:
+        single = {"supervised": ("supervised", train_supervised), "pseudo": ("pseudo-pairs", train_pseudo_pairs)}
+        if run in single:  # one stage instead of the two
+            label, trainer = single[run]
             with _train_progress() as progress:
-                display = _TrainDisplay(progress, "pseudo-pairs")
-                result = train_pseudo_pairs(dataset, work_dir, config, color_cfg, bracket, dev, dist, out,
-                                            resume=resume, force=force, validation=validation,
-                                            on_step=display.step if dist.is_main else None,
-                                            on_event=display.event if dist.is_main else None)
+                display = _TrainDisplay(progress, label)
+                result = trainer(dataset, work_dir, config, color_cfg, bracket, dev, dist, out, resume=resume,
+                                 force=force, validation=validation, on_step=display.step if dist.is_main else None,
+                                 on_event=display.event if dist.is_main else None)
             if dist.is_main:
-                err.print(f"pseudo-pairs → {out} ({result.seconds / 60:.1f} min)", highlight=False)
-            return
-        if supervised:
-            with _train_progress() as progress:
-                display = _TrainDisplay(progress, "supervised")
-                result = train_supervised(dataset, work_dir, config, color_cfg, bracket, dev, dist, out, resume=resume,
-                                          force=force, validation=validation,
-                                          on_step=display.step if dist.is_main else None,
-                                          on_event=display.event if dist.is_main else None)
-            if dist.is_main:
-                err.print(f"supervised → {out} ({result.seconds / 60:.1f} min)", highlight=False)
+                err.print(f"{label} → {out} ({result.seconds / 60:.1f} min)", highlight=False)
             return
         with _train_progress() as progress:
             display1 = _TrainDisplay(progress, "stage 1")

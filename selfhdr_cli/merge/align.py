@@ -385,32 +385,20 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
         homography = motion
     if not robust:
         flow = estimate_flow(ref_gray, other_gray, config.flow)
-    elif motion_size is not None:
-        flow, homography = _reduced_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config,
-                                           (height, width))
-    elif homography is None:
-        flow = _local_motion(ref_gray, other_gray, ref_tone, other_tone, None, config)[0]
+    elif motion_size is None and homography is not None and ref_gray.size > DECIDE_MAX_PIXELS:
+        # only with MOTION_MAX_PIXELS raised (the ablation's full-res flow): the choice judged on
+        # half-size copies, then one full-size flow
+        halves = [cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA)
+                  for x in (ref_gray, other_gray, ref_tone, other_tone)]
+        half_h = np.diag([0.5, 0.5, 1.0]) @ homography @ np.diag([2.0, 2.0, 1.0])
+        misfit = _local_motion(*halves, None, config)[1]
+        misfit_h = _local_motion(*halves, half_h, config)[1]
+        if not misfit_h < misfit * GLOBAL_KEEP_MARGIN:
+            homography = None
+        flow = _local_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config)[0]
     else:
-        # a global fit can lock onto a wrong peak (repetitive texture, little contrast): keep it only
-        # when, with the flow after it, the frames end up more alike than with the flow alone
-        if ref_gray.size > DECIDE_MAX_PIXELS:
-            # the choice needs no full resolution: judged on half-size copies, then one full-size flow
-            halves = [cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA)
-                      for x in (ref_gray, other_gray, ref_tone, other_tone)]
-            half_h = np.diag([0.5, 0.5, 1.0]) @ homography @ np.diag([2.0, 2.0, 1.0])
-            misfit = _local_motion(*halves, None, config)[1]
-            misfit_h = _local_motion(*halves, half_h, config)[1]
-            if not misfit_h < misfit * GLOBAL_KEEP_MARGIN:
-                homography = None
-            flow = _local_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config)[0]
-        else:
-            flow, misfit = _local_motion(ref_gray, other_gray, ref_tone, other_tone, None, config)
-            flow_h, misfit_h = _local_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config)
-            if misfit_h < misfit * GLOBAL_KEEP_MARGIN:
-                flow = flow_h
-            else:
-                homography = None
-            del flow_h
+        flow, homography = _chosen_motion(ref_gray, other_gray, ref_tone, other_tone, homography, config,
+                                          (height, width))
     del ref_gray, other_gray
     if robust:
         del ref_tone, other_tone
@@ -423,31 +411,35 @@ def align_with_coverage(other: np.ndarray, reference: np.ndarray, t_other: float
 
 def _motion_size(height: int, width: int) -> tuple[int, int] | None:
     """(width, height) of the copies the robust alignment finds the motion on: half size (at most
-    ``FLOW_MAX_PIXELS``) above ``MOTION_MAX_PIXELS``, else None (full size)."""
+    ``FLOW_MAX_PIXELS``) above ``MOTION_MAX_PIXELS``, else None (full size). ``_chosen_motion``
+    takes either."""
     if height * width <= MOTION_MAX_PIXELS:
         return None
     scale = min(0.5, (FLOW_MAX_PIXELS / (height * width)) ** 0.5)
     return max(16, round(width * scale)), max(16, round(height * scale))
 
 
-def _reduced_motion(ref_gray: np.ndarray, other_gray: np.ndarray, ref_tone: np.ndarray, other_tone: np.ndarray,
-                    homography: np.ndarray | None, config: AlignConfig, full_shape: tuple[int, int]
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(flow at ``full_shape``, the homography (full-size pixels) kept or None): rigid-or-not and
-    the dense flow after it (``_local_motion``) judged on the reduced copies given (``_motion_size``),
-    the winner's flow upsampled."""
+def _chosen_motion(ref_gray: np.ndarray, other_gray: np.ndarray, ref_tone: np.ndarray, other_tone: np.ndarray,
+                   homography: np.ndarray | None, config: AlignConfig, full_shape: tuple[int, int]
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(flow at ``full_shape``, the homography (full-size pixels) kept or None): the dense flow
+    alone, and after the homography when there is one (``_local_motion``), on the lumas and tones
+    given (full size, or copies reduced to ``_motion_size``: the winner's flow is upsampled).
+    A global fit can lock onto a wrong peak (repetitive texture, little contrast): it is kept only
+    when, with the flow after it, the frames end up more alike than with the flow alone."""
     h, w = full_shape
-    small = [ref_gray, other_gray, ref_tone, other_tone]
     sx, sy = ref_gray.shape[1] / w, ref_gray.shape[0] / h
-    flow, misfit = _local_motion(*small, None, config)
+    flow, misfit = _local_motion(ref_gray, other_gray, ref_tone, other_tone, None, config)
     if homography is not None:
-        small_h = np.diag([sx, sy, 1.0]) @ homography @ np.diag([1 / sx, 1 / sy, 1.0])
-        flow_h, misfit_h = _local_motion(*small, small_h, config)
+        scaled = homography if (sx, sy) == (1.0, 1.0) else np.diag([sx, sy, 1.0]) @ homography @ np.diag([1 / sx, 1 / sy, 1.0])
+        flow_h, misfit_h = _local_motion(ref_gray, other_gray, ref_tone, other_tone, scaled, config)
         if misfit_h < misfit * GLOBAL_KEEP_MARGIN:
             flow = flow_h
         else:
             homography = None
-    del small
+        del flow_h
+    if flow.shape[:2] == (h, w):
+        return flow, homography
     full = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
     full[..., 0] *= np.float32(1 / sx)
     full[..., 1] *= np.float32(1 / sy)

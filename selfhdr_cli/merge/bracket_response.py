@@ -104,8 +104,8 @@ def _fit_steady(steady: Sequence[np.ndarray], times: Sequence[float], fallback: 
 
 
 MIN_PER_BIN = 100  # values per bin of predicted radiance, for the share that clips to be judged
-SATURATION_AGREEMENT = 1.5
-SATURATION_SAMPLES = 250_000  # pixels per frame, at most (a fixed stride)  # the estimates of the saturation, at most this far apart (a factor)
+SATURATION_AGREEMENT = 1.5  # the estimates of the saturation, at most this far apart (a factor)
+SATURATION_SAMPLES = 250_000  # pixels per frame, at most (a fixed stride)
 
 
 # No camera's curve is flat: a brighter code always means more light, and a shoulder that compresses
