@@ -317,3 +317,38 @@ def test_init_flags_reach_the_written_weights(tmp_path):
     config = info["config"]
     assert (config["val_every"], config["masked_frames"], config["sp_weight"]) == (2, 0.5, 3.0), config
     assert [h["step"] for h in info["history"] if "guard_score" in h] == [0, 2, 4, 6]
+
+
+def test_init_with_pseudo_pairs_fine_tunes_on_them_blind_and_without_stage_1(tmp_path, monkeypatch):
+    from selfhdr_cli.training import finetune
+
+    monkeypatch.setattr(finetune, "prepare_structure", lambda *a, **k: pytest.fail("pseudo-pairs need no Y_stru"))
+    data = make_dataset(tmp_path / "data", n=3)
+    out = tmp_path / "tuned.safetensors"
+    with _ground_truth_opens() as opened:
+        r = _tune(data, out, "--pseudo-pairs")
+    assert r.exit_code == 0, r.output
+    assert opened == [], f"pseudo-pair fine-tuning read ground truth: {opened}"
+    assert "fine-tuning on pseudo-pairs" in " ".join(r.stderr.split())
+    info = read_weights_metadata(out)["info"]
+    assert (info["stage"], info["objective"], info["held_out"]) == ("finetune", "pseudo", ["s2"])
+    assert info["pseudo_pairs"]["clip_share"] == [0.1, 0.4]
+    scores = [h["guard_score"] for h in info["history"]]
+    assert len(scores) >= 2 and all(np.isfinite(scores)) and all(s < 0 for s in scores)
+    # weights fine-tuned on pseudo-pairs go on with them, unasked
+    again = tmp_path / "again.safetensors"
+    r = runner.invoke(app, ["train", str(data), "--init", str(out), "--preset", "tiny", "--threads", "1",
+                            "-o", str(again), "--force"])
+    assert r.exit_code == 0, r.output
+    assert "the --init weights were trained on them" in " ".join(r.stderr.split())
+    assert read_weights_metadata(again)["info"]["objective"] == "pseudo"
+
+
+def test_trained_objective_reads_what_the_weights_were_trained_on():
+    from selfhdr_cli.training.finetune import trained_objective
+
+    assert trained_objective({"stage": "pseudo"}) == "pseudo"
+    assert trained_objective({"stage": "reconstruct"}) == "stage2"
+    assert trained_objective({"stage": "finetune", "objective": "pseudo"}) == "pseudo"
+    assert trained_objective({"stage": "finetune"}) == "stage2"  # fine-tuned before pseudo-pairs existed
+    assert trained_objective({"stage": "supervised"}) == "stage2"

@@ -254,7 +254,8 @@ def train(
                                       help="Train on pseudo-pairs instead of the two stages: brackets rendered "
                                            "again from where each scene's frames agree, with motion and clipping of "
                                            "their own and an exact label (no ground truth read). Writes "
-                                           "pseudo.safetensors in the work folder unless -o is given."),
+                                           "pseudo.safetensors in the work folder unless -o is given. With --init: "
+                                           "fine-tune on them (weights trained on pseudo-pairs always are)."),
     resume: bool = RESUME_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist.",
                                metavar=FLAG),
@@ -332,8 +333,6 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
 
         if flags.supervised:
             raise UsageError("--init fine-tunes without labels; it does not combine with --supervised")
-        if flags.pseudo_pairs:
-            raise UsageError("--init fine-tunes with the two stages' losses; it does not combine with --pseudo-pairs")
         if flags.color_merge is not None or flags.flow is not None or flags.recipe != Recipe(DEFAULT_RECIPE):
             raise UsageError("with --init the color merge, flow and recipe are those the weights were trained with")
         if flags.val is not None or flags.val_limit:
@@ -347,12 +346,17 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
         check_fine_tune_output(out, start.init)
         if dist.is_main:
             check_output_path(out, flags.force or flags.resume, (".safetensors",))
+        # weights trained on pseudo-pairs go on with them: SelfHDR's losses would pull them back to their guide
+        objective = "pseudo" if flags.pseudo_pairs or start.objective == "pseudo" else "stage2"
+        if dist.is_main and objective == "pseudo":
+            err.print("fine-tuning on pseudo-pairs made from DATASET's brackets"
+                      + ("" if flags.pseudo_pairs else " (the --init weights were trained on them)"), highlight=False)
         with _train_progress() as progress:
             display = _TrainDisplay(progress, "fine-tune", metric="guard loss", sign=-1.0, unit="")
             result = fine_tune(flags.dataset, work_dir, start.init, config, color_cfg, bracket, dev, dist, out,
                                resume=flags.resume, force=flags.force,
                                on_step=display.step if dist.is_main else None,
-                               on_event=display.event if dist.is_main else None)
+                               on_event=display.event if dist.is_main else None, objective=objective)
         if dist.is_main:
             held = f"{len(result.held_out)} held-out bracket(s)"
             if result.improved:

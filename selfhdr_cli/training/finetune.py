@@ -10,12 +10,17 @@ no-reference score — the stage-2 loss itself (L_color + L_stru, SPEC §4) on a
 their crops, the same self-consistency the training minimises, and no ground truth — is
 measured at the start and every ``val_every`` steps. The best checkpoint is kept; when none
 beats the start, the start is what is written, and the caller says so.
+
+Weights trained on pseudo-pairs (``train --pseudo-pairs``) are fine-tuned on pseudo-pairs made
+from the new brackets (``training.pseudo_pairs``), and their guard is the pseudo-pair loss on
+fixed pseudo-pairs rendered from the held-out brackets: exact labels, still no ground truth.
+Stage 1 is then not needed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +36,8 @@ from selfhdr_cli.nets.weights import load_weights, save_weights
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE
 from selfhdr_cli.training.loop import Distributed, TrainConfig, check_resumable, run_stage
-from selfhdr_cli.training.losses import StructureLoss, stage2_loss
+from selfhdr_cli.training.losses import StructureLoss, pseudo_pair_loss, stage2_loss
+from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig, sample_pseudo_batch
 from selfhdr_cli.training.recipe import (
     Workdir,
     barrier,
@@ -75,6 +81,7 @@ class FineTuneStart:
     flow: str
     color_merge: str
     recipe: str
+    objective: str = "stage2"  # what the init was trained on: "stage2" (SelfHDR's losses) or "pseudo" (pseudo-pairs)
 
 
 def fine_tune_start(init: str, dataset: Path, work: Path | None, resume: bool) -> FineTuneStart:
@@ -91,7 +98,18 @@ def fine_tune_start(init: str, dataset: Path, work: Path | None, resume: bool) -
             raise UsageError(f"nothing to resume: no {CHECKPOINT} in the work folder", checkpoint.parent)
     trained = meta["info"].get("config") or {}
     return FineTuneStart(init_path, trained_alignment(meta, init_path).flow, trained_color_merge(meta, init_path),
-                         trained.get("recipe", "paper"))
+                         trained.get("recipe", "paper"), trained_objective(meta["info"]))
+
+
+OBJECTIVES = ("stage2", "pseudo")
+
+
+def trained_objective(info: dict) -> str:
+    """What weights were trained on, from their header's ``info``: ``pseudo`` for ``train
+    --pseudo-pairs`` and fine-tuning runs that continued it, else ``stage2`` (SelfHDR's losses)."""
+    if info.get("stage") == "pseudo":
+        return "pseudo"
+    return info.get("objective", "stage2") if info.get("stage") == "finetune" else "stage2"
 
 
 def check_fine_tune_output(out: Path, init: Path) -> None:
@@ -141,6 +159,25 @@ def guard_score(scenes: list[TrainScene], config: TrainConfig, response: CameraR
     return score
 
 
+def pseudo_guard_score(scenes: list[TrainScene], config: TrainConfig, response: CameraResponse,
+                       color: ColorConfig, pseudo: PseudoPairConfig) -> Callable[[nn.Module], float]:
+    """The guard of a pseudo-pair fine-tuning run: −(pseudo-pair loss) of a network on fixed
+    pseudo-pairs rendered from ``scenes`` (higher is better; exact labels, no ground truth)."""
+    guided = bool(config.net_config.get("guide"))
+    batch = sample_pseudo_batch(scenes, GUARD_CROPS, config.crop, np.random.default_rng(GUARD_SEED), response,
+                                color, guided, pseudo)
+
+    @torch.no_grad()
+    def score(net: nn.Module) -> float:
+        net.eval()
+        device = next(net.parameters()).device
+        moved = {k: v.to(device) for k, v in batch.items()}
+        pred = net(moved["frames"], moved["aligned"], moved.get("guide"))
+        return -float(pseudo_pair_loss(pred, moved["label"], moved["focus"]))
+
+    return score
+
+
 def _structure_marker(work: Workdir) -> Path:
     return work.root / "finetune-structure.sha256"
 
@@ -176,9 +213,16 @@ def prepare_structure(dataset: Path, work: Workdir, init: Path, config: TrainCon
 
 def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, color: ColorConfig,
               bracket: BracketSettings, device: torch.device, dist: Distributed, output: Path, resume: bool = False, force: bool = False,
-              on_step=None, on_event: Event | None = None) -> FineTuneResult:
+              on_step=None, on_event: Event | None = None, objective: str = "stage2",
+              pseudo: PseudoPairConfig = PseudoPairConfig()) -> FineTuneResult:
     """Fine-tune ``init`` on the brackets of ``dataset`` (never their ground truth) and write
-    ``output``: the best weights the guard saw, or the start when nothing beat it."""
+    ``output``: the best weights the guard saw, or the start when nothing beat it.
+
+    ``objective``: ``stage2`` (SelfHDR's stage-2 losses, Y_stru from the stage-1 weights beside
+    ``init`` or trained) or ``pseudo`` (pseudo-pairs made from the brackets with ``pseudo``)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown fine-tuning objective {objective!r}")
+    stage = "pseudo" if objective == "pseudo" else "reconstruct"
     start_net, meta = load_weights(init)
     if meta["network"] != config.network:
         raise UsageError(f"--init holds a {meta['network']} network, not {config.network}", init)
@@ -190,17 +234,30 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
     if checkpoint.is_file() and force and not resume:
         checkpoint.unlink()
     if resume and checkpoint.is_file():  # before stage 1 and the caches: another --init must not cost them
-        check_resumable(checkpoint, "reconstruct", config)
-    prepare_structure(dataset, work, init, config, color, bracket, device, dist, resume, force, None, on_event)
+        check_resumable(checkpoint, stage, config)
+    if objective == "pseudo":  # no Y_stru: the labels are the pseudo-pairs' own
+        if dist.is_main:
+            ensure_color(dataset, work, color, bracket, on_event)
+        barrier(dist)
+    else:
+        prepare_structure(dataset, work, init, config, color, bracket, device, dist, resume, force, None, on_event)
     by_name = {s.name: s for s in find_scenes(dataset)}
     names = list(by_name)
     trained_on, held_out = split_held_out(names)
-    train_mem = load_scenes([by_name[n] for n in trained_on], work, bracket, need_stru=True)
-    held_mem = load_scenes([by_name[n] for n in held_out], work, bracket, need_stru=True)
-    guard = guard_score(held_mem, config, bracket.response)
-    result = run_stage("reconstruct", train_mem, config, bracket.response, checkpoint, resume=resume and checkpoint.is_file(),
+    need_stru = objective == "stage2"
+    train_mem = load_scenes([by_name[n] for n in trained_on], work, bracket, need_stru=need_stru)
+    held_mem = load_scenes([by_name[n] for n in held_out], work, bracket, need_stru=need_stru)
+    sampler = None
+    if objective == "pseudo":
+        guided = bool(config.net_config.get("guide"))
+        guard = pseudo_guard_score(held_mem, config, bracket.response, color, pseudo)
+        sampler = lambda rng: sample_pseudo_batch(train_mem, config.batch, config.crop, rng,  # noqa: E731
+                                                  bracket.response, color, guided, pseudo)
+    else:
+        guard = guard_score(held_mem, config, bracket.response)
+    result = run_stage(stage, train_mem, config, bracket.response, checkpoint, resume=resume and checkpoint.is_file(),
                        validate=guard, on_step=on_step, device=device, dist=dist,
-                       init=start_net.state_dict(), keep_best=True, score_name=GUARD_SCORE)
+                       init=start_net.state_dict(), keep_best=True, score_name=GUARD_SCORE, sampler=sampler)
     if not dist.is_main:  # the guard runs on the main process only; it decides and writes
         barrier(dist)
         return FineTuneResult(False, float("nan"), float("nan"), 0, held_out, trained_on, result.seconds)
@@ -209,9 +266,11 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
     improved = bool(result.best_step) and best_loss < start_loss * (1 - GUARD_MARGIN)
     if dist.is_main:
         net = result.net if improved else start_net
-        info = {"stage": "finetune", "init": str(init), "steps": config.steps, "config": config.to_dict(),
-                "history": result.history, "kept_start": not improved, "held_out": held_out,
-                "scenes": len(names), "dataset": str(dataset)}
+        info = {"stage": "finetune", "objective": objective, "init": str(init), "steps": config.steps,
+                "config": config.to_dict(), "history": result.history, "kept_start": not improved,
+                "held_out": held_out, "scenes": len(names), "dataset": str(dataset)}
+        if objective == "pseudo":
+            info["pseudo_pairs"] = asdict(pseudo)
         save_weights(output, net, config.network, info)
         checkpoint.unlink(missing_ok=True)
     barrier(dist)
