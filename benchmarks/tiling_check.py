@@ -11,7 +11,7 @@ import numpy as np
 
 from selfhdr_cli.merge.align import AlignConfig
 from selfhdr_cli.merge.bracket import load_bracket
-from selfhdr_cli.merge.infer import TileConfig, merge_with_network
+from selfhdr_cli.merge.network import TileConfig, merge_with_network
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
 from cli_defaults import settings  # noqa: E402

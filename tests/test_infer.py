@@ -60,32 +60,3 @@ def test_progress_counts_tiles(bracket):
     predict(build_network("fastnet").eval(), ldr, ldr, times, CameraResponse("gamma"), TileConfig(tile=128),
             progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (6, 6)  # 200×264 in 128 px tiles: rows start 0, 128; columns 0, 128, 256
-
-
-def test_a_network_merges_behind_the_flow_it_was_trained_with(tmp_path, monkeypatch, bracket):
-    """FastNet's alignment is a fixed layer: weights trained behind dis-fast merge behind dis-fast
-    unless a flow is asked for explicitly."""
-    import selfhdr_cli.merge.infer as infer
-    from selfhdr_cli.merge.align import AlignConfig
-    from selfhdr_cli.merge.bracket import bracket_from_arrays
-    from selfhdr_cli.nets.weights import save_weights
-
-    weights = tmp_path / "w.safetensors"
-    save_weights(weights, build_network("fastnet"), "fastnet", {"stage": "reconstruct",
-                                                                "config": {"flow": "dis-fast"}})
-    used = []
-    real_align = infer.align_bracket
-    monkeypatch.setattr(infer, "align_bracket", lambda *a: used.append(a[-1].flow) or real_align(*a))
-    ldr, times = bracket
-    b = bracket_from_arrays(list(ldr), list(times))
-    infer.merge_with_network(b, str(weights), CameraResponse("gamma"), None)
-    infer.merge_with_network(b, str(weights), CameraResponse("gamma"), AlignConfig(flow="dis-medium"))
-    assert used == ["dis-fast", "dis-medium"]
-
-
-def test_records_written_before_the_renames_are_still_read():
-    from selfhdr_cli.merge import infer
-
-    legacy = {"info": {"config": {"flow": "dis-fine", "global_motion": "homography", "colour_merge": "snr"}}}
-    assert infer.trained_color_merge(legacy) == "snr"
-    assert infer.trained_alignment(legacy).rigid_motion == "rigid"

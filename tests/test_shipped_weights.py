@@ -62,7 +62,7 @@ def test_shipped_weights_record_the_default_alignment_and_color_merge():
     the shipped (guided) weights were trained behind are the same."""
     from selfhdr_cli.merge.align import DEFAULT_FLOW, AlignConfig
     from selfhdr_cli.merge.color import DEFAULT_COLOR_MERGE, ColorConfig
-    from selfhdr_cli.merge.infer import trained_alignment, trained_color_merge
+    from selfhdr_cli.merge.network import trained_alignment, trained_color_merge
     from selfhdr_cli.training.loop import DEFAULT_RECIPE
 
     net, meta = load_weights(default_weights())
@@ -86,7 +86,7 @@ def test_shipped_weights_are_trained_not_a_fresh_init(tmp_path):
     from selfhdr_cli.evaluation.metrics import psnr
     from selfhdr_cli.merge.bracket import bracket_from_arrays
     from selfhdr_cli.merge.color import build_color
-    from selfhdr_cli.merge.infer import merge_with_network, trained_color_merge
+    from selfhdr_cli.merge.network import merge_with_network, trained_color_merge
     from selfhdr_cli.nets import build_network
     from selfhdr_cli.nets.weights import read_weights_metadata, save_weights
     from selfhdr_cli.radiometry.mulaw import mu_law

@@ -332,12 +332,11 @@ def evaluate(
                     raise UsageError(f"--weights applies to --method net only, not {method.value}")
                 weights_path = None
                 if method == Method.net:
-                    from selfhdr_cli.nets.weights import resolve_weights
-
                     from selfhdr_cli.merge.device import configure_cpu
+                    from selfhdr_cli.merge.engine import resolve_network
 
-                    weights_path = resolve_weights(weights)
-                    configure_cpu()  # the process's own settings, once
+                    weights_path, engine = resolve_network(weights)
+                    configure_cpu(torch_settings=engine == "torch")  # the process's own settings, once
                 cfg = MergeConfig(method=method.value, bracket=settings,
                                   align=color_cfg.align if flow else None, weights=weights_path,
                                   color_merge=color_merge)

@@ -212,9 +212,12 @@ def merge(
             _render_plan(plan, json_out, output)
             return
         if method == Method.net:
+            from selfhdr_cli.io.weights_file import default_weights
             from selfhdr_cli.merge.device import configure_cpu
+            from selfhdr_cli.merge.engine import network_engine
 
-            configure_cpu()  # the process's own settings, once: threads, allocator, denormals
+            engine = network_engine(config.weights or default_weights(), config.device, config.tile)
+            configure_cpu(torch_settings=engine == "torch")  # the process's own settings, once
         else:
             from selfhdr_cli.merge.device import keep_freed_memory
 

@@ -24,6 +24,7 @@ from typing import Iterator
 import cv2
 
 from selfhdr_cli.errors import SelfHDRError, UsageError
+from selfhdr_cli.io.atomic import remove_stale_parts
 from selfhdr_cli.io.exif import read_exif
 from selfhdr_cli.io.frames import frame_files
 from selfhdr_cli.io.hdrfile import HDR_SUFFIXES
@@ -193,8 +194,9 @@ def _worker_stop(signum, frame) -> None:
     os._exit(128 + signum)
 
 
-def _init_worker(threads: int, method: str, started=None) -> None:
+def _init_worker(threads: int, engine: str | None, started=None) -> None:
     """A worker process's own settings (it is ours alone): signals, and its share of the cores.
+    ``engine``: the network engine of a ``net`` batch (``merge.engine``), None for the others.
     ``started``: a queue the worker says each bracket's name on as it starts it."""
     global _IN_WORKER, _STARTED
     _IN_WORKER = True
@@ -211,8 +213,8 @@ def _init_worker(threads: int, method: str, started=None) -> None:
         pass
     from selfhdr_cli.merge.device import configure_cpu, keep_freed_memory
 
-    if method == "net":
-        configure_cpu(threads)
+    if engine is not None:
+        configure_cpu(threads, torch_settings=engine == "torch")
     else:
         keep_freed_memory()
 
@@ -228,6 +230,12 @@ def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> 
             yield _run_one((job, config))
         return
     threads = max(1, cores // workers)
+    engine = None
+    if config.method == "net":
+        from selfhdr_cli.io.weights_file import default_weights
+        from selfhdr_cli.merge.engine import network_engine
+
+        engine = network_engine(config.weights or default_weights(), config.device, config.tile)
     context = multiprocessing.get_context("spawn")
     pending, unexplained = list(jobs), 0
     with _hangup_ignored():  # the helpers started now inherit it: the parent alone answers a hang-up
@@ -235,7 +243,7 @@ def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> 
     while pending:  # a pool whose worker died is replaced; the brackets it had not finished go on
         started = context.SimpleQueue()  # (pid, bracket) from each worker as it starts one
         executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                       initargs=(threads, config.method, started))
+                                       initargs=(threads, engine, started))
         culprits: set[str] | None = None
         processes: dict = {}
         try:
@@ -265,6 +273,12 @@ def run_batch(jobs: list[BracketJob], config: MergeConfig, workers: int = 1) -> 
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
             started.close()
+            # a worker stopped between creating a temporary file and the block that removes it leaves one:
+            # its process is gone now, so the file is stale
+            for job in pending:
+                for target in (job.output, job.preview):
+                    if target is not None:
+                        remove_stale_parts(target)
 
 
 @contextmanager

@@ -58,19 +58,20 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def configure_cpu(threads: int | None = None, share: int = 1) -> int:
-    """Use ``threads`` intra-op threads (default: the cores this process may use, divided among
-    ``share`` processes), flush denormals and keep freed memory (``keep_freed_memory``).
-    Returns the thread count."""
-    import torch
-
-    torch.set_flush_denormal(True)
+def configure_cpu(threads: int | None = None, share: int = 1, torch_settings: bool = True) -> int:
+    """Use ``threads`` threads (default: the cores this process may use, divided among ``share``
+    processes) in OpenCV and, with ``torch_settings``, in torch, whose denormals are flushed; keep
+    freed memory (``keep_freed_memory``). Without ``torch_settings`` torch is not imported (the
+    numpy network engine). Returns the thread count."""
     keep_freed_memory()
-    if not threads:
-        threads = available_cores() // max(1, share)
-    torch.set_num_threads(max(1, int(threads)))
-    cv2.setNumThreads(torch.get_num_threads())  # the flows and the numpy pieces (``map_pieces``) follow
-    return torch.get_num_threads()
+    threads = max(1, int(threads or available_cores() // max(1, share)))
+    if torch_settings:
+        import torch
+
+        torch.set_flush_denormal(True)
+        torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)  # the flows and the numpy pieces (``map_pieces``) follow
+    return threads
 
 
 def map_pieces(work: Callable[[T], R], pieces: Iterable[T], pixels_each: int) -> list[R]:

@@ -89,12 +89,10 @@ def merge_to_files(job: BracketJob, config: MergeConfig,
     plan = plan_bracket(job.frames, config.bracket, exposures=job.exposures, ev=job.ev, reference=job.reference)
     check_units(config.units, plan.absolute, plan.exposure_source)  # before decoding: fail fast
     if config.method == "net":
-        from selfhdr_cli.merge.device import pick_device
-        from selfhdr_cli.nets.weights import resolve_weights  # torch: only the network path needs it
+        from selfhdr_cli.merge.engine import resolve_network
 
         three_frames(len(plan.paths), plan.reference)
-        pick_device(config.device)
-        config = replace(config, weights=resolve_weights(config.weights))
+        config = replace(config, weights=resolve_network(config.weights, config.device, config.tile)[0])
     check_memory(plan, config)
     bracket = decode_plan(plan, config.bracket)
     hdr, stats = merge_bracket_with_stats(bracket, config, progress=progress)

@@ -125,10 +125,10 @@ def merge_bracket_with_stats(bracket: Bracket, config: MergeConfig,
         result = build_color(bracket, config.color, gate=False)
         hdr, stats = result.y_color, result.stats
     elif config.method == "net":
-        # torch loads here only: the color, debevec and ref paths (and their batch workers) never pay its
-        # 1.5 s import
-        from selfhdr_cli.merge.infer import TileConfig, merge_with_network
-        from selfhdr_cli.nets.weights import default_weights
+        # torch loads only for a network the numpy engine does not run (merge.engine): the other methods and
+        # FastNet on a CPU never pay its 1.5 s import
+        from selfhdr_cli.io.weights_file import default_weights
+        from selfhdr_cli.merge.network import TileConfig, merge_with_network
 
         weights = config.weights or default_weights()
         hdr = merge_with_network(bracket, weights, config.response, config.align, TileConfig(tile=config.tile),

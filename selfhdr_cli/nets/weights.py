@@ -7,37 +7,17 @@ arguments) and ``info`` (JSON: how the weights were made). Loading never unpickl
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from selfhdr_cli.errors import InputFileError, SelfHDRError, UsageError
 from selfhdr_cli.io.atomic import atomic_path
 from selfhdr_cli.io.native import decoder_reason
+from selfhdr_cli.io.weights_file import DEFAULT_WEIGHTS_NAME, FORMAT, default_weights, read_weights_metadata  # noqa: F401
 from selfhdr_cli.nets import NETWORKS, build_network
-
-FORMAT = "selfhdr-weights-1"
-DEFAULT_WEIGHTS_NAME = "selfhdr-fastnet.safetensors"
-
-
-def default_weights() -> str:
-    """The shipped weights: ``$SELFHDR_WEIGHTS``, else ``weights/selfhdr-fastnet.safetensors`` of
-    the project checkout (beside the package), else the copy a wheel installs under
-    ``<prefix>/share/selfhdr/weights``."""
-    env = os.environ.get("SELFHDR_WEIGHTS")
-    if env:
-        return env
-    checkout = Path(__file__).resolve().parents[2]  # selfhdr_cli/nets/weights.py → the project folder
-    for candidate in (checkout / "weights" / DEFAULT_WEIGHTS_NAME,
-                      Path(sys.prefix) / "share" / "selfhdr" / "weights" / DEFAULT_WEIGHTS_NAME):
-        if candidate.is_file():
-            return str(candidate)
-    raise UsageError("no default weights are installed: pass --weights, or merge with --method color")
 
 
 def require_finite(net: nn.Module, path: str | Path) -> None:
@@ -70,21 +50,6 @@ def resolve_weights(path: str | Path | None) -> str:
     weights = str(path) if path is not None else default_weights()
     load_weights(weights)  # metadata, shapes and finite values: a small file, read whole
     return weights
-
-
-def read_weights_metadata(path: str | Path) -> dict:
-    """The metadata of a weights file: network, config (dict), info (dict)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError("no such weights file", path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if meta.get("format") != FORMAT:
-            raise ValueError("not a selfhdr weights file (no selfhdr metadata)")
-        return {"network": meta["network"], "config": json.loads(meta["config"]), "info": json.loads(meta["info"])}
-    except Exception as exc:
-        raise InputFileError(f"not a usable weights file ({decoder_reason(exc)})", path) from None
 
 
 def load_weights(path: str | Path) -> tuple[nn.Module, dict]:

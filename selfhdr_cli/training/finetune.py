@@ -87,7 +87,7 @@ class FineTuneStart:
 def fine_tune_start(init: str, dataset: Path, work: Path | None, resume: bool) -> FineTuneStart:
     """``init`` (``default``: the shipped weights, else a file) checked and read; with ``resume``,
     the unfinished fine-tuning checkpoint must exist. All before any work."""
-    from selfhdr_cli.merge.infer import trained_alignment, trained_color_merge
+    from selfhdr_cli.merge.network import trained_alignment, trained_color_merge
     from selfhdr_cli.nets.weights import default_weights, read_weights_metadata, resolve_weights
 
     init_path = Path(default_weights() if init == "default" else init)

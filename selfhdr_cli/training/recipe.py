@@ -25,7 +25,8 @@ from selfhdr_cli.io.hdrfile import read_hdr_image, write_hdr_image
 from selfhdr_cli.merge.align import align_bracket_with_coverage
 from selfhdr_cli.merge.bracket import BracketSettings, load_bracket, three_frames
 from selfhdr_cli.merge.color import ColorConfig
-from selfhdr_cli.merge.infer import TileConfig, network_guide, predict
+from selfhdr_cli.merge.infer import TileConfig, predict
+from selfhdr_cli.merge.network import network_guide
 from selfhdr_cli.nets.weights import load_weights, read_weights_metadata, save_weights
 from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
