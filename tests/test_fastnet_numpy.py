@@ -14,13 +14,17 @@ from selfhdr_cli.nets.weights import save_weights
 from conftest import gamma_response
 
 
-def _random_net(guide: bool, seed: int = 0) -> torch.nn.Module:
+def _random_net(guide: bool, seed: int = 0, flow: bool = False) -> torch.nn.Module:
     """A FastNet whose every layer does something (trained nets start with zeroed heads)."""
     torch.manual_seed(seed)
-    net = build_network("fastnet", {"guide": True} if guide else {})
+    net = build_network("fastnet", {**({"guide": True} if guide else {}), **({"flow": True} if flow else {})})
     with torch.no_grad():
         for p in net.parameters():
             p.normal_(0.0, 0.15)
+        if flow:  # a few pixels, not thousands: the bilinear sampling inside the image is what is tested
+            first = 3 * net.candidates + net.context
+            net.head.weight[first:] *= 1e-3
+            net.head.bias[first:] *= 1e-3
     return net.eval()
 
 
@@ -67,13 +71,14 @@ def test_upsample_is_pytorchs_bilinear_and_windows_agree():
     np.testing.assert_allclose(upsample(x, (20, 28), (3, 11), (20, 27)), theirs[3:11, 20:27], atol=1e-5)
 
 
-@pytest.mark.parametrize("guide", [True, False], ids=["guided", "unguided"])
+@pytest.mark.parametrize("guide, flow", [(True, False), (False, False), (True, True)],
+                         ids=["guided", "unguided", "guided-flow"])
 @pytest.mark.parametrize("size", [(128, 160), (150, 203)], ids=["stride-multiple", "padded"])
-def test_the_numpy_forward_is_the_torch_network(tmp_path, guide, size):
-    net = _random_net(guide)
+def test_the_numpy_forward_is_the_torch_network(tmp_path, guide, flow, size):
+    net = _random_net(guide, flow=flow)
     save_weights(tmp_path / "w.safetensors", net, "fastnet", {})
     weights, meta = load_fastnet_weights(tmp_path / "w.safetensors")
-    assert meta["network"] == "fastnet" and weights.guide == guide
+    assert meta["network"] == "fastnet" and weights.guide == guide and weights.flow == flow
     aligned, times, g = _bracket(*size, moving=(slice(None), slice(None)))  # the gate below 1 everywhere
     ours = predict_fastnet(weights, aligned, times, gamma_response(), g if guide else None)
     theirs = _torch_answer(net, aligned, times, g)

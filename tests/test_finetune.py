@@ -22,6 +22,9 @@ from selfhdr_cli.nets.weights import default_weights, read_weights_metadata
 from conftest import bracket_settings, color_config, gamma_response
 
 runner = CliRunner()
+# weights trained with SelfHDR's two stages, their stage 1 beside them (the shipped weights before pseudo-pairs):
+# what the stage-2 fine-tuning path starts from
+TWO_STAGE = Path(__file__).resolve().parent / "data" / "two_stage" / "selfhdr-fastnet.safetensors"
 
 
 _GT_OPENS: list | None = None  # while a test watches: every file opened under the name HDRImg.hdr
@@ -55,14 +58,14 @@ def one_thread():
 
 
 def _tune(data: Path, out: Path, *extra: str):
-    return runner.invoke(app, ["train", str(data), "--init", "default", "--preset", "tiny", "--threads", "1",
+    return runner.invoke(app, ["train", str(data), "--init", str(TWO_STAGE), "--preset", "tiny", "--threads", "1",
                                "-o", str(out), *extra])
 
 
 def test_init_refuses_val_in_one_line(tmp_path):
     data = make_dataset(tmp_path / "data", n=2)
     for flags, named in ((["--val", str(data)], "--val"), (["--val-limit", "1"], "--val-limit")):
-        r = runner.invoke(app, ["train", str(data), "--init", "default", "--preset", "tiny", *flags,
+        r = runner.invoke(app, ["train", str(data), "--init", str(TWO_STAGE), "--preset", "tiny", *flags,
                                 "-o", str(tmp_path / "x.safetensors")])
         assert r.exit_code == 2 and named in r.stderr, (flags, r.output)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -88,7 +91,7 @@ def test_init_honours_preset_steps_and_training_flags(tmp_path, monkeypatch):
     vgg.write_bytes(b"stand-in")
 
     def run(*flags):
-        r = runner.invoke(app, ["train", str(data), "--init", "default", "--threads", "1",
+        r = runner.invoke(app, ["train", str(data), "--init", str(TWO_STAGE), "--threads", "1",
                                 "-o", str(tmp_path / "x.safetensors"), *flags])
         assert r.exit_code == 0, (flags, r.output)
         return seen[-1]
@@ -105,7 +108,7 @@ def test_init_honours_preset_steps_and_training_flags(tmp_path, monkeypatch):
     assert flagged.steps == PRESETS["tiny"]["steps"]
 
 
-def test_init_fine_tunes_the_shipped_weights_and_reuses_their_stage_1(tmp_path, monkeypatch):
+def test_init_fine_tunes_two_stage_weights_and_reuses_their_stage_1(tmp_path, monkeypatch):
     from selfhdr_cli.training import finetune, recipe
 
     monkeypatch.setattr(recipe, "run_stage", lambda *a, **k: pytest.fail("stage 1 was trained, not reused"))
@@ -115,7 +118,7 @@ def test_init_fine_tunes_the_shipped_weights_and_reuses_their_stage_1(tmp_path, 
     assert r.exit_code == 0, r.output
     assert "reusing selfhdr-fastnet-structure.safetensors" in r.stderr
     info = read_weights_metadata(out)["info"]
-    assert info["stage"] == "finetune" and info["init"] == default_weights()
+    assert info["stage"] == "finetune" and info["init"] == str(TWO_STAGE)
     assert info["held_out"] == ["s2"] and info["config"]["steps"] == 6
     assert info["config"]["color_merge"] == "snr"  # the init's colour merge, so merge uses the same Y_color
     r = runner.invoke(app, ["merge", *map(str, sorted((data / "s0").glob("*.tif"))), "-w", str(out),
@@ -147,7 +150,7 @@ def test_the_guard_keeps_the_start_when_nothing_beats_it(tmp_path, monkeypatch):
     r = _tune(data, out, "--lr", "1e-2")
     assert r.exit_code == 0, r.output
     assert "no checkpoint beat the starting model" in r.stderr and "kept the start" in r.stderr
-    start, kept = load_file(default_weights()), load_file(str(out))
+    start, kept = load_file(str(TWO_STAGE)), load_file(str(out))
     assert start.keys() == kept.keys() and all(torch.equal(start[k], kept[k]) for k in start)
     assert read_weights_metadata(out)["info"]["kept_start"] is True
 
@@ -162,10 +165,10 @@ def test_fine_tuning_resumes_exactly_with_its_best_so_far(tmp_path, one_thread):
 
     data = make_dataset(tmp_path / "data", n=2)
     work = workdir_for(data, tmp_path / "work")
-    start, meta = load_weights(default_weights())
+    start, meta = load_weights(TWO_STAGE)
     cfg = replace(preset_config("finetune"), steps=6, val_every=2, checkpoint_minutes=0.0, net_config=meta["config"],
                   batch=2, crop=64, lr=1e-2)
-    prepare_structure(data, work, Path(default_weights()), cfg, color_config(), bracket_settings(), torch.device("cpu"), Distributed(),
+    prepare_structure(data, work, TWO_STAGE, cfg, color_config(), bracket_settings(), torch.device("cpu"), Distributed(),
                       False, False)
     mem = load_scenes(find_scenes(data), work, bracket_settings(), need_stru=True)
     guard = guard_score(mem, cfg, gamma_response())
@@ -248,7 +251,7 @@ def test_fine_tuning_is_blind_to_ground_truth(tmp_path, monkeypatch, one_thread)
     assert all(torch.equal(a[k], b[k]) for k in a)
     history = [read_weights_metadata(p)["info"]["history"] for p in (a_out, b_out)]
     assert history[0] == history[1], "the guard scored the same networks differently with ground truth beside them"
-    start = load_file(default_weights())
+    start = load_file(str(TWO_STAGE))
     assert any(not torch.equal(a[k], start[k]) for k in a), "fine-tuning moved nothing: the test would be empty"
 
 
@@ -298,7 +301,7 @@ def test_the_guard_replaces_the_start_only_beyond_its_margin(tmp_path, monkeypat
     r = _tune(data, out)
     assert r.exit_code == 0, r.output
     info = read_weights_metadata(out)["info"]
-    start, written = load_file(default_weights()), load_file(str(out))
+    start, written = load_file(str(TWO_STAGE)), load_file(str(out))
     same = all(torch.equal(start[k], written[k]) for k in start)
     if replaced:
         assert info["kept_start"] is False and not same and "kept the start" not in r.stderr, r.stderr
@@ -317,6 +320,20 @@ def test_init_flags_reach_the_written_weights(tmp_path):
     config = info["config"]
     assert (config["val_every"], config["masked_frames"], config["sp_weight"]) == (2, 0.5, 3.0), config
     assert [h["step"] for h in info["history"] if "guard_score" in h] == [0, 2, 4, 6]
+
+
+def test_init_default_fine_tunes_the_shipped_weights_on_pseudo_pairs(tmp_path, monkeypatch):
+    """The shipped weights were trained on pseudo-pairs: --init default goes on with them, unasked."""
+    from selfhdr_cli.training import finetune
+
+    monkeypatch.setattr(finetune, "prepare_structure", lambda *a, **k: pytest.fail("pseudo-pairs need no Y_stru"))
+    data = make_dataset(tmp_path / "data", n=3)
+    out = tmp_path / "tuned.safetensors"
+    r = runner.invoke(app, ["train", str(data), "--init", "default", "--preset", "tiny", "--threads", "1", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "the --init weights were trained on them" in " ".join(r.stderr.split())
+    info = read_weights_metadata(out)["info"]
+    assert (info["objective"], info["init"]) == ("pseudo", default_weights())
 
 
 def test_init_with_pseudo_pairs_fine_tunes_on_them_blind_and_without_stage_1(tmp_path, monkeypatch):

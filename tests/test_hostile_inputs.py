@@ -288,9 +288,7 @@ def test_calibrate_leaves_moving_pixels_out_and_reports_its_fit(tmp_path):
 # ---- training outputs -------------------------------------------------------------------------
 
 def test_train_init_refuses_to_write_over_its_inputs_and_to_resume_nothing(tmp_path):
-    from selfhdr_cli.nets.weights import default_weights
-
-    init = Path(default_weights())
+    init = Path(__file__).resolve().parent / "data" / "two_stage" / "selfhdr-fastnet.safetensors"  # stage 1 beside it
     weights = tmp_path / "w"
     weights.mkdir()
     for name in (init.name, init.with_name(f"{init.stem}-structure.safetensors").name):

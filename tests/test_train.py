@@ -260,3 +260,22 @@ def test_pseudo_pairs_train_resume_and_refuse_like_the_other_modes(tmp_path):
     _, meta = load_weights(tmp_path / "data.selfhdr" / "pseudo.safetensors")
     assert meta["info"]["stage"] == "pseudo" and meta["info"]["pseudo_pairs"]["clip_share"] == [0.1, 0.4]
     assert not (tmp_path / "data.selfhdr" / "pseudo.ckpt").exists()
+
+
+def test_residual_flow_trains_a_fastnet_that_moves_its_outer_frames(tmp_path):
+    """--residual-flow adds FastNet's learned residual flow (recorded in the weights' config, merged by
+    both engines); it is a FastNet option, and --init keeps the init's network."""
+    from selfhdr_cli.merge.fastnet_numpy import load_fastnet_weights
+
+    data = make_dataset(tmp_path / "data", n=2)
+    out = tmp_path / "flow.safetensors"
+    r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--residual-flow", "--preset", "tiny", "--threads", "1",
+                            "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    net, meta = load_weights(out)
+    assert meta["config"]["flow"] is True and net.flow and load_fastnet_weights(out)[0].flow
+    assert meta["info"]["config"]["net_config"] == {"guide": True, "flow": True}
+    r = runner.invoke(app, ["train", str(data), "--residual-flow", "--network", "ahdrnet", "--preset", "tiny"])
+    assert r.exit_code == 2 and "FastNet option" in r.stderr
+    r = runner.invoke(app, ["train", str(data), "--init", str(out), "--residual-flow", "--preset", "tiny"])
+    assert r.exit_code == 2 and "--residual-flow" in r.stderr

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every trained model behind a figure in README.md and weights/MODEL_CARD.md, from scratch:
 #   1. the data (training/prepare_data.py: train split → OUT/scenes, validation split → OUT/val);
-#   2. the shipped self-supervised FastNet (robust recipe, cpu preset, 3000 + 3000 iterations) and its
-#      stage-1 network;
+#   2. the shipped FastNet, trained on pseudo-pairs made from the 150 unlabelled scenes (cpu preset, 3000
+#      iterations), and SelfHDR's two stages (robust recipe, 3000 + 3000: the weights shipped before it);
 #   3. the supervised twin: same network, same 150 scenes, same schedule, L1 in μ-law on ground truth;
 #   4. FastNet vs AHDRNet, both SelfHDR (paper recipe) on the same reduced schedule (400 iterations per
 #      stage, batch 4, 64² crops) on the first 20 dynamic training scenes (OUT/scenes/syn_000 … syn_019);
@@ -20,21 +20,28 @@ SELFHDR=${SELFHDR:-selfhdr}
 PY=${PYTHON:-python}
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 # rerunnable: a finished model is kept, an interrupted stage continues from its checkpoint
-resume_flag() { compgen -G "$1/*.ckpt" > /dev/null && echo --resume || true; }
+# (each run resumes only its own checkpoints: $2 is their pattern)
+resume_flag() { compgen -G "$1/$2" > /dev/null && echo --resume || true; }
 
 log "data"
 $PY training/prepare_data.py --out "$OUT" ${SHARED:+--shared "$SHARED"}
 
-log "self-supervised FastNet (shipped weights)"
+log "FastNet on pseudo-pairs (shipped weights)"
 start=$(date +%s)
-[ -e "$OUT/selfhdr-fastnet.safetensors" ] || $SELFHDR train "$OUT/scenes" --val "$OUT/val" --seed 0 \
-  $(resume_flag "$OUT/scenes.selfhdr") -o "$OUT/selfhdr-fastnet.safetensors"
-log "self-supervised: $(( $(date +%s) - start )) s"
+[ -e "$OUT/selfhdr-fastnet.safetensors" ] || $SELFHDR train "$OUT/scenes" --pseudo-pairs --val "$OUT/val" \
+  --steps 3000 --seed 0 $(resume_flag "$OUT/scenes.selfhdr" pseudo.ckpt) -o "$OUT/selfhdr-fastnet.safetensors"
+log "pseudo-pairs: $(( $(date +%s) - start )) s"
+
+log "SelfHDR's two stages (the weights shipped before pseudo-pairs)"
+start=$(date +%s)
+[ -e "$OUT/selfhdr-two-stage.safetensors" ] || $SELFHDR train "$OUT/scenes" --val "$OUT/val" --seed 0 \
+  $(resume_flag "$OUT/scenes.selfhdr" "*struct*.ckpt") -o "$OUT/selfhdr-two-stage.safetensors"
+log "two stages: $(( $(date +%s) - start )) s"
 
 log "supervised twin"
 start=$(date +%s)
 [ -e "$OUT/supervised-fastnet.safetensors" ] || $SELFHDR train "$OUT/scenes" --supervised --val "$OUT/val" --seed 0 \
-  $(resume_flag "$OUT/scenes.selfhdr") -o "$OUT/supervised-fastnet.safetensors"
+  $(resume_flag "$OUT/scenes.selfhdr" supervised.ckpt) -o "$OUT/supervised-fastnet.safetensors"
 log "supervised: $(( $(date +%s) - start )) s"
 
 log "FastNet vs AHDRNet, reduced schedule, 20 scenes"
@@ -45,12 +52,12 @@ for i in $(seq -f "%03g" 0 19); do ln -sfn "$OUT/scenes/syn_$i" "$OUT/cmp20/syn_
 
 log "the paper's recipe (SPEC §2–4 as written), same data and schedule: the ablation baseline"
 [ -e "$OUT/paper-fastnet.safetensors" ] || $SELFHDR train "$OUT/scenes" --recipe paper --work "$OUT/paper.selfhdr" \
-  --val "$OUT/val" --seed 0 $(resume_flag "$OUT/paper.selfhdr") -o "$OUT/paper-fastnet.safetensors"
+  --val "$OUT/val" --seed 0 $(resume_flag "$OUT/paper.selfhdr" "*struct*.ckpt") -o "$OUT/paper-fastnet.safetensors"
 
 log "benchmark"
 $PY benchmarks/benchmark.py ${SHARED:+--hdr "$SHARED/data/hdr"} --methods ref,debevec,color-paper,color,net \
   --model "SelfHDR stage 1=$OUT/scenes.selfhdr/structure.safetensors" \
-  --model "SelfHDR=$OUT/selfhdr-fastnet.safetensors" \
+  --model "SelfHDR two stages=$OUT/selfhdr-two-stage.safetensors" \
   --model "SelfHDR, paper recipe=$OUT/paper-fastnet.safetensors" \
   --model "supervised FastNet=$OUT/supervised-fastnet.safetensors" \
   --model "AHDRNet (reduced schedule)=$OUT/compare/ahdrnet.safetensors" \

@@ -88,9 +88,8 @@ MERGE_CRF_HELP = ("Camera response: [bold]auto[/] (default): each 8-bit bracket'
                   "where the fit explains them (a note says), else gamma:2.2; [bold]gamma:2.2[/], [bold]srgb[/], "
                   "[bold]linear[/], or a [bold].json[/] from 'selfhdr calibrate'.")
 WEIGHTS_HELP = "Network weights (.safetensors from 'selfhdr train'). Default: the shipped ones."
-TILE_HELP = ("Tile size in pixels, so memory stays bounded; 0 (default): one pass up to about 2.4 MP, "
-             "else 768 px tiles.")
-DEVICE_HELP = "auto (default: CUDA if available, else CPU), cpu, cuda or cuda:N."
+TILE_HELP = "Run the network in torch, in tiles of this many pixels (default: FastNet in numpy on a CPU)."
+DEVICE_HELP = "auto (default: CUDA if present, else CPU, where FastNet runs in numpy), cpu, cuda or cuda:N."
 DEFAULT_FLOW = "dis-fine"  # merge.align.DEFAULT_FLOW, repeated so that --help imports no numpy (a test ties them)
 DEFAULT_CRF = "gamma:2.2"  # radiometry.response.CameraResponse() as text (a test ties them)
 AUTO_CRF = "auto"  # merge's default: each 8-bit bracket's own fitted response (radiometry.bracket_response)

@@ -98,9 +98,8 @@ def merge(
                                                  "rigid global motion first when the camera moved), each pixel "
                                                  "merged from every frame weighted by its signal-to-noise ratio, "
                                                  "frames that disagree (motion) rejected, with soft edges. "
-                                                 "[bold]net[/]: the SelfHDR network on top of that merge (default "
-                                                 "with --weights, --tile or --device; it does not yet beat color: "
-                                                 "docs/METHOD.md). "
+                                                 "[bold]net[/]: a network on that merge, better where things move "
+                                                 "(default with --weights, --tile or --device; docs/METHOD.md). "
                                                  "[bold]debevec[/]: the classical merge, no alignment (ghosts; a "
                                                  "baseline). [bold]ref[/]: the reference frame alone, linearised."),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help=REFERENCE_HELP, metavar="REF",

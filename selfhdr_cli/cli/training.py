@@ -80,6 +80,7 @@ class TrainFlags:
     init: Optional[str] = None
     supervised: bool = False
     pseudo_pairs: bool = False
+    residual_flow: bool = False
 
     @staticmethod
     def of(values: dict) -> "TrainFlags":
@@ -114,11 +115,16 @@ def _training_setup(flags: TrainFlags, preset: Preset, resume: str | None = None
         load_vgg19_state(vgg_weights)  # read it now: a bad file must not wait for the color cache and stage 1
     chosen = recipe_settings(recipe, network.value)
     bracket, color_cfg = _run_settings(flags.crf, flow, color_merge or chosen["color_merge"], chosen["rigid_motion"])
+    net_config = None
+    if flags.residual_flow:
+        if network.value != "fastnet":
+            raise UsageError("--residual-flow is a FastNet option, not one of --network ahdrnet")
+        net_config = {**chosen["net_config"], "flow": True}
     config = preset_config(preset.value, recipe, network=network.value, steps=flags.steps, batch=flags.batch,
                            crop=flags.crop, lr=flags.lr, seed=flags.seed, response=color_cfg.response.identity,
                            flow=color_cfg.align.flow, color_merge=color_cfg.merge,
                            vgg_weights=str(vgg_weights) if vgg_weights else None, val_every=flags.val_every,
-                           sp_weight=flags.sp_weight, masked_frames=flags.masked_frames)
+                           sp_weight=flags.sp_weight, masked_frames=flags.masked_frames, net_config=net_config)
     dev = pick_device(flags.device)
     dist = init_distributed(dev)
     if dev.type == "cpu":
@@ -256,6 +262,10 @@ def train(
                                            "their own and an exact label (no ground truth read). Writes "
                                            "pseudo.safetensors in the work folder unless -o is given. With --init: "
                                            "fine-tune on them (weights trained on pseudo-pairs always are)."),
+    residual_flow: bool = typer.Option(False, "--residual-flow", metavar=FLAG, rich_help_panel=ABLATION_PANEL,
+                                       help="FastNet learns a residual flow of the short and long frames at 1/4 "
+                                            "resolution and moves them before fusing, where the fixed alignment "
+                                            "left them wrong (a clipped reference has no texture to align to)."),
     resume: bool = RESUME_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist.",
                                metavar=FLAG),
@@ -335,6 +345,8 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
             raise UsageError("--init fine-tunes without labels; it does not combine with --supervised")
         if flags.color_merge is not None or flags.flow is not None or flags.recipe != Recipe(DEFAULT_RECIPE):
             raise UsageError("with --init the color merge, flow and recipe are those the weights were trained with")
+        if flags.residual_flow:
+            raise UsageError("with --init the network is the one the weights hold: --residual-flow does not apply")
         if flags.val is not None or flags.val_limit:
             raise UsageError("--val and --val-limit do not apply with --init: fine-tuning is judged on brackets of "
                              "DATASET held out from training (the guard), never on ground truth")

@@ -35,6 +35,7 @@ REFINE_HALO = 3                # the refinement's three 3×3 convolutions
 BLOCK = 64                     # full-resolution blocks: only those holding a gate below 1 are computed
 CONV_STRIP_BYTES = 24 << 20    # the gathered 3×3 neighbourhoods of one strip of rows, at most
 GUIDED_FRAME_PRIOR = 0.02      # nets.fastnet.GUIDED_FRAME_PRIOR
+FLOW_SCALE = 4.0               # nets.fastnet.FLOW_SCALE
 LEAK = 0.1                     # FastNet's LeakyReLU slope
 _LOG_MU = np.float32(math.log1p(MU))
 
@@ -48,19 +49,20 @@ class FastNetWeights:
     context: int
     refine: int
     guide: bool
+    flow: bool = False  # a residual flow of the outer frames (nets.fastnet.warp_outer_frames)
 
     @property
     def candidates(self) -> int:
         return 4 if self.guide else 3
 
 
-def _expected_shapes(width: int, context: int, refine: int, guide: bool) -> dict[str, tuple[int, ...]]:
+def _expected_shapes(width: int, context: int, refine: int, guide: bool, flow: bool) -> dict[str, tuple[int, ...]]:
     w, h = width, width + width // 2
     extra = 4 if guide else 0
     logits = 3 * (4 if guide else 3)
     convs = {"enc1.0.0": (w, 18 + extra), "enc1.1.0": (w, w), "enc2.0.0": (h, w), "enc2.1.0": (h, h),
              "enc3.0.0": (2 * w, h), "enc3.1.0": (2 * w, 2 * w), "enc3.2.0": (2 * w, 2 * w),
-             "dec2.0": (h, 2 * w + h), "dec1.0": (w, h + w), "head": (logits + context, w),
+             "dec2.0": (h, 2 * w + h), "dec1.0": (w, h + w), "head": (logits + context + (4 if flow else 0), w),
              "refine.0.0": (refine, 9 + context + (1 if guide else 0)), "refine.1.0": (refine, refine),
              "refine.2": (3, refine)}
     shapes = {}
@@ -86,12 +88,13 @@ def load_fastnet_weights(path: str | Path) -> tuple[FastNetWeights, dict]:
     if meta["network"] != "fastnet":
         raise InputFileError(f"holds a {meta['network']} network, not fastnet", path)
     config = meta["config"]
-    known = {"width", "context", "refine", "guide"}
+    known = {"width", "context", "refine", "guide", "flow"}
     if set(config) - known:
         raise InputFileError(f"weights describe a fastnet this version cannot build (settings {sorted(config)})", path)
     width, context = int(config.get("width", 32)), int(config.get("context", 4))
     refine, guide = int(config.get("refine", 8)), bool(config.get("guide", False))
-    expected = _expected_shapes(width, context, refine, guide)
+    flow = bool(config.get("flow", False))
+    expected = _expected_shapes(width, context, refine, guide, flow)
     shapes = {k: tuple(v.shape) for k, v in tensors.items()}
     if shapes != expected:
         wrong = sorted(set(shapes) ^ set(expected)) or sorted(k for k in expected if shapes[k] != expected[k])
@@ -100,7 +103,7 @@ def load_fastnet_weights(path: str | Path) -> tuple[FastNetWeights, dict]:
     if bad:
         raise InputFileError(f"weights hold NaN or infinite values ({bad[0]}): not usable", path)
     tensors = {k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()}
-    return FastNetWeights(tensors, width, context, refine, guide), meta
+    return FastNetWeights(tensors, width, context, refine, guide, flow), meta
 
 
 # --- layers (channels-last float32) --------------------------------------------------------------
@@ -262,7 +265,7 @@ def _fuse(weights: FastNetWeights, f: _Frames, head: np.ndarray) -> np.ndarray:
     logits /= logits.sum(axis=2, keepdims=True)
     fused = np.einsum("hwkc,khwc->hwc", logits, np.stack(candidates_hdr), optimize=True)
     t_fused = np.clip(_mu_law(fused), 1e-4, 1 - 1e-4)
-    refine_in = [t_fused, _mu_law(f.hdr[1]), ref_ldr, head[..., n:]] + ([f.guide[..., 3:4]] if weights.guide else [])
+    refine_in = [t_fused, _mu_law(f.hdr[1]), ref_ldr, head[..., n:n + weights.context]] + ([f.guide[..., 3:4]] if weights.guide else [])
     r = np.concatenate(refine_in, axis=-1)
     r = conv3x3(r, t["refine.0.0.weight"], t["refine.0.0.bias"])
     r = conv3x3(r, t["refine.1.0.weight"], t["refine.1.0.bias"])
@@ -274,6 +277,37 @@ def _fuse(weights: FastNetWeights, f: _Frames, head: np.ndarray) -> np.ndarray:
         gate = f.guide[..., 3:4]
         out = gate * np.clip(f.guide[..., :3], 0.0, 1.0) + (1 - gate) * out
     return out.astype(np.float32, copy=False)
+
+
+def _warp_outer_frames(f: _Frames, aligned: list[np.ndarray], times: np.ndarray, response: CameraResponse,
+                       flow: np.ndarray, origin: tuple[int, int], padded: tuple[int, int]) -> None:
+    """Replace the short and long frames of ``f`` (a window at ``origin`` of the image reflected to
+    ``padded``) by themselves sampled at (x + dx, y + dy): ``warp_outer_frames`` of FastNet, whose
+    bilinear weights apply to H_k and I_k alike, coordinates clamped to the padded image."""
+    height, width = aligned[0].shape[:2]
+    h, w = flow.shape[:2]
+    ys = np.arange(origin[0], origin[0] + h, dtype=np.float32)[:, None]
+    xs = np.arange(origin[1], origin[1] + w, dtype=np.float32)[None, :]
+
+    def image_index(index: np.ndarray, size: int) -> np.ndarray:  # past the end: reflected (as the padding)
+        reflected = 2 * (size - 1) - index
+        return np.where(index < size, index, np.where(reflected >= 0, reflected, size - 1))
+
+    for k, (dx, dy) in ((0, (flow[..., 0], flow[..., 1])), (2, (flow[..., 2], flow[..., 3]))):
+        sx = np.clip(xs + dx, 0, padded[1] - 1)
+        sy = np.clip(ys + dy, 0, padded[0] - 1)
+        x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+        x1, y1 = np.minimum(x0 + 1, padded[1] - 1), np.minimum(y0 + 1, padded[0] - 1)
+        fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+        x0, x1, y0, y1 = image_index(x0, width), image_index(x1, width), image_index(y0, height), image_index(y1, height)
+        ldr = np.zeros((h, w, 3), np.float32)
+        hdr = np.zeros((h, w, 3), np.float32)
+        for yi, xi, weight in ((y0, x0, (1 - fy) * (1 - fx)), (y0, x1, (1 - fy) * fx),
+                               (y1, x0, fy * (1 - fx)), (y1, x1, fy * fx)):
+            corner = np.asarray(aligned[k][yi, xi], np.float32)
+            ldr += weight * corner
+            hdr += weight * (response.to_linear(corner) / np.float32(times[k]))
+        f.ldr[k], f.hdr[k] = ldr, hdr
 
 
 def _span(indices: np.ndarray, margin: int, size: int, align: int) -> tuple[int, int]:
@@ -333,6 +367,10 @@ def predict_fastnet(weights: FastNetWeights, aligned: list[np.ndarray], times: n
             xa, xb = max(0, x - REFINE_HALO), min(padded_w, x_end + REFINE_HALO)
             f = _frames(aligned, times, response, guide, (ya, yb), (xa, xb))
             block_head = upsample(head, window, (ya - rows[0], yb - rows[0]), (xa - cols[0], xb - cols[0]))
+            if weights.flow:
+                _warp_outer_frames(f, aligned, times, response,
+                                   block_head[..., 3 * weights.candidates + weights.context:] * np.float32(FLOW_SCALE),
+                                   (ya, xa), (padded_h, padded_w))
             fused = _fuse(weights, f, block_head)
             out[y:y_end, x:x_end] = fused[y - ya: y_end - ya, x - xa: x_end - xa]
     return out

@@ -2,8 +2,9 @@
 
 Three 120 MP PNGs weigh a megabyte on disk and need tens of GB once decoded and merged; a
 merge that cannot fit is refused in one line instead of dying in the middle with a
-MemoryError. The bytes per pixel were measured on 6000×4000 brackets
-(``benchmarks/big_merge.py``: 3.8 GB peak for ``net``, 2.5 GB for ``color``) and rounded up.
+MemoryError. The bytes per pixel were measured on 6000×4000 brackets of three frames
+(``benchmarks/peer_speed.py``, whole process: 4.0 GB peak for ``net``, 3.3 GB for ``color``)
+and rounded up.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from selfhdr_cli.errors import SelfHDRError
 
 # peak bytes per pixel: (per frame, fixed); frames are float32 RGB (12 B/px), aligned copies alike
-BYTES_PER_PIXEL = {"net": (24, 100), "color": (24, 40), "debevec": (12, 40), "ref": (12, 20)}
+BYTES_PER_PIXEL = {"net": (24, 100), "color": (24, 72), "debevec": (12, 40), "ref": (12, 20)}
 
 
 def merge_bytes(height: int, width: int, frames: int, method: str) -> int:

@@ -27,6 +27,7 @@ from selfhdr_cli.radiometry.weighting import triangle_weights
 
 
 GUIDED_FRAME_PRIOR = 0.02  # each frame's prior fusion weight in a guided FastNet; Y_color has the rest
+FLOW_SCALE = 4.0  # px of residual flow per unit of the head's output (flow=True): larger first steps
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -44,12 +45,18 @@ class FastNet(nn.Module):
     stride = 16
     receptive_field = 96  # radius in full-resolution px: pooling, 1/16-scale convs, bilinear ups, refinement
 
-    def __init__(self, width: int = 32, context: int = 4, refine: int = 8, guide: bool = False) -> None:
+    def __init__(self, width: int = 32, context: int = 4, refine: int = 8, guide: bool = False,
+                 flow: bool = False) -> None:
         super().__init__()
         self.config = {"width": width, "context": context, "refine": refine}
         if guide:  # only when set: older weights files keep their exact config
             self.config["guide"] = True
+        if flow:
+            self.config["flow"] = True
         self.needs_guide = guide
+        # a residual flow of the short and the long frame (px, at 1/4 resolution, upsampled) that moves them
+        # before fusion, where the fixed alignment layer left them wrong (a clipped reference has no texture)
+        self.flow = flow
         w = width
         self.context = context
         self.candidates = 4 if guide else 3
@@ -60,7 +67,7 @@ class FastNet(nn.Module):
         self.dec2 = _conv(2 * w + w + w // 2, w + w // 2)
         self.dec1 = _conv(w + w // 2 + w, w)
         logits = 3 * self.candidates
-        self.head = nn.Conv2d(w, logits + context, 3, padding=1)
+        self.head = nn.Conv2d(w, logits + context + (4 if flow else 0), 3, padding=1)
         self.pixel_logits = nn.Conv2d(9 + (1 if guide else 0), logits, 1)
         self.refine = nn.Sequential(_conv(9 + context + (1 if guide else 0), refine), _conv(refine, refine),
                                     nn.Conv2d(refine, 3, 3, padding=1))
@@ -71,6 +78,8 @@ class FastNet(nn.Module):
         with torch.no_grad():
             self.head.weight[:logits].zero_()
             self.head.bias[:logits].zero_()
+            self.head.weight[logits + context:].zero_()  # no residual flow to start with
+            self.head.bias[logits + context:].zero_()
 
     def forward(self, frames: torch.Tensor, aligned: torch.Tensor | None = None,
                 guide: torch.Tensor | None = None) -> torch.Tensor:
@@ -98,6 +107,9 @@ class FastNet(nn.Module):
         d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False), e1], 1))
         head = F.interpolate(self.head(d1), size=full, mode="bilinear", align_corners=False)
         b, n = head.shape[0], 3 * self.candidates
+        if self.flow:
+            aligned = warp_outer_frames(aligned, head[:, n + self.context:] * FLOW_SCALE)
+            h, ldr = aligned[:, :, :3], aligned[:, :, 3:]
         x_ref = ref_ldr.clamp(0.0, 1.0)
         pixel_in = [ldr[:, 0], x_ref, ldr[:, 2]]
         if self.needs_guide:
@@ -116,10 +128,25 @@ class FastNet(nn.Module):
         weights = torch.softmax(logits, dim=1)  # (B, candidate, channel, H, W)
         fused = (weights * h).sum(dim=1)
         t_fused = mu_law(fused).clamp(1e-4, 1 - 1e-4)
-        refine_in = [t_fused, t_h[:, 1], ref_ldr, head[:, n:]] + ([gate] if self.needs_guide else [])
+        refine_in = [t_fused, t_h[:, 1], ref_ldr, head[:, n:n + self.context]] + ([gate] if self.needs_guide else [])
         residual = self.refine(torch.cat(refine_in, dim=1))
         t_out = torch.sigmoid(torch.logit(t_fused) + residual)
         out = inverse_mu_law(t_out).clamp(0.0, 1.0)
         if self.needs_guide:
             out = gate * y_color.clamp(0.0, 1.0) + (1 - gate) * out
         return out
+
+
+def warp_outer_frames(aligned: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """(B, 3, C, H, W) frames with the first and the last moved by ``flow`` (B, 4, H, W): (dx, dy) in
+    px for each, sampled bilinearly at (x + dx, y + dy) with the coordinates clamped to the image."""
+    _, _, _, height, width = aligned.shape
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=flow.dtype, device=flow.device),
+                            torch.arange(width, dtype=flow.dtype, device=flow.device), indexing="ij")
+
+    def moved(frame: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+        grid = torch.stack([2 * (xs + dx) / max(width - 1, 1) - 1, 2 * (ys + dy) / max(height - 1, 1) - 1], dim=-1)
+        return F.grid_sample(frame, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+    return torch.stack([moved(aligned[:, 0], flow[:, 0], flow[:, 1]), aligned[:, 1],
+                        moved(aligned[:, 2], flow[:, 2], flow[:, 3])], dim=1)
