@@ -89,3 +89,36 @@ def test_camera_crops_go_through_a_curve_of_their_own_in_8_bits():
     ok = (pair.frames[1] > 0.1) & (pair.frames[1] < 0.9)
     measured = pair.response.to_linear(pair.frames[1]) / pair.times[1]
     assert np.median(np.abs(measured[ok] / pair.label[ok] - 1)) < 0.05
+
+
+def _noisy_scene(noise_scale: float, seed: int = 3) -> TrainScene:
+    """A static bracket rendered with noise_scale × the default shot and read noise."""
+    from selfhdr_cli.evaluation.synth import SensorConfig, render_bracket
+
+    canvas = procedural_radiance(176, 216, seed) * np.float32(0.3)
+    base = SensorConfig(response=GAMMA, bits=16)
+    sensor = replace(base, shot=base.shot * noise_scale ** 2, read=base.read * noise_scale)
+    frames, gt, _ = render_bracket(canvas, (160, 200), [], [0.0, 2.0, 4.0], 1, sensor, np.random.default_rng(seed))
+    frames = np.stack(frames)
+    return TrainScene(name="n", frames=frames, aligned=frames, times=np.array([1.0, 4.0, 16.0], np.float32),
+                      y_color=gt, gate=np.ones((160, 200, 1), np.float32))
+
+
+def test_measured_noise_renders_a_noisier_camera_noisier():
+    """With measured_noise each scene's own fitted noise replaces the fixed one: a bracket with 3× the
+    sensor noise gives pseudo-pairs whose frames are noisier than a clean bracket's."""
+    from selfhdr_cli.training.pseudo_pairs import scene_noise
+
+    quiet, loud = _noisy_scene(1.0), _noisy_scene(3.0)
+    noise_quiet, noise_loud = scene_noise(quiet, GAMMA), scene_noise(loud, GAMMA)
+    assert noise_loud.read > 2 * noise_quiet.read or noise_loud.shot > 4 * noise_quiet.shot, (noise_quiet, noise_loud)
+    config = replace(STILL, measured_noise=True)
+
+    def residual(scene, noise) -> float:
+        pair = render_pseudo_pair(scene, 64, GAMMA, config, np.random.default_rng(0), noise)
+        ok = (pair.frames[1] > 0.05) & (pair.frames[1] < 0.95)
+        return float(np.std((GAMMA.to_linear(pair.frames[1]) / pair.times[1] - pair.label)[ok]))
+
+    assert residual(quiet, noise_loud) > 1.5 * residual(quiet, noise_quiet)
+    with pytest.raises(ValueError, match="measured_noise"):
+        sample_pseudo_batch([quiet], 1, 48, np.random.default_rng(0), GAMMA, None, guided=False, config=config)

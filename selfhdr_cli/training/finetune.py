@@ -37,7 +37,7 @@ from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE
 from selfhdr_cli.training.loop import Distributed, TrainConfig, check_resumable, run_stage
 from selfhdr_cli.training.losses import StructureLoss, pseudo_pair_loss, stage2_loss
-from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig, sample_pseudo_batch
+from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig, sample_pseudo_batch, scene_noise
 from selfhdr_cli.training.recipe import (
     Workdir,
     barrier,
@@ -120,6 +120,9 @@ def check_fine_tune_output(out: Path, init: Path) -> None:
             raise UsageError(f"-o is {what}: fine-tuning writes a new file", out)
 
 
+# pseudo-pairs for a user's camera: its own noise, fitted from each bracket
+FINE_TUNE_PSEUDO_PAIRS = PseudoPairConfig()
+
 CHECKPOINT = "finetune.ckpt"  # in the work folder: an unfinished fine-tuning run
 
 
@@ -164,8 +167,9 @@ def pseudo_guard_score(scenes: list[TrainScene], config: TrainConfig, response: 
     """The guard of a pseudo-pair fine-tuning run: −(pseudo-pair loss) of a network on fixed
     pseudo-pairs rendered from ``scenes`` (higher is better; exact labels, no ground truth)."""
     guided = bool(config.net_config.get("guide"))
+    noises = [scene_noise(s, response) for s in scenes] if pseudo.measured_noise else None
     batch = sample_pseudo_batch(scenes, GUARD_CROPS, config.crop, np.random.default_rng(GUARD_SEED), response,
-                                color, guided, pseudo)
+                                color, guided, pseudo, noises)
 
     @torch.no_grad()
     def score(net: nn.Module) -> float:
@@ -214,7 +218,7 @@ def prepare_structure(dataset: Path, work: Workdir, init: Path, config: TrainCon
 def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, color: ColorConfig,
               bracket: BracketSettings, device: torch.device, dist: Distributed, output: Path, resume: bool = False, force: bool = False,
               on_step=None, on_event: Event | None = None, objective: str = "stage2",
-              pseudo: PseudoPairConfig = PseudoPairConfig()) -> FineTuneResult:
+              pseudo: PseudoPairConfig = FINE_TUNE_PSEUDO_PAIRS) -> FineTuneResult:
     """Fine-tune ``init`` on the brackets of ``dataset`` (never their ground truth) and write
     ``output``: the best weights the guard saw, or the start when nothing beat it.
 
@@ -251,8 +255,9 @@ def fine_tune(dataset: Path, work: Workdir, init: Path, config: TrainConfig, col
     if objective == "pseudo":
         guided = bool(config.net_config.get("guide"))
         guard = pseudo_guard_score(held_mem, config, bracket.response, color, pseudo)
+        noises = [scene_noise(m, bracket.response) for m in train_mem] if pseudo.measured_noise else None
         sampler = lambda rng: sample_pseudo_batch(train_mem, config.batch, config.crop, rng,  # noqa: E731
-                                                  bracket.response, color, guided, pseudo)
+                                                  bracket.response, color, guided, pseudo, noises)
     else:
         guard = guard_score(held_mem, config, bracket.response)
     result = run_stage(stage, train_mem, config, bracket.response, checkpoint, resume=resume and checkpoint.is_file(),

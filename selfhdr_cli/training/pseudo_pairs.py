@@ -24,6 +24,7 @@ import torch
 from selfhdr_cli.evaluation.synth import RealisticCamera, jpeg_round_trip, random_camera_response
 from selfhdr_cli.merge.align import align_bracket_with_coverage
 from selfhdr_cli.merge.color import ColorConfig, color_gate_and_stats
+from selfhdr_cli.merge.snr import NoiseModel, code_bits, estimate_noise
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.trainset import TrainScene
 
@@ -46,7 +47,9 @@ class PseudoPairConfig:
     crop goes through a camera of its own instead (``evaluation.synth.random_camera_response``:
     per-channel tone curves with toe and shoulder, 8 bits, JPEG at quality 80–95), linearised
     through that curve as a perfect fit would. ``focus``: the loss weight added on pixels that
-    move where the reference clips.
+    move where the reference clips. ``measured_noise``: each scene's own noise, fitted from its
+    aligned frames (``merge.snr.estimate_noise``), and its bit depth, instead of ``shot``,
+    ``read`` and ``bits`` (fine-tuning on a user's camera).
     """
 
     clip_share: tuple[float, float] = (0.1, 0.4)
@@ -64,6 +67,7 @@ class PseudoPairConfig:
     bits: int = 16
     camera: float = 0.0
     focus: float = 4.0
+    measured_noise: bool = False
 
 
 @dataclass
@@ -118,9 +122,17 @@ def _source_window(scene: TrainScene, size: int, config: PseudoPairConfig,
     return best
 
 
+def scene_noise(scene: TrainScene, response: CameraResponse) -> NoiseModel:
+    """A scene's own noise: fitted from its aligned frames, with their bit depth."""
+    aligned = [np.asarray(frame, np.float32) for frame in scene.aligned]
+    bits = code_bits(aligned)
+    return estimate_noise(aligned, np.asarray(scene.times, np.float64) / float(scene.times[0]), response, bits=bits)
+
+
 def render_pseudo_pair(scene: TrainScene, crop: int, response: CameraResponse, config: PseudoPairConfig,
-                       rng: np.random.Generator) -> PseudoPair:
-    """One pseudo-pair of ``crop`` px from ``scene`` (its Y_color, gate and exposure times only)."""
+                       rng: np.random.Generator, noise: NoiseModel | None = None) -> PseudoPair:
+    """One pseudo-pair of ``crop`` px from ``scene`` (its Y_color, gate and exposure times only);
+    ``noise``: the scene's own (``scene_noise``) in place of ``config``'s shot, read and bits."""
     margin = int(np.ceil(config.elastic_px[1] + config.occluder_shift_px)) + 2
     h, w = scene.y_color.shape[:2]
     side = min(crop + 2 * margin, h, w)
@@ -181,15 +193,17 @@ def render_pseudo_pair(scene: TrainScene, crop: int, response: CameraResponse, c
 
     frames = []
     camera = rng.random() < config.camera
-    bits, quality = config.bits, 0
+    shot, read, bits = (noise.shot, noise.read, noise.bits) if noise is not None else (config.shot, config.read,
+                                                                                      config.bits)
+    quality = 0
     if camera:
         response, bits = random_camera_response(rng), 8
         quality = int(rng.integers(*RealisticCamera().jpeg_quality, endpoint=True))
     top = 2 ** bits - 1
     for k in range(3):
         exposure = radiance[k] * scale * times[k]
-        noise = rng.standard_normal(exposure.shape).astype(np.float32)
-        exposure = exposure + noise * np.sqrt(config.shot * np.clip(exposure, 0, 1) + config.read ** 2).astype(np.float32)
+        draw = rng.standard_normal(exposure.shape).astype(np.float32)
+        exposure = exposure + draw * np.sqrt(shot * np.clip(exposure, 0, 1) + read ** 2).astype(np.float32)
         ldr = (np.round(response.from_linear(np.clip(exposure, 0.0, 1.0)) * top) / top).astype(np.float32)
         if quality:
             ldr = jpeg_round_trip(ldr, quality)
@@ -216,15 +230,20 @@ def _paste(frame: np.ndarray, patch: np.ndarray, mask: np.ndarray,
 
 def sample_pseudo_batch(scenes: list[TrainScene], batch: int, crop: int, rng: np.random.Generator,
                         response: CameraResponse, color: ColorConfig, guided: bool,
-                        config: PseudoPairConfig = PseudoPairConfig()) -> dict[str, torch.Tensor]:
+                        config: PseudoPairConfig = PseudoPairConfig(),
+                        noises: list[NoiseModel] | None = None) -> dict[str, torch.Tensor]:
     """A batch of pseudo-pairs as the networks take them (``trainset.sample_batch``'s layout):
     ``frames``, ``aligned`` (B, 3, 6, c, c) [H_k, I_k] (aligned by ``color.align``, the network's
     fixed layer), ``guide`` (B, 4, c, c) when ``guided`` (Y_color and the static gate made from
-    these frames, as at merge time), ``label`` (B, 3, c, c) and ``focus`` (B, 1, c, c)."""
+    these frames, as at merge time), ``label`` (B, 3, c, c) and ``focus`` (B, 1, c, c). ``noises``:
+    each scene's own noise (``scene_noise``), with ``config.measured_noise``."""
+    if config.measured_noise and (noises is None or len(noises) != len(scenes)):
+        raise ValueError("measured_noise needs each scene's noise (scene_noise)")
     parts: dict[str, list[np.ndarray]] = {"frames": [], "aligned": [], "label": [], "focus": [], "guide": []}
     for _ in range(batch):
-        scene = scenes[int(rng.integers(len(scenes)))]
-        pair = render_pseudo_pair(scene, crop, response, config, rng)
+        index = int(rng.integers(len(scenes)))
+        pair = render_pseudo_pair(scenes[index], crop, response, config, rng,
+                                  noises[index] if config.measured_noise else None)
         ldr = list(pair.frames)
         own = replace(color, response=pair.response)
         aligned, covered = align_bracket_with_coverage(ldr, pair.times, 1, pair.response, own.align)

@@ -32,7 +32,7 @@ from selfhdr_cli.radiometry.mulaw import mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.training.caches import STRU_FILE, ColorCache, build_color_scene, default_cache_root
 from selfhdr_cli.training.loop import Distributed, StageResult, TrainConfig, run_stage
-from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig, sample_pseudo_batch
+from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig, sample_pseudo_batch, scene_noise
 from selfhdr_cli.training.records import config_difference
 from selfhdr_cli.training.trainset import TrainScene, load_train_scene
 
@@ -335,8 +335,9 @@ def train_pseudo_pairs(dataset: Path, work: Workdir, config: TrainConfig, color:
     scenes = find_scenes(dataset)
     mem = load_scenes(scenes, work, bracket, need_stru=False)
     guided = bool(config.net_config.get("guide"))
+    noises = [scene_noise(m, bracket.response) for m in mem] if pseudo.measured_noise else None
     sampler = lambda rng: sample_pseudo_batch(mem, config.batch, config.crop, rng, bracket.response,  # noqa: E731
-                                              color, guided, pseudo)
+                                              color, guided, pseudo, noises)
     validate = (lambda n: validation.score(n, device)) if validation else None
     result = run_stage("pseudo", mem, config, bracket.response, checkpoint, resume=resume and checkpoint.is_file(),
                        validate=validate, on_step=on_step, device=device, dist=dist, sampler=sampler)
