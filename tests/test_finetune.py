@@ -355,10 +355,13 @@ def test_init_with_pseudo_pairs_fine_tunes_on_them_blind_and_without_stage_1(tmp
     # weights fine-tuned on pseudo-pairs go on with them, unasked
     again = tmp_path / "again.safetensors"
     r = runner.invoke(app, ["train", str(data), "--init", str(out), "--preset", "tiny", "--threads", "1",
-                            "-o", str(again), "--force"])
+                            "-o", str(again), "--force", "--measured-noise"])
     assert r.exit_code == 0, r.output
     assert "the --init weights were trained on them" in " ".join(r.stderr.split())
-    assert read_weights_metadata(again)["info"]["objective"] == "pseudo"
+    info = read_weights_metadata(again)["info"]
+    assert info["objective"] == "pseudo" and info["pseudo_pairs"]["measured_noise"] is True
+    r = runner.invoke(app, ["train", str(data), "--init", str(TWO_STAGE), "--measured-noise", "--preset", "tiny"])
+    assert r.exit_code == 2 and "--pseudo-pairs" in r.stderr  # two-stage weights fine-tune with stage 2's losses
 
 
 def test_trained_objective_reads_what_the_weights_were_trained_on():

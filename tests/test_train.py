@@ -251,6 +251,8 @@ def test_supervised_upper_bound_reads_ground_truth(tmp_path):
 
 def test_pseudo_pairs_train_resume_and_refuse_like_the_other_modes(tmp_path):
     data = make_dataset(tmp_path / "data", n=2)
+    r = runner.invoke(app, ["train", str(data), "--measured-noise", "--preset", "tiny"])
+    assert r.exit_code == 2 and "--pseudo-pairs" in r.stderr
     r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--supervised", "--preset", "tiny"])
     assert r.exit_code == 2 and "two ways to train" in r.stderr
     r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--preset", "tiny", "--resume"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Optional
 
@@ -81,6 +81,7 @@ class TrainFlags:
     supervised: bool = False
     pseudo_pairs: bool = False
     residual_flow: bool = False
+    measured_noise: bool = False
 
     @staticmethod
     def of(values: dict) -> "TrainFlags":
@@ -266,6 +267,9 @@ def train(
                                        help="FastNet learns a residual flow of the short and long frames at 1/4 "
                                             "resolution and moves them before fusing, where the fixed alignment "
                                             "left them wrong (a clipped reference has no texture to align to)."),
+    measured_noise: bool = typer.Option(False, "--measured-noise", metavar=FLAG, rich_help_panel=ABLATION_PANEL,
+                                        help="Pseudo-pairs carry each bracket's own noise and bit depth, fitted "
+                                             "from its frames, instead of the training camera's."),
     resume: bool = RESUME_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist.",
                                metavar=FLAG),
@@ -295,12 +299,15 @@ def train(
         return
     try:
         from selfhdr_cli.io.atomic import check_output_path
+        from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig
         from selfhdr_cli.training.recipe import (train_pseudo_pairs, train_reconstruction, train_structure,
                                                  train_supervised)
 
         if supervised and pseudo_pairs:
             raise UsageError("--supervised and --pseudo-pairs are two ways to train: pass one")
         run = "supervised" if supervised else "pseudo" if pseudo_pairs else "both"
+        if measured_noise and run != "pseudo":
+            raise UsageError("--measured-noise is a setting of the pseudo-pairs: give --pseudo-pairs")
         bracket, color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             flags, preset or Preset.cpu, resume=run if resume else None)
         defaults = {"supervised": work_dir.supervised_weights, "pseudo": work_dir.pseudo_weights,
@@ -313,9 +320,10 @@ def train(
             label, trainer = single[run]
             with _train_progress() as progress:
                 display = _TrainDisplay(progress, label)
+                extra = {"pseudo": PseudoPairConfig(measured_noise=True)} if measured_noise else {}
                 result = trainer(dataset, work_dir, config, color_cfg, bracket, dev, dist, out, resume=resume,
                                  force=force, validation=validation, on_step=display.step if dist.is_main else None,
-                                 on_event=display.event if dist.is_main else None)
+                                 on_event=display.event if dist.is_main else None, **extra)
             if dist.is_main:
                 err.print(f"{label} → {out} ({result.seconds / 60:.1f} min)", highlight=False)
             return
@@ -339,7 +347,8 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
     """``train --init``: fine-tune trained weights on DATASET, guarded (``training.finetune``). Every
     flag of ``train`` is honoured or refused here, in one line, before any work."""
     try:
-        from selfhdr_cli.training.finetune import check_fine_tune_output, fine_tune, fine_tune_start
+        from selfhdr_cli.training.finetune import (FINE_TUNE_PSEUDO_PAIRS, check_fine_tune_output, fine_tune,
+                                                   fine_tune_start)
 
         if flags.supervised:
             raise UsageError("--init fine-tunes without labels; it does not combine with --supervised")
@@ -360,6 +369,8 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
             check_output_path(out, flags.force or flags.resume, (".safetensors",))
         # weights trained on pseudo-pairs go on with them: SelfHDR's losses would pull them back to their guide
         objective = "pseudo" if flags.pseudo_pairs or start.objective == "pseudo" else "stage2"
+        if flags.measured_noise and objective != "pseudo":
+            raise UsageError("--measured-noise is a setting of the pseudo-pairs: give --pseudo-pairs")
         if dist.is_main and objective == "pseudo":
             err.print("fine-tuning on pseudo-pairs made from DATASET's brackets"
                       + ("" if flags.pseudo_pairs else " (the --init weights were trained on them)"), highlight=False)
@@ -368,7 +379,9 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
             result = fine_tune(flags.dataset, work_dir, start.init, config, color_cfg, bracket, dev, dist, out,
                                resume=flags.resume, force=flags.force,
                                on_step=display.step if dist.is_main else None,
-                               on_event=display.event if dist.is_main else None, objective=objective)
+                               on_event=display.event if dist.is_main else None, objective=objective,
+                               pseudo=replace(FINE_TUNE_PSEUDO_PAIRS, measured_noise=flags.measured_noise
+                                              or FINE_TUNE_PSEUDO_PAIRS.measured_noise))
         if dist.is_main:
             held = f"{len(result.held_out)} held-out bracket(s)"
             if result.improved:
