@@ -3,7 +3,11 @@
 Research data, looked at only (never trained on, never shipped; SOURCES.md there). For each
 bracket and method, the share (%) of the reference's well-exposed pixels that the merge
 departs from (``selfhdr_cli.merge.quality``: re-exposed to the reference, a local affine fit,
-residual clusters). ``ref`` scores 0 by construction; lower is better. Also writes a contact
+residual clusters). ``ref`` scores 0 by construction; lower is better. The "clipped" columns
+judge where the reference clips and the shortest frame (aligned as the colour merge aligns it)
+is well exposed: the share of those pixels whose colour or level the merge gets wrong
+(``quality.clipped_departures``: a highlight rendered white or magenta, a blocky patch of another
+frame's colour), which the first measure cannot see. Also writes a contact
 sheet (``--sheet``): per bracket the default merge's preview, its departure map (red) over the
 reference, and ``debevec``'s preview beside them.
 
@@ -29,7 +33,8 @@ import numpy as np
 from cli_defaults import settings
 from selfhdr_cli.merge.bracket import load_bracket
 from selfhdr_cli.merge.method import MergeConfig, merge_bracket
-from selfhdr_cli.merge.quality import departures
+from selfhdr_cli.merge.color import build_color
+from selfhdr_cli.merge.quality import clipped_departures, departures
 from selfhdr_cli.radiometry.response import DEFAULT_RESPONSE, parse_response
 from selfhdr_cli.radiometry.tonemap import tonemap
 
@@ -86,8 +91,9 @@ def main() -> None:
     read = settings(DEFAULT_RESPONSE if auto else parse_response(args.crf), trust_exposures=True, fit_response=auto)
     methods = [m for m in args.methods.split(",") if m]
     print(f"departures from the reference, % of its well-exposed pixels (--crf {args.crf})\n")
-    print("| bracket | frames | exposures | response | " + " | ".join(methods) + " |")
-    print("|---|---|---|---|" + "---|" * len(methods))
+    print("| bracket | frames | exposures | response | " + " | ".join(methods) + " | "
+          + " | ".join(f"{m}, clipped" for m in methods) + " |")
+    print("|---|---|---|---|" + "---|" * (2 * len(methods)))
     rows = []
     for name, (frames, ev) in brackets(root).items():
         started = time.perf_counter()
@@ -98,15 +104,20 @@ def main() -> None:
             print(f"  {name}: {bracket.response_note}", file=sys.stderr)
         ref = bracket.frames[bracket.reference]
         t_ref = float(bracket.relative_times[bracket.reference])
-        cells, merged = [], {}
+        # the shortest frame on the reference, by the colour merge's alignment: the evidence where the reference clips
+        short = build_color(bracket, MergeConfig(method="color", bracket=used).color, gate=False).aligned[0]
+        cells, clipped_cells, merged = [], [], {}
         for method in methods:
             weights = str(args.weights) if method == "net" and args.weights is not None else None
             hdr = merge_bracket(bracket, MergeConfig(method=method, bracket=read, weights=weights))
             found = departures(hdr, ref, t_ref, used.response)
             merged[method] = (hdr, found)
             cells.append(f"{100 * found.share:.2f}")
+            clipped = clipped_departures(hdr, ref, short, float(bracket.relative_times[0]), used.response)
+            clipped_cells.append(f"{100 * clipped.share:.2f}")
         source = "--ev" if ev else bracket.exposure_source
-        print(f"| {name} | {len(frames)} | {source} | {response} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {name} | {len(frames)} | {source} | {response} | " + " | ".join(cells + clipped_cells) + " |",
+              flush=True)
         print(f"  ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         if args.sheet is not None:
             default = "color" if "color" in merged else methods[0]

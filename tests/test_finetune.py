@@ -322,20 +322,6 @@ def test_init_flags_reach_the_written_weights(tmp_path):
     assert [h["step"] for h in info["history"] if "guard_score" in h] == [0, 2, 4, 6]
 
 
-def test_init_default_fine_tunes_the_shipped_weights_on_pseudo_pairs(tmp_path, monkeypatch):
-    """The shipped weights were trained on pseudo-pairs: --init default goes on with them, unasked."""
-    from selfhdr_cli.training import finetune
-
-    monkeypatch.setattr(finetune, "prepare_structure", lambda *a, **k: pytest.fail("pseudo-pairs need no Y_stru"))
-    data = make_dataset(tmp_path / "data", n=3)
-    out = tmp_path / "tuned.safetensors"
-    r = runner.invoke(app, ["train", str(data), "--init", "default", "--preset", "tiny", "--threads", "1", "-o", str(out)])
-    assert r.exit_code == 0, r.output
-    assert "the --init weights were trained on them" in " ".join(r.stderr.split())
-    info = read_weights_metadata(out)["info"]
-    assert (info["objective"], info["init"]) == ("pseudo", default_weights())
-
-
 def test_init_with_pseudo_pairs_fine_tunes_on_them_blind_and_without_stage_1(tmp_path, monkeypatch):
     from selfhdr_cli.training import finetune
 

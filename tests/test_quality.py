@@ -94,3 +94,32 @@ def test_alignment_residual_grows_when_a_frame_is_left_unregistered():
     _, stats = merge_bracket_with_stats(bracket_from_arrays(still, t), MergeConfig(method="color",
                                                                                    bracket=bracket_settings()))
     assert stats.alignment_residual_stops[1] is None and stats.alignment_residual_stops[2] < 0.15
+
+
+def test_clipped_departures_see_a_wrong_colour_where_the_reference_clips():
+    """Where the reference clips and the short frame sees, a merge with the short frame's colour
+    and level departs nowhere; one that renders the highlight white (the clipped reference) or
+    magenta departs over the whole patch; misalignment specks do not count."""
+    from selfhdr_cli.merge.quality import clipped_departures
+    from selfhdr_cli.radiometry.response import CameraResponse
+
+    g = CameraResponse("gamma", 2.2)
+    rng = np.random.default_rng(0)
+    sky = np.float32([0.35, 0.55, 0.9]) * 0.6  # linear, short-exposure units: bright blue
+    radiance = np.full((64, 80, 3), 0.05, np.float32) + 0.01 * rng.random((64, 80, 3), dtype=np.float32)
+    radiance[10:40, 20:70] = sky
+    times = (1.0, 4.0)
+    short = g.from_linear(np.clip(radiance * times[0], 0, 1))
+    reference = g.from_linear(np.clip(radiance * times[1], 0, 1))
+    assert (reference[10:40, 20:70] >= 0.98).any(axis=-1).all()  # the sky clips in the reference
+    faithful = clipped_departures(radiance, reference, short, 1.0, g)
+    assert faithful.well_exposed > 0.2 and faithful.share == 0.0
+    white = radiance.copy()
+    white[10:40, 20:70] = 1.0 / times[1]
+    magenta = radiance.copy()
+    magenta[10:40, 20:70] = np.float32([0.6, 0.25, 0.6])
+    for wrong in (white, magenta):
+        assert clipped_departures(wrong, reference, short, 1.0, g).share > 0.9
+    specks = radiance.copy()
+    specks[12:14, 30:32] = np.float32([0.6, 0.25, 0.6])  # 4 px: an edge the alignment missed
+    assert clipped_departures(specks, reference, short, 1.0, g).share == 0.0

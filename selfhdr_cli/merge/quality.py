@@ -104,3 +104,39 @@ def _affine_residual(ref: np.ndarray, exposed: np.ndarray, judged: np.ndarray) -
         slope = cxy / (np.maximum(vx, 0.0) + np.float32(FIT_EPSILON))
         np.maximum(residual, np.abs(y - (slope * (x - mx) + my)), out=residual)
     return residual
+
+
+CLIPPED = 0.98             # a reference channel at or above this is clipped: departures cannot judge there
+HUE_TOLERANCE = 0.06       # chromaticity (r, g, b over their sum) further than this from the short frame's ...
+LEVEL_TOLERANCE = 1.0      # ... or a level more than this many stops from it, departs
+MIN_HUE_CLUSTER = 25       # px: misalignment leaves thin specks; a wrong colour fills an area
+
+
+def clipped_departures(hdr: np.ndarray, reference: np.ndarray, short_aligned: np.ndarray, short_time: float,
+                       response: CameraResponse) -> Departures:
+    """Departures of a merge where its reference is clipped, which ``departures`` cannot judge.
+
+    There the shortest frame is the evidence: where it is well exposed, the merge should have its
+    colour and its level. ``short_aligned``: that frame warped onto the reference (float32
+    (H, W, 3) LDR in [0, 1]; the merge's own alignment); ``short_time``: its exposure relative to
+    the shortest frame (1 for the shortest). Pixels whose chromaticity differs from the short
+    frame's by more than ``HUE_TOLERANCE``, or whose level by more than ``LEVEL_TOLERANCE`` stops,
+    in clusters of at least ``MIN_HUE_CLUSTER`` px, depart: a clipped highlight rendered white or
+    magenta, or a blocky patch of another frame's colour. ``share`` is over the judged pixels.
+    """
+    low, high = WELL_EXPOSED
+    judged = np.any(reference >= CLIPPED, axis=2) & np.all((short_aligned > low) & (short_aligned < high), axis=2)
+    departed = np.zeros(judged.shape, bool)
+    if judged.any():
+        seen = response.to_linear(short_aligned[judged]) / np.float32(short_time)
+        merged = np.maximum(hdr[judged].astype(np.float32), 1e-6)
+        hue = np.abs(merged / merged.sum(axis=1, keepdims=True) - seen / np.maximum(seen.sum(axis=1, keepdims=True),
+                                                                                      1e-6)).max(axis=1)
+        level = np.abs(np.log2(merged.mean(axis=1) / np.maximum(seen.mean(axis=1), 1e-6)))
+        departed[judged] = (hue > HUE_TOLERANCE) | (level > LEVEL_TOLERANCE)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(departed.astype(np.uint8), connectivity=8)
+    big = stats[:, cv2.CC_STAT_AREA] >= MIN_HUE_CLUSTER
+    big[0] = False
+    mask = big[labels]
+    total = int(judged.sum())
+    return Departures(float(mask.sum() / total) if total else 0.0, mask, float(judged.mean()), 0.0)
