@@ -122,3 +122,20 @@ def test_measured_noise_renders_a_noisier_camera_noisier():
     assert residual(quiet, noise_loud) > 1.5 * residual(quiet, noise_quiet)
     with pytest.raises(ValueError, match="measured_noise"):
         sample_pseudo_batch([quiet], 1, 48, np.random.default_rng(0), GAMMA, None, guided=False, config=config)
+
+
+def test_exposure_steps_draw_each_crops_own_ratios_in_the_range():
+    """With exposure_steps the frames are rendered at ratios drawn in the range, not the scene's 4×;
+    the label still equals what an unclipped frame measures."""
+    config = replace(STILL, exposure_steps=(2.0, 64.0))
+    rng = np.random.default_rng(3)
+    ratios = []
+    for _ in range(12):
+        pair = render_pseudo_pair(_scene(2), 64, GAMMA, config, rng)
+        assert pair.times[0] == 1.0
+        ratios += [pair.times[1] / pair.times[0], pair.times[2] / pair.times[1]]
+        ok = (pair.frames[1] > 0.05) & (pair.frames[1] < 0.95)
+        np.testing.assert_allclose(GAMMA.to_linear(pair.frames[1])[ok] / pair.times[1], pair.label[ok], rtol=2e-3)
+    assert min(ratios) >= 2.0 and max(ratios) <= 64.0 and max(ratios) > 16 and min(ratios) < 8
+    fixed = replace(STILL, exposure_steps=(8.0, 8.0))
+    np.testing.assert_allclose(render_pseudo_pair(_scene(2), 64, GAMMA, fixed, rng).times, [1, 8, 64], rtol=1e-5)

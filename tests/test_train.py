@@ -251,8 +251,12 @@ def test_supervised_upper_bound_reads_ground_truth(tmp_path):
 
 def test_pseudo_pairs_train_resume_and_refuse_like_the_other_modes(tmp_path):
     data = make_dataset(tmp_path / "data", n=2)
-    r = runner.invoke(app, ["train", str(data), "--measured-noise", "--preset", "tiny"])
-    assert r.exit_code == 2 and "--pseudo-pairs" in r.stderr
+    for flags in (["--measured-noise"], ["--exposure-steps", "2,64"]):
+        r = runner.invoke(app, ["train", str(data), *flags, "--preset", "tiny"])
+        assert r.exit_code == 2 and "--pseudo-pairs" in r.stderr
+    for bad in ("2", "0.5,4", "8,2", "a,b"):
+        r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--exposure-steps", bad, "--preset", "tiny"])
+        assert r.exit_code == 2 and "--exposure-steps" in r.stderr, bad
     r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--supervised", "--preset", "tiny"])
     assert r.exit_code == 2 and "two ways to train" in r.stderr
     r = runner.invoke(app, ["train", str(data), "--pseudo-pairs", "--preset", "tiny", "--resume"])

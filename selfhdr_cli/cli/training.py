@@ -82,6 +82,7 @@ class TrainFlags:
     pseudo_pairs: bool = False
     residual_flow: bool = False
     measured_noise: bool = False
+    exposure_steps: Optional[str] = None
 
     @staticmethod
     def of(values: dict) -> "TrainFlags":
@@ -270,6 +271,10 @@ def train(
     measured_noise: bool = typer.Option(False, "--measured-noise", metavar=FLAG, rich_help_panel=ABLATION_PANEL,
                                         help="Pseudo-pairs carry each bracket's own noise and bit depth, fitted "
                                              "from its frames, instead of the training camera's."),
+    exposure_steps: Optional[str] = typer.Option(None, "--exposure-steps", metavar="MIN,MAX",
+                                                 rich_help_panel=ABLATION_PANEL,
+                                                 help="Pseudo-pairs step their exposures by ratios drawn in this "
+                                                      "range (e.g. 2,64) instead of each scene's own."),
     resume: bool = RESUME_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist.",
                                metavar=FLAG),
@@ -306,8 +311,9 @@ def train(
         if supervised and pseudo_pairs:
             raise UsageError("--supervised and --pseudo-pairs are two ways to train: pass one")
         run = "supervised" if supervised else "pseudo" if pseudo_pairs else "both"
-        if measured_noise and run != "pseudo":
-            raise UsageError("--measured-noise is a setting of the pseudo-pairs: give --pseudo-pairs")
+        pseudo_cfg = _pseudo_settings(flags)
+        if pseudo_cfg != PseudoPairConfig() and run != "pseudo":
+            raise UsageError("--measured-noise and --exposure-steps are settings of the pseudo-pairs: give --pseudo-pairs")
         bracket, color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             flags, preset or Preset.cpu, resume=run if resume else None)
         defaults = {"supervised": work_dir.supervised_weights, "pseudo": work_dir.pseudo_weights,
@@ -320,7 +326,7 @@ def train(
             label, trainer = single[run]
             with _train_progress() as progress:
                 display = _TrainDisplay(progress, label)
-                extra = {"pseudo": PseudoPairConfig(measured_noise=True)} if measured_noise else {}
+                extra = {"pseudo": pseudo_cfg} if run == "pseudo" else {}
                 result = trainer(dataset, work_dir, config, color_cfg, bracket, dev, dist, out, resume=resume,
                                  force=force, validation=validation, on_step=display.step if dist.is_main else None,
                                  on_event=display.event if dist.is_main else None, **extra)
@@ -341,6 +347,24 @@ def train(
     except SelfHDRError as exc:
         fail(exc)
 
+
+
+def _pseudo_settings(flags: TrainFlags, base=None):
+    """The pseudo-pair settings of a run: ``base`` (default ``PseudoPairConfig()``) with the flags'
+    --measured-noise and --exposure-steps. UsageError for a range that does not parse."""
+    from selfhdr_cli.training.pseudo_pairs import PseudoPairConfig
+
+    base = base if base is not None else PseudoPairConfig()
+    steps = base.exposure_steps
+    if flags.exposure_steps is not None:
+        try:
+            low, high = (float(v) for v in flags.exposure_steps.split(","))
+        except ValueError:
+            raise UsageError(f"--exposure-steps {flags.exposure_steps!r}: give MIN,MAX, e.g. 2,64") from None
+        if not 1.0 < low <= high < 1e4:
+            raise UsageError(f"--exposure-steps {flags.exposure_steps!r}: need 1 < MIN ≤ MAX")
+        steps = (low, high)
+    return replace(base, measured_noise=flags.measured_noise or base.measured_noise, exposure_steps=steps)
 
 
 def _fine_tune_cmd(flags: TrainFlags) -> None:
@@ -369,8 +393,8 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
             check_output_path(out, flags.force or flags.resume, (".safetensors",))
         # weights trained on pseudo-pairs go on with them: SelfHDR's losses would pull them back to their guide
         objective = "pseudo" if flags.pseudo_pairs or start.objective == "pseudo" else "stage2"
-        if flags.measured_noise and objective != "pseudo":
-            raise UsageError("--measured-noise is a setting of the pseudo-pairs: give --pseudo-pairs")
+        if (flags.measured_noise or flags.exposure_steps) and objective != "pseudo":
+            raise UsageError("--measured-noise and --exposure-steps are settings of the pseudo-pairs: give --pseudo-pairs")
         if dist.is_main and objective == "pseudo":
             err.print("fine-tuning on pseudo-pairs made from DATASET's brackets"
                       + ("" if flags.pseudo_pairs else " (the --init weights were trained on them)"), highlight=False)
@@ -380,8 +404,7 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
                                resume=flags.resume, force=flags.force,
                                on_step=display.step if dist.is_main else None,
                                on_event=display.event if dist.is_main else None, objective=objective,
-                               pseudo=replace(FINE_TUNE_PSEUDO_PAIRS, measured_noise=flags.measured_noise
-                                              or FINE_TUNE_PSEUDO_PAIRS.measured_noise))
+                               pseudo=_pseudo_settings(flags, FINE_TUNE_PSEUDO_PAIRS))
         if dist.is_main:
             held = f"{len(result.held_out)} held-out bracket(s)"
             if result.improved:

@@ -49,7 +49,9 @@ class PseudoPairConfig:
     through that curve as a perfect fit would. ``focus``: the loss weight added on pixels that
     move where the reference clips. ``measured_noise``: each scene's own noise, fitted from its
     aligned frames (``merge.snr.estimate_noise``), and its bit depth, instead of ``shot``,
-    ``read`` and ``bits`` (fine-tuning on a user's camera).
+    ``read`` and ``bits`` (fine-tuning on a user's camera). ``exposure_steps``: each crop's two
+    exposure ratios (short to reference, reference to long) drawn log-uniformly in this range,
+    instead of the scene's own times (real brackets step from 2× to 60×, the training scenes 4×).
     """
 
     clip_share: tuple[float, float] = (0.1, 0.4)
@@ -68,6 +70,7 @@ class PseudoPairConfig:
     camera: float = 0.0
     focus: float = 4.0
     measured_noise: bool = False
+    exposure_steps: tuple[float, float] | None = None
 
 
 @dataclass
@@ -140,6 +143,10 @@ def render_pseudo_pair(scene: TrainScene, crop: int, response: CameraResponse, c
     window = _source_window(scene, side, config, rng)
     texture = np.maximum(np.asarray(scene.y_color[window], dtype=np.float32), 0.0)
     times = np.asarray(scene.times, dtype=np.float32)
+    if config.exposure_steps is not None:
+        low, high = np.log(config.exposure_steps)
+        steps = np.exp(rng.uniform(low, high, 2))
+        times = np.float32([1.0, steps[0], steps[0] * steps[1]])
     reference = 1
     inner = (slice(margin, margin + crop), slice(margin, margin + crop))
 
