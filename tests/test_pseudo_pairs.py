@@ -139,3 +139,18 @@ def test_exposure_steps_draw_each_crops_own_ratios_in_the_range():
     assert min(ratios) >= 2.0 and max(ratios) <= 64.0 and max(ratios) > 16 and min(ratios) < 8
     fixed = replace(STILL, exposure_steps=(8.0, 8.0))
     np.testing.assert_allclose(render_pseudo_pair(_scene(2), 64, GAMMA, fixed, rng).times, [1, 8, 64], rtol=1e-5)
+
+
+def test_raised_highlights_bring_the_short_frame_near_clipping_and_keep_the_reference():
+    """With highlights, what the reference clips is brightened until the short frame's brightest
+    channel nears clipping (unless it does already); what the reference sees, and so its clipped
+    share, is unchanged."""
+    for seed in range(4):
+        plain = render_pseudo_pair(_scene(seed), 64, GAMMA, STILL, np.random.default_rng(seed))
+        config = replace(STILL, highlights=1.0, highlight_peak=(0.9, 0.9))
+        raised = render_pseudo_pair(_scene(seed), 64, GAMMA, config, np.random.default_rng(seed))
+        plain_peak = float(GAMMA.to_linear(plain.frames[0]).max())
+        raised_peak = float(GAMMA.to_linear(raised.frames[0]).max())
+        assert abs(raised_peak - max(plain_peak, 0.9)) < 0.03, (plain_peak, raised_peak)
+        unclipped = plain.frames[1].max(axis=-1) < 0.98
+        np.testing.assert_allclose(raised.frames[1][unclipped], plain.frames[1][unclipped], atol=2e-3)

@@ -83,6 +83,7 @@ class TrainFlags:
     residual_flow: bool = False
     measured_noise: bool = False
     exposure_steps: Optional[str] = None
+    highlights: Optional[float] = None
 
     @staticmethod
     def of(values: dict) -> "TrainFlags":
@@ -275,6 +276,10 @@ def train(
                                                  rich_help_panel=ABLATION_PANEL,
                                                  help="Pseudo-pairs step their exposures by ratios drawn in this "
                                                       "range (e.g. 2,64) instead of each scene's own."),
+    highlights: Optional[float] = typer.Option(None, "--highlights", min=0.0, max=1.0, metavar="SHARE",
+                                               rich_help_panel=ABLATION_PANEL,
+                                               help="Share of pseudo-pairs whose highlights (what the reference "
+                                                    "clips) are raised until the short frame nearly clips."),
     resume: bool = RESUME_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Retrain and overwrite even when outputs exist.",
                                metavar=FLAG),
@@ -313,7 +318,8 @@ def train(
         run = "supervised" if supervised else "pseudo" if pseudo_pairs else "both"
         pseudo_cfg = _pseudo_settings(flags)
         if pseudo_cfg != PseudoPairConfig() and run != "pseudo":
-            raise UsageError("--measured-noise and --exposure-steps are settings of the pseudo-pairs: give --pseudo-pairs")
+            raise UsageError("--measured-noise, --exposure-steps and --highlights are settings of the pseudo-pairs: "
+                             "give --pseudo-pairs")
         bracket, color_cfg, config, dev, dist, work_dir, validation = _training_setup(
             flags, preset or Preset.cpu, resume=run if resume else None)
         defaults = {"supervised": work_dir.supervised_weights, "pseudo": work_dir.pseudo_weights,
@@ -364,7 +370,9 @@ def _pseudo_settings(flags: TrainFlags, base=None):
         if not 1.0 < low <= high < 1e4:
             raise UsageError(f"--exposure-steps {flags.exposure_steps!r}: need 1 < MIN ≤ MAX")
         steps = (low, high)
-    return replace(base, measured_noise=flags.measured_noise or base.measured_noise, exposure_steps=steps)
+    highlights = flags.highlights if flags.highlights is not None else base.highlights
+    return replace(base, measured_noise=flags.measured_noise or base.measured_noise, exposure_steps=steps,
+                   highlights=highlights)
 
 
 def _fine_tune_cmd(flags: TrainFlags) -> None:
@@ -393,8 +401,9 @@ def _fine_tune_cmd(flags: TrainFlags) -> None:
             check_output_path(out, flags.force or flags.resume, (".safetensors",))
         # weights trained on pseudo-pairs go on with them: SelfHDR's losses would pull them back to their guide
         objective = "pseudo" if flags.pseudo_pairs or start.objective == "pseudo" else "stage2"
-        if (flags.measured_noise or flags.exposure_steps) and objective != "pseudo":
-            raise UsageError("--measured-noise and --exposure-steps are settings of the pseudo-pairs: give --pseudo-pairs")
+        if (flags.measured_noise or flags.exposure_steps or flags.highlights is not None) and objective != "pseudo":
+            raise UsageError("--measured-noise, --exposure-steps and --highlights are settings of the pseudo-pairs: "
+                             "give --pseudo-pairs")
         if dist.is_main and objective == "pseudo":
             err.print("fine-tuning on pseudo-pairs made from DATASET's brackets"
                       + ("" if flags.pseudo_pairs else " (the --init weights were trained on them)"), highlight=False)

@@ -52,6 +52,9 @@ class PseudoPairConfig:
     ``read`` and ``bits`` (fine-tuning on a user's camera). ``exposure_steps``: each crop's two
     exposure ratios (short to reference, reference to long) drawn log-uniformly in this range,
     instead of the scene's own times (real brackets step from 2× to 60×, the training scenes 4×).
+    ``highlights``: the probability that what the reference clips is raised, smoothly from its
+    clipping level, until the short frame's brightest channel reaches ``highlight_peak`` (a window
+    or a sky is far brighter than the rest, and often nearly clips the short frame too).
     """
 
     clip_share: tuple[float, float] = (0.1, 0.4)
@@ -71,6 +74,8 @@ class PseudoPairConfig:
     focus: float = 4.0
     measured_noise: bool = False
     exposure_steps: tuple[float, float] | None = None
+    highlights: float = 0.0
+    highlight_peak: tuple[float, float] = (0.7, 1.1)
 
 
 @dataclass
@@ -155,6 +160,8 @@ def render_pseudo_pair(scene: TrainScene, crop: int, response: CameraResponse, c
     share = rng.uniform(*config.clip_share)
     level = float(np.quantile(brightest, 1.0 - share))
     scale = np.float32(1.0 / max(level * times[reference], 1e-6))
+    if config.highlights and rng.random() < config.highlights:
+        texture = _raise_highlights(texture, inner, scale, times, reference, rng.uniform(*config.highlight_peak))
 
     # the occluder: a polygon cut from elsewhere in the scene, brightened or darkened
     occluder = None
@@ -220,6 +227,22 @@ def render_pseudo_pair(scene: TrainScene, crop: int, response: CameraResponse, c
     focus = 1.0 + config.focus * (moved[inner] & reference_clips).astype(np.float32)
     return PseudoPair(np.stack(frames), times, label.astype(np.float32), focus[..., None].astype(np.float32),
                       response)
+
+
+def _raise_highlights(texture: np.ndarray, inner: tuple[slice, slice], scale: float, times: np.ndarray,
+                      reference: int, target: float) -> np.ndarray:
+    """``texture`` with what the reference clips brightened, by a gain rising from 1 at the
+    reference's clipping level to the one that brings the short frame's brightest channel (in
+    ``inner``) to ``target``; hues kept. Unchanged when the short frame is that bright already."""
+    peak = float(texture[inner].max()) * scale * times[0]
+    if peak >= target or peak <= 0:
+        return texture
+    over = np.clip(texture.max(axis=-1, keepdims=True) * scale * times[reference] - 1.0, 0.0, None)
+    top = float(over[inner].max())
+    if top <= 0:
+        return texture
+    ramp = np.clip(over / top, 0.0, 1.0)
+    return (texture * (1.0 + (target / peak - 1.0) * ramp)).astype(np.float32)
 
 
 def _paste(frame: np.ndarray, patch: np.ndarray, mask: np.ndarray,
