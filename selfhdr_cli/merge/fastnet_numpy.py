@@ -16,7 +16,6 @@ Arrays: frames float32 (H, W, 3) RGB LDR in [0, 1]; HDR in short-exposure units.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 from selfhdr_cli.errors import InputFileError
 from selfhdr_cli.io.native import decoder_reason
 from selfhdr_cli.io.weights_file import read_weights_metadata
-from selfhdr_cli.radiometry.mulaw import MU
+from selfhdr_cli.radiometry.mulaw import inverse_mu_law, mu_law
 from selfhdr_cli.radiometry.response import CameraResponse
 from selfhdr_cli.radiometry.weighting import triangle_weights
 
@@ -37,7 +36,6 @@ CONV_STRIP_BYTES = 24 << 20    # the gathered 3×3 neighbourhoods of one strip o
 GUIDED_FRAME_PRIOR = 0.02      # nets.fastnet.GUIDED_FRAME_PRIOR
 FLOW_SCALE = 4.0               # nets.fastnet.FLOW_SCALE
 LEAK = 0.1                     # FastNet's LeakyReLU slope
-_LOG_MU = np.float32(math.log1p(MU))
 
 
 @dataclass(frozen=True)
@@ -160,14 +158,6 @@ def upsample(x: np.ndarray, size: tuple[int, int], rows: tuple[int, int] | None 
     return (top * (1 - fy) + bottom * fy).astype(np.float32, copy=False)
 
 
-def _mu_law(x: np.ndarray) -> np.ndarray:
-    return np.log1p(np.float32(MU) * np.clip(x, 0.0, 1.0)) / _LOG_MU
-
-
-def _inverse_mu_law(t: np.ndarray) -> np.ndarray:
-    return np.expm1(t * _LOG_MU) / np.float32(MU)
-
-
 # --- the network ---------------------------------------------------------------------------------
 
 @dataclass
@@ -184,7 +174,12 @@ def _indices(span: tuple[int, int], size: int) -> slice | np.ndarray:
     pads a tile to the stride (replicated where the image is too small to reflect)."""
     if span[1] <= size:
         return slice(*span)
-    index = np.arange(*span)
+    return _reflected(np.arange(*span), size)
+
+
+def _reflected(index: np.ndarray, size: int) -> np.ndarray:
+    """``index`` with values past the image's end reflected about its last pixel (replicated where
+    the image is too small to reflect): where the stride padding puts them."""
     reflected = 2 * (size - 1) - index
     return np.where(index < size, index, np.where(reflected >= 0, reflected, size - 1))
 
@@ -215,9 +210,9 @@ def _pooled_input(aligned: list[np.ndarray], times: np.ndarray, response: Camera
         f = _frames(aligned, times, response, guide, (y, min(y + POOL_STRIP, rows[1])), cols)
         parts = []
         for k in range(3):
-            parts += [_mu_law(f.hdr[k]), f.ldr[k]]
+            parts += [mu_law(f.hdr[k]), f.ldr[k]]
         if f.guide is not None:
-            parts += [_mu_law(f.guide[..., :3]), f.guide[..., 3:4]]
+            parts += [mu_law(f.guide[..., :3]), f.guide[..., 3:4]]
         x = np.concatenate(parts, axis=-1)
         h, w, c = x.shape
         pieces.append(x.reshape(h // 4, 4, w // 4, 4, c).mean(axis=(1, 3), dtype=np.float32))
@@ -264,15 +259,15 @@ def _fuse(weights: FastNetWeights, f: _Frames, head: np.ndarray) -> np.ndarray:
     np.exp(logits, out=logits)
     logits /= logits.sum(axis=2, keepdims=True)
     fused = np.einsum("hwkc,khwc->hwc", logits, np.stack(candidates_hdr), optimize=True)
-    t_fused = np.clip(_mu_law(fused), 1e-4, 1 - 1e-4)
-    refine_in = [t_fused, _mu_law(f.hdr[1]), ref_ldr, head[..., n:n + weights.context]] + ([f.guide[..., 3:4]] if weights.guide else [])
+    t_fused = np.clip(mu_law(fused), 1e-4, 1 - 1e-4)
+    refine_in = [t_fused, mu_law(f.hdr[1]), ref_ldr, head[..., n:n + weights.context]] + ([f.guide[..., 3:4]] if weights.guide else [])
     r = np.concatenate(refine_in, axis=-1)
     r = conv3x3(r, t["refine.0.0.weight"], t["refine.0.0.bias"])
     r = conv3x3(r, t["refine.1.0.weight"], t["refine.1.0.bias"])
     residual = conv3x3(r, t["refine.2.weight"], t["refine.2.bias"], leaky=False)
     logit = np.log(t_fused) - np.log1p(-t_fused) + residual
     t_out = np.float32(0.5) * (1 + np.tanh(np.float32(0.5) * logit))  # the sigmoid, without overflow
-    out = np.clip(_inverse_mu_law(t_out), 0.0, 1.0)
+    out = np.clip(inverse_mu_law(t_out), 0.0, 1.0)
     if weights.guide:
         gate = f.guide[..., 3:4]
         out = gate * np.clip(f.guide[..., :3], 0.0, 1.0) + (1 - gate) * out
@@ -289,17 +284,13 @@ def _warp_outer_frames(f: _Frames, aligned: list[np.ndarray], times: np.ndarray,
     ys = np.arange(origin[0], origin[0] + h, dtype=np.float32)[:, None]
     xs = np.arange(origin[1], origin[1] + w, dtype=np.float32)[None, :]
 
-    def image_index(index: np.ndarray, size: int) -> np.ndarray:  # past the end: reflected (as the padding)
-        reflected = 2 * (size - 1) - index
-        return np.where(index < size, index, np.where(reflected >= 0, reflected, size - 1))
-
     for k, (dx, dy) in ((0, (flow[..., 0], flow[..., 1])), (2, (flow[..., 2], flow[..., 3]))):
         sx = np.clip(xs + dx, 0, padded[1] - 1)
         sy = np.clip(ys + dy, 0, padded[0] - 1)
         x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
         x1, y1 = np.minimum(x0 + 1, padded[1] - 1), np.minimum(y0 + 1, padded[0] - 1)
         fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-        x0, x1, y0, y1 = image_index(x0, width), image_index(x1, width), image_index(y0, height), image_index(y1, height)
+        x0, x1, y0, y1 = _reflected(x0, width), _reflected(x1, width), _reflected(y0, height), _reflected(y1, height)
         ldr = np.zeros((h, w, 3), np.float32)
         hdr = np.zeros((h, w, 3), np.float32)
         for yi, xi, weight in ((y0, x0, (1 - fy) * (1 - fx)), (y0, x1, (1 - fy) * fx),

@@ -149,6 +149,13 @@ def guard_score(scenes: list[TrainScene], config: TrainConfig, response: CameraR
     batch = sample_batch(scenes, GUARD_CROPS, config.crop, rng, response, reference_noise=False,
                          generator=torch.Generator().manual_seed(GUARD_SEED))
     structure = StructureLoss()
+    return _negated_loss(batch, lambda pred, b: stage2_loss(pred, b["y_color"], b["y_stru"],
+                                                            structure.to(pred.device))[0])
+
+
+def _negated_loss(batch: dict[str, torch.Tensor], loss_of: Callable[[torch.Tensor, dict], torch.Tensor]
+                  ) -> Callable[[nn.Module], float]:
+    """A guard: −``loss_of(prediction, batch)`` of a network on the fixed ``batch``."""
 
     @torch.no_grad()
     def score(net: nn.Module) -> float:
@@ -156,8 +163,7 @@ def guard_score(scenes: list[TrainScene], config: TrainConfig, response: CameraR
         device = next(net.parameters()).device
         moved = {k: v.to(device) for k, v in batch.items()}
         pred = net(moved["frames"], moved["aligned"], moved.get("guide"))
-        loss, _ = stage2_loss(pred, moved["y_color"], moved["y_stru"], structure.to(device))
-        return -float(loss)
+        return -float(loss_of(pred, moved))
 
     return score
 
@@ -170,16 +176,7 @@ def pseudo_guard_score(scenes: list[TrainScene], config: TrainConfig, response: 
     noises = [scene_noise(s, response) for s in scenes] if pseudo.measured_noise else None
     batch = sample_pseudo_batch(scenes, GUARD_CROPS, config.crop, np.random.default_rng(GUARD_SEED), response,
                                 color, guided, pseudo, noises)
-
-    @torch.no_grad()
-    def score(net: nn.Module) -> float:
-        net.eval()
-        device = next(net.parameters()).device
-        moved = {k: v.to(device) for k, v in batch.items()}
-        pred = net(moved["frames"], moved["aligned"], moved.get("guide"))
-        return -float(pseudo_pair_loss(pred, moved["label"], moved["focus"]))
-
-    return score
+    return _negated_loss(batch, lambda pred, b: pseudo_pair_loss(pred, b["label"], b["focus"]))
 
 
 def _structure_marker(work: Workdir) -> Path:
